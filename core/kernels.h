@@ -1,0 +1,114 @@
+// The kernel API: free functions on tensors that check shapes and dispatch on the device to
+// core/cpu/ (and core/cuda/ later). Model layers and optimizers call only these.
+//
+// Conventions (as in llm.c):
+// - Shapes are in the comments: N = rows (B*T), C = channels, OC = out channels, V = vocab.
+// - Weights are [out, in] like torch.nn.Linear.
+// - Backward kernels ACCUMULATE (+=) into every gradient output, activation or parameter;
+//   callers zero buffers where a fresh gradient starts. The one exception is
+//   cross_entropy_forward_backward, where backward starts: it overwrites dlogits.
+// - Norm statistics, softmax and the loss are computed in fp32 (f64 where noted).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace zt {
+
+// ---- matmul -------------------------------------------------------------------------------
+struct MatmulOptions {
+  bool trans_a = false;
+  bool trans_b = false;
+  float alpha = 1.0f;
+  float beta = 0.0f;  // 1 accumulates into out
+};
+// out (M,N) = alpha * op(a) (M,K) @ op(b) (K,N) + beta * out. Tensors of more than two dims
+// are read as 2-D with all leading dims folded into rows.
+void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulOptions& options = {});
+
+// ---- linear -------------------------------------------------------------------------------
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC)
+void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias);
+// dinp (N,C) += dout @ weight;  dweight (OC,C) += dout^T @ inp;  dbias (OC) += sum_rows(dout).
+// dinp may be null (first layer).
+void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
+                     const Tensor& inp, const Tensor& weight);
+
+// ---- norms --------------------------------------------------------------------------------
+// LayerNorm over the last dim: out (N,C), mean and rstd (N) saved for backward, bias optional.
+void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,
+                       const Tensor& weight, const Tensor* bias, float eps);
+void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
+                        const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                        const Tensor& rstd);
+// RMSNorm over the last dim: out = inp * rstd * weight, rstd (N) = 1/sqrt(mean(inp^2) + eps).
+void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps);
+void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd);
+
+// ---- activations --------------------------------------------------------------------------
+// GELU, tanh approximation (GPT-2). Elementwise, any shape.
+void gelu_forward(Tensor& out, const Tensor& inp);
+void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp);
+// SwiGLU: inp (N,2F) holds [gate | up]; out (N,F) = silu(gate) * up.
+void swiglu_forward(Tensor& out, const Tensor& inp);
+void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp);
+
+// ---- embeddings ---------------------------------------------------------------------------
+// out (N,C) = wte (V,C)[tokens (N, i32)] (+ wpe (maxT,C)[n % T] when wpe is given).
+void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                       int64_t T);
+// dwte += scatter of dout rows by token; dwpe[t] += sum of dout rows at position t.
+void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                        int64_t T);
+
+// ---- attention ----------------------------------------------------------------------------
+// qkv (B,T,(H+2*KVH)*D) packs per row: H query heads, then KVH key heads, then KVH value heads,
+// each D wide. Query head h reads kv head h / (H/KVH) (GQA; KVH == H is MHA).
+struct AttnShape {
+  int64_t B, T, n_head, n_kv_head, head_dim;
+  int64_t qkv_width() const { return (n_head + 2 * n_kv_head) * head_dim; }
+};
+// Rotary tables for positions [0,T): table (T, D) holds cos in [:, :D/2], sin in [:, D/2:].
+Tensor rope_table(int64_t T, int64_t head_dim, float theta);
+// Rotates q and k heads of qkv in place (Hugging Face Llama rotate_half: pairs i and i+D/2).
+void rope_forward(Tensor& qkv, const Tensor& table, const AttnShape& shape);
+// Inverse rotation of dq and dk in dqkv, in place (the adjoint of rope_forward).
+void rope_backward(Tensor& dqkv, const Tensor& table, const AttnShape& shape);
+// Causal softmax(q k^T / sqrt(D)) v: out (B,T,H*D); probs (B,H,T,T) saved for backward.
+void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const AttnShape& shape);
+// dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v.
+void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,
+                        const AttnShape& shape);
+
+// ---- loss ---------------------------------------------------------------------------------
+// losses (N) = -log softmax(logits (N,V))[targets (N, i32)].
+void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets);
+// Both at once: losses as above and dlogits = (softmax(logits) - onehot(targets)) * dloss_scale,
+// OVERWRITING dlogits, which may alias logits (in place saves an N*V buffer).
+void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                                    const Tensor& targets, float dloss_scale);
+
+// ---- elementwise and reductions -----------------------------------------------------------
+void fill(Tensor& t, float value);
+void add_inplace(Tensor& y, const Tensor& x);      // y += x
+void axpy(Tensor& y, float a, const Tensor& x);    // y += a * x
+void scale_inplace(Tensor& x, float s);            // x *= s
+double sum_squares(const Tensor& x);               // sum x^2 accumulated in f64
+// Copy with conversion between f32, bf16 and f16 (same numel).
+void convert(Tensor& dst, const Tensor& src);
+
+// ---- optimizer updates on flat fp32 shards ------------------------------------------------
+struct AdamWStep {
+  float lr, beta1, beta2, eps, weight_decay;
+  int64_t step;  // 1-based, for bias correction
+};
+// Decoupled weight decay: param -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * param).
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
+struct SgdStep {
+  float lr, momentum, weight_decay;
+};
+// buf = momentum * buf + (grad + wd * param); param -= lr * buf (buf unused when momentum = 0).
+void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s);
+
+}  // namespace zt
