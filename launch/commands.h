@@ -1,0 +1,16 @@
+// Subcommands of the `zt` binary. Each takes the arguments after its name and returns the
+// process exit code; bad input raises zt::Error, which main prints as one line.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace zt {
+
+using Args = std::vector<std::string>;
+
+int cmd_train(const Args& args);
+int cmd_export(const Args& args);
+int cmd_generate(const Args& args);
+int cmd_data(const Args& args);  // `zt data prepare ...`
+
+}  // namespace zt
