@@ -1,7 +1,44 @@
-// The `zt` command line.
+// The `zt` command line: one binary for training, launching, data, export and inspection.
 #include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "core/error.h"
+#include "launch/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: zt <command> [args]
+
+commands:
+  train CONFIG.yaml [--set key=value]...   train a model (progress, metrics, final weights)
+  generate RUN_DIR --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
+  export RUN_DIR -o model.safetensors       write the run's weights with Hugging Face names
+  data prepare INPUT.txt [-o DIR] [--tokenizer char|byte] [--val-fraction F]
+)";
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "usage: zt <command> ...\n");
-  return 2;
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  const zt::Args args(argv + 2, argv + argc);
+  try {
+    if (command == "train") return zt::cmd_train(args);
+    if (command == "generate") return zt::cmd_generate(args);
+    if (command == "export") return zt::cmd_export(args);
+    if (command == "data") return zt::cmd_data(args);
+    std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const zt::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,203 @@
+// The one config schema: YAML experiment files parsed into typed structs.
+//
+// Each struct lists its keys once, in visit(); that list drives parsing (types, ranges,
+// unknown keys), dumping the resolved config, and `--set a.b=c` overrides. Adding a key is
+// one member plus one line in visit().
+#pragma once
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zt {
+
+// Numeric bounds of a key; open bounds exclude the limit itself.
+struct Bounds {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_open = false, max_open = false;
+};
+inline Bounds at_least(double m) { return {m}; }
+inline Bounds above(double m) { return {m, std::numeric_limits<double>::infinity(), true}; }
+inline Bounds unit_interval_open_top() { return {0, 1, false, true}; }
+
+enum class ModelFamily : uint8_t { gpt2, llama };
+enum class TokenizerKind : uint8_t { char_level, byte, none };
+enum class OptimName : uint8_t { adamw, sgd };
+enum class LrScheduleKind : uint8_t { constant, cosine, linear };
+enum class LogLevel : uint8_t { debug, info, warn };
+
+std::string_view to_string(ModelFamily v);
+std::string_view to_string(TokenizerKind v);
+std::string_view to_string(OptimName v);
+std::string_view to_string(LrScheduleKind v);
+std::string_view to_string(LogLevel v);
+
+struct RunConfig {
+  std::string name = "default";
+  std::string out_dir = "runs";
+  uint64_t seed = 1337;
+  template <class V> void visit(V& v) {
+    v("name", name);
+    v("out_dir", out_dir);
+    v("seed", seed);
+  }
+  bool operator==(const RunConfig&) const = default;
+};
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::gpt2;
+  int64_t n_layer = 6, n_head = 6;
+  int64_t n_kv_head = 0;     // 0 = n_head
+  int64_t d_model = 384;
+  int64_t d_ff = 0;          // 0 = family default
+  int64_t vocab_size = 0;    // 0 = from the tokenizer / data
+  int64_t max_seq_len = 0;   // 0 = data.seq_len
+  double norm_eps = 1e-5;
+  double rope_theta = 10000;
+  std::optional<bool> tie_embeddings;  // family default: gpt2 tied, llama untied
+  std::optional<bool> attn_bias;       // family default: gpt2 true, llama false
+  std::string init_from;               // .safetensors with Hugging Face names
+  double init_std = 0.02;
+  template <class V> void visit(V& v) {
+    v("family", family);
+    v("n_layer", n_layer, at_least(1));
+    v("n_head", n_head, at_least(1));
+    v("n_kv_head", n_kv_head, at_least(0));
+    v("d_model", d_model, at_least(1));
+    v("d_ff", d_ff, at_least(0));
+    v("vocab_size", vocab_size, at_least(0));
+    v("max_seq_len", max_seq_len, at_least(0));
+    v("norm_eps", norm_eps, above(0));
+    v("rope_theta", rope_theta, above(0));
+    v("tie_embeddings", tie_embeddings);
+    v("attn_bias", attn_bias);
+    v("init_from", init_from);
+    v("init_std", init_std, above(0));
+  }
+  bool operator==(const ModelConfig&) const = default;
+};
+
+struct DataConfig {
+  std::string train;  // text file (tokenizer char|byte) or token file (tokenizer none)
+  std::string val;    // optional; else the last val_fraction of train
+  TokenizerKind tokenizer = TokenizerKind::char_level;
+  int64_t seq_len = 256;
+  bool shuffle = true;
+  double val_fraction = 0.1;
+  template <class V> void visit(V& v) {
+    v("train", train);
+    v("val", val);
+    v("tokenizer", tokenizer);
+    v("seq_len", seq_len, at_least(1));
+    v("shuffle", shuffle);
+    v("val_fraction", val_fraction, unit_interval_open_top());
+  }
+  bool operator==(const DataConfig&) const = default;
+};
+
+struct TrainConfig {
+  int64_t micro_batch = 8;
+  int64_t grad_accum = 1;
+  int64_t steps = 1000;
+  int64_t log_every = 10;
+  int64_t eval_every = 0;  // 0 = never
+  int64_t eval_batches = 20;
+  template <class V> void visit(V& v) {
+    v("micro_batch", micro_batch, at_least(1));
+    v("grad_accum", grad_accum, at_least(1));
+    v("steps", steps, at_least(1));
+    v("log_every", log_every, at_least(1));
+    v("eval_every", eval_every, at_least(0));
+    v("eval_batches", eval_batches, at_least(1));
+  }
+  bool operator==(const TrainConfig&) const = default;
+};
+
+struct ScheduleConfig {
+  LrScheduleKind kind = LrScheduleKind::cosine;
+  int64_t warmup_steps = 0;
+  double min_lr = 0;
+  template <class V> void visit(V& v) {
+    v("kind", kind);
+    v("warmup_steps", warmup_steps, at_least(0));
+    v("min_lr", min_lr, at_least(0));
+  }
+  bool operator==(const ScheduleConfig&) const = default;
+};
+
+struct OptimConfig {
+  OptimName name = OptimName::adamw;
+  double lr = 6e-4;
+  std::array<double, 2> betas = {0.9, 0.95};
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  double momentum = 0;
+  double grad_clip = 1.0;  // 0 = off
+  std::vector<std::string> no_decay = {"bias", "norm", "embedding"};
+  ScheduleConfig schedule;
+  template <class V> void visit(V& v) {
+    v("name", name);
+    v("lr", lr, above(0));
+    v("betas", betas, unit_interval_open_top());
+    v("eps", eps, above(0));
+    v("weight_decay", weight_decay, at_least(0));
+    v("momentum", momentum, unit_interval_open_top());
+    v("grad_clip", grad_clip, at_least(0));
+    v.choices("no_decay", no_decay, {"bias", "norm", "embedding"});
+    v.section("schedule", schedule);
+  }
+  bool operator==(const OptimConfig&) const = default;
+};
+
+struct ParallelConfig {
+  int64_t threads = 0;  // per rank; 0 = automatic
+  template <class V> void visit(V& v) { v("threads", threads, at_least(0)); }
+  bool operator==(const ParallelConfig&) const = default;
+};
+
+struct LogConfig {
+  bool all_ranks = false;
+  LogLevel level = LogLevel::info;
+  template <class V> void visit(V& v) {
+    v("all_ranks", all_ranks);
+    v("level", level);
+  }
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct Config {
+  RunConfig run;
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  OptimConfig optim;
+  ParallelConfig parallel;
+  LogConfig log;
+  template <class V> void visit(V& v) {
+    v.section("run", run);
+    v.section("model", model);
+    v.section("data", data);
+    v.section("train", train);
+    v.section("optim", optim);
+    v.section("parallel", parallel);
+    v.section("log", log);
+  }
+  bool operator==(const Config&) const = default;
+};
+
+// Parses, applies overrides ("a.b.c=value", value read as YAML), validates and resolves
+// family defaults. Throws zt::Error naming the key, and the file and line or the --set
+// that supplied it. Pure: never writes anything.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides = {});
+// The resolved config as YAML, every key present; parse_config(dump_config(c)) == c.
+std::string dump_config(const Config& config);
+// Every leaf key path ("model.n_layer", ...), for help and suggestions.
+std::vector<std::string> config_keys();
+
+}  // namespace zt

@@ -1,0 +1,112 @@
+#include <cmath>
+
+#include "core/cpu/ops.h"
+#include "core/cpu/reduce.h"
+
+namespace zt::cpu {
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    float s = 0.f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += x[c];
+    const float m = s / static_cast<float>(C);
+    float v = 0.f;  // two-pass variance: no cancellation for large means
+#pragma omp simd reduction(+ : v)
+    for (int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
+    const float r = 1.f / std::sqrt(v / static_cast<float>(C) + eps);
+    float* y = out + n * C;
+    if (b) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * r * w[c] + b[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * r * w[c];
+    }
+    mean[n] = m;
+    rstd[n] = r;
+  }
+}
+
+// dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * w (llm.c's derivation).
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  const int64_t width = db ? 2 * C : C;
+  std::vector<float> pgrads(width, 0.f);
+  reduce_rows_into(pgrads.data(), width, N, [&](int64_t begin, int64_t end, float* acc) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* x = inp + n * C;
+      const float* g = dout + n * C;
+      const float m = mean[n], r = rstd[n];
+      float sum_g = 0.f, sum_gx = 0.f;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+      for (int64_t c = 0; c < C; ++c) {
+        const float gw = g[c] * w[c];
+        sum_g += gw;
+        sum_gx += gw * (x[c] - m) * r;
+      }
+      const float mg = sum_g / static_cast<float>(C), mgx = sum_gx / static_cast<float>(C);
+      float* dx = dinp + n * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const float xhat = (x[c] - m) * r;
+        dx[c] += r * (g[c] * w[c] - mg - xhat * mgx);
+        acc[c] += g[c] * xhat;
+      }
+      if (db) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) acc[C + c] += g[c];
+      }
+    }
+  });
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) dw[c] += pgrads[c];
+  if (db) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) db[c] += pgrads[C + c];
+  }
+}
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N,
+                     int64_t C, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    float ss = 0.f;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t c = 0; c < C; ++c) ss += x[c] * x[c];
+    const float r = 1.f / std::sqrt(ss / static_cast<float>(C) + eps);
+    float* y = out + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) y[c] = x[c] * r * w[c];
+    rstd[n] = r;
+  }
+}
+
+// dinp = rstd * (g - xhat * mean(g * xhat)) with g = dout * w, xhat = x * rstd.
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
+                      const float* rstd, int64_t N, int64_t C) {
+  reduce_rows_into(dw, C, N, [&](int64_t begin, int64_t end, float* acc) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* x = inp + n * C;
+      const float* g = dout + n * C;
+      const float r = rstd[n];
+      float sum_gx = 0.f;
+#pragma omp simd reduction(+ : sum_gx)
+      for (int64_t c = 0; c < C; ++c) sum_gx += g[c] * w[c] * x[c] * r;
+      const float mgx = sum_gx / static_cast<float>(C);
+      float* dx = dinp + n * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const float xhat = x[c] * r;
+        dx[c] += r * (g[c] * w[c] - xhat * mgx);
+        acc[c] += g[c] * xhat;
+      }
+    }
+  });
+}
+
+}  // namespace zt::cpu

@@ -1,0 +1,44 @@
+// Raw-pointer CPU kernels behind core/kernels.h. Row-major f32; N rows, C channels.
+// Same conventions as the public API: backward kernels accumulate (+=).
+#pragma once
+#include <cstdint>
+
+namespace zt::cpu {
+
+void add_bias_rows(float* y, const float* bias, int64_t N, int64_t C);
+void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C);  // out[c] += sum_n x[n,c]
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N,
+                     int64_t C, float eps);
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
+                      const float* rstd, int64_t N, int64_t C);
+
+void gelu_forward(float* out, const float* inp, int64_t n);
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
+void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F);
+void swiglu_backward(float* dinp, const float* dout, const float* inp, int64_t N, int64_t F);
+
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                       int64_t N, int64_t T, int64_t C);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
+                        int64_t N, int64_t T, int64_t C);
+
+// dlogits may be null (forward only) or alias logits.
+void cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
+                   int64_t N, int64_t V, float dloss_scale);
+
+void fill(float* x, float value, int64_t n);
+void axpy(float* y, float a, const float* x, int64_t n);
+void scale(float* x, float s, int64_t n);
+double sum_squares(const float* x, int64_t n);
+
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int64_t step);
+void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
+                float weight_decay);
+
+}  // namespace zt::cpu

@@ -1,0 +1,103 @@
+// Tensor-level matmul, elementwise ops, conversions and optimizer updates.
+#include "core/cpu/gemm.h"
+#include "core/cpu/ops.h"
+#include "core/kernels.h"
+#include "core/kernels/check.h"
+
+namespace zt {
+
+using detail::check_f32_cpu;
+using detail::check_same_numel;
+
+void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulOptions& o) {
+  check_f32_cpu(out, "out");
+  check_f32_cpu(a, "a");
+  check_f32_cpu(b, "b");
+  const int64_t ar = detail::rows(a), ac = detail::cols(a), br = detail::rows(b), bc = detail::cols(b);
+  const int64_t M = o.trans_a ? ac : ar, K = o.trans_a ? ar : ac;
+  const int64_t Kb = o.trans_b ? bc : br, N = o.trans_b ? br : bc;
+  ZT_CHECK(K == Kb && detail::rows(out) == M && detail::cols(out) == N,
+           "matmul: a {} b {} out {} (trans {} {})", a.shape_str(), b.shape_str(), out.shape_str(),
+           o.trans_a, o.trans_b);
+  cpu::sgemm(o.trans_a, o.trans_b, M, N, K, o.alpha, a.data<float>(), ac, b.data<float>(), bc,
+             o.beta, out.data<float>(), N);
+}
+
+void fill(Tensor& t, float value) {
+  check_f32_cpu(t, "tensor");
+  cpu::fill(t.data<float>(), value, t.numel());
+}
+
+void add_inplace(Tensor& y, const Tensor& x) { axpy(y, 1.f, x); }
+
+void axpy(Tensor& y, float a, const Tensor& x) {
+  check_f32_cpu(y, "y");
+  check_same_numel(y, x, "axpy");
+  cpu::axpy(y.data<float>(), a, x.data<float>(), y.numel());
+}
+
+void scale_inplace(Tensor& x, float s) {
+  check_f32_cpu(x, "x");
+  cpu::scale(x.data<float>(), s, x.numel());
+}
+
+double sum_squares(const Tensor& x) {
+  check_f32_cpu(x, "x");
+  return cpu::sum_squares(x.data<float>(), x.numel());
+}
+
+void convert(Tensor& dst, const Tensor& src) {
+  check_same_numel(dst, src, "convert");
+  const int64_t n = src.numel();
+  const DType from = src.dtype(), to = dst.dtype();
+  if (from == to) {
+    dst.copy_from(src);
+    return;
+  }
+  if (to == DType::f32 && (from == DType::bf16 || from == DType::f16)) {
+    const uint16_t* s = src.data<uint16_t>();
+    float* d = dst.data<float>();
+    if (from == DType::bf16) {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = f16_to_f32(s[i]);
+    }
+    return;
+  }
+  if (from == DType::f32 && (to == DType::bf16 || to == DType::f16)) {
+    const float* s = src.data<float>();
+    uint16_t* d = dst.data<uint16_t>();
+    if (to == DType::bf16) {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(s[i]);
+    }
+    return;
+  }
+  ZT_CHECK(false, "no conversion from {} to {}", dtype_name(from), dtype_name(to));
+}
+
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) {
+  check_f32_cpu(param, "param");
+  check_same_numel(param, grad, "adamw grad");
+  check_same_numel(param, m, "adamw m");
+  check_same_numel(param, v, "adamw v");
+  ZT_CHECK(s.step >= 1, "AdamW step count starts at 1, got {}", s.step);
+  cpu::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                    param.numel(), s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step);
+}
+
+void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s) {
+  check_f32_cpu(param, "param");
+  check_same_numel(param, grad, "sgd grad");
+  if (momentum_buf) check_same_numel(param, *momentum_buf, "sgd momentum");
+  cpu::sgd_update(param.data<float>(), grad.data<float>(),
+                  momentum_buf ? momentum_buf->data<float>() : nullptr, param.numel(), s.lr,
+                  s.momentum, s.weight_decay);
+}
+
+}  // namespace zt

@@ -1,0 +1,162 @@
+// Tensor-level layer kernels: check shapes, then dispatch to the device backend.
+#include "core/cpu/gemm.h"
+#include "core/cpu/ops.h"
+#include "core/kernels.h"
+#include "core/kernels/check.h"
+
+namespace zt {
+
+using detail::check_f32_cpu;
+using detail::check_i32_cpu;
+using detail::cols;
+using detail::rows;
+
+void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
+  check_f32_cpu(out, "out");
+  check_f32_cpu(inp, "inp");
+  check_f32_cpu(weight, "weight");
+  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(out) == N && cols(out) == OC,
+           "linear: inp {} weight {} out {}", inp.shape_str(), weight.shape_str(), out.shape_str());
+  cpu::sgemm(false, true, N, OC, C, 1.f, inp.data<float>(), C, weight.data<float>(), C, 0.f,
+             out.data<float>(), OC);
+  if (bias) {
+    check_f32_cpu(*bias, "bias");
+    ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
+    cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
+  }
+}
+
+void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
+                     const Tensor& inp, const Tensor& weight) {
+  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  check_f32_cpu(dout, "dout");
+  check_f32_cpu(dweight, "dweight");
+  ZT_CHECK(rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
+           "linear backward: dout {} inp {} dweight {}", dout.shape_str(), inp.shape_str(),
+           dweight.shape_str());
+  if (dinp) {
+    check_f32_cpu(*dinp, "dinp");
+    detail::check_same_numel(*dinp, inp, "linear dinp");
+    cpu::sgemm(false, false, N, C, OC, 1.f, dout.data<float>(), OC, weight.data<float>(), C, 1.f,
+               dinp->data<float>(), C);
+  }
+  cpu::sgemm(true, false, OC, C, N, 1.f, dout.data<float>(), OC, inp.data<float>(), C, 1.f,
+             dweight.data<float>(), C);
+  if (dbias) {
+    ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
+    cpu::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC);
+  }
+}
+
+void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,
+                       const Tensor& weight, const Tensor* bias, float eps) {
+  const int64_t N = rows(inp), C = cols(inp);
+  check_f32_cpu(inp, "inp");
+  detail::check_same_numel(out, inp, "layernorm out");
+  ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
+           "layernorm shapes: inp {}", inp.shape_str());
+  cpu::layernorm_forward(out.data<float>(), mean.data<float>(), rstd.data<float>(),
+                         inp.data<float>(), weight.data<float>(),
+                         bias ? bias->data<float>() : nullptr, N, C, eps);
+}
+
+void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
+                        const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                        const Tensor& rstd) {
+  const int64_t N = rows(inp), C = cols(inp);
+  detail::check_same_numel(dinp, inp, "layernorm dinp");
+  detail::check_same_numel(dout, inp, "layernorm dout");
+  ZT_CHECK(dweight.numel() == C && (!dbias || dbias->numel() == C), "layernorm param grads");
+  cpu::layernorm_backward(dinp.data<float>(), dweight.data<float>(),
+                          dbias ? dbias->data<float>() : nullptr, dout.data<float>(),
+                          inp.data<float>(), weight.data<float>(), mean.data<float>(),
+                          rstd.data<float>(), N, C);
+}
+
+void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
+  const int64_t N = rows(inp), C = cols(inp);
+  check_f32_cpu(inp, "inp");
+  detail::check_same_numel(out, inp, "rmsnorm out");
+  ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
+  cpu::rmsnorm_forward(out.data<float>(), rstd.data<float>(), inp.data<float>(),
+                       weight.data<float>(), N, C, eps);
+}
+
+void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd) {
+  const int64_t N = rows(inp), C = cols(inp);
+  detail::check_same_numel(dinp, inp, "rmsnorm dinp");
+  detail::check_same_numel(dout, inp, "rmsnorm dout");
+  ZT_CHECK(dweight.numel() == C, "rmsnorm dweight");
+  cpu::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(),
+                        inp.data<float>(), weight.data<float>(), rstd.data<float>(), N, C);
+}
+
+void gelu_forward(Tensor& out, const Tensor& inp) {
+  check_f32_cpu(inp, "inp");
+  detail::check_same_numel(out, inp, "gelu");
+  cpu::gelu_forward(out.data<float>(), inp.data<float>(), inp.numel());
+}
+
+void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  detail::check_same_numel(dinp, inp, "gelu dinp");
+  detail::check_same_numel(dout, inp, "gelu dout");
+  cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), inp.numel());
+}
+
+void swiglu_forward(Tensor& out, const Tensor& inp) {
+  const int64_t N = rows(inp), F = cols(inp) / 2;
+  ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
+           inp.shape_str(), out.shape_str());
+  cpu::swiglu_forward(out.data<float>(), inp.data<float>(), N, F);
+}
+
+void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  const int64_t N = rows(inp), F = cols(inp) / 2;
+  detail::check_same_numel(dinp, inp, "swiglu dinp");
+  ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+  cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), N, F);
+}
+
+void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
+                       int64_t T) {
+  check_i32_cpu(tokens, "tokens");
+  const int64_t N = tokens.numel(), C = wte.dim(1);
+  ZT_CHECK(out.numel() == N * C && N % T == 0 && (!wpe || wpe->dim(0) >= T),
+           "embedding: tokens {} wte {} out {} T {}", tokens.shape_str(), wte.shape_str(),
+           out.shape_str(), T);
+  cpu::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(),
+                         wpe ? wpe->data<float>() : nullptr, N, T, C);
+}
+
+void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
+                        int64_t T) {
+  check_i32_cpu(tokens, "tokens");
+  const int64_t N = tokens.numel(), C = dwte.dim(1);
+  ZT_CHECK(dout.numel() == N * C, "embedding backward: dout {}", dout.shape_str());
+  cpu::embedding_backward(dwte.data<float>(), dwpe ? dwpe->data<float>() : nullptr,
+                          dout.data<float>(), tokens.data<int32_t>(), N, T, C);
+}
+
+void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets) {
+  check_i32_cpu(targets, "targets");
+  const int64_t N = rows(logits), V = cols(logits);
+  ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
+           logits.shape_str(), targets.shape_str());
+  cpu::cross_entropy(losses.data<float>(), nullptr, logits.data<float>(), targets.data<int32_t>(),
+                     N, V, 0.f);
+}
+
+void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                                    const Tensor& targets, float dloss_scale) {
+  check_i32_cpu(targets, "targets");
+  const int64_t N = rows(logits), V = cols(logits);
+  detail::check_same_numel(dlogits, logits, "dlogits");
+  ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
+           logits.shape_str(), targets.shape_str());
+  cpu::cross_entropy(losses.data<float>(), dlogits.data<float>(), logits.data<float>(),
+                     targets.data<int32_t>(), N, V, dloss_scale);
+}
+
+}  // namespace zt

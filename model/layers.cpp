@@ -1,0 +1,52 @@
+#include "model/layers.h"
+
+namespace zt {
+
+void Linear::forward(Tensor& y, const Tensor& x) const {
+  Tensor w = weight();
+  if (has_bias()) {
+    Tensor b = unit->param_span(b_first, b_last, {out});
+    linear_forward(y, x, w, &b);
+  } else {
+    linear_forward(y, x, w, nullptr);
+  }
+}
+
+void Linear::backward(Tensor* dx, const Tensor& dy, const Tensor& x) const {
+  Tensor w = weight();
+  Tensor dw = dweight();
+  if (has_bias()) {
+    Tensor db = unit->grad_span(b_first, b_last, {out});
+    linear_backward(dx, dw, &db, dy, x, w);
+  } else {
+    linear_backward(dx, dw, nullptr, dy, x, w);
+  }
+}
+
+void Norm::forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x) const {
+  Tensor weight = unit->param(w);
+  if (rms) {
+    rmsnorm_forward(y, rstd, x, weight, eps);
+  } else if (b >= 0) {
+    Tensor bias = unit->param(b);
+    layernorm_forward(y, mean, rstd, x, weight, &bias, eps);
+  } else {
+    layernorm_forward(y, mean, rstd, x, weight, nullptr, eps);
+  }
+}
+
+void Norm::backward(Tensor& dx, const Tensor& dy, const Tensor& x, const Tensor& mean,
+                    const Tensor& rstd) const {
+  Tensor weight = unit->param(w);
+  Tensor dweight = unit->grad(w);
+  if (rms) {
+    rmsnorm_backward(dx, dweight, dy, x, weight, rstd);
+  } else if (b >= 0) {
+    Tensor dbias = unit->grad(b);
+    layernorm_backward(dx, dweight, &dbias, dy, x, weight, mean, rstd);
+  } else {
+    layernorm_backward(dx, dweight, nullptr, dy, x, weight, mean, rstd);
+  }
+}
+
+}  // namespace zt

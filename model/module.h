@@ -1,0 +1,40 @@
+// Module: one step of the model's forward/backward chain, acting on the residual stream of a
+// micro-batch. Forward and backward are explicit; a module saves what its backward needs.
+#pragma once
+#include "core/tensor.h"
+#include "model/unit.h"
+
+namespace zt {
+
+// The state passed along the chain for one micro-batch.
+struct Stream {
+  int64_t B = 0, T = 0;
+  Tensor tokens;           // (B,T) i32
+  Tensor targets;          // (B,T) i32; undefined when only logits are wanted
+  bool need_backward = false;
+  float grad_scale = 1.f;  // d(objective) / d(per-token loss), e.g. 1 / tokens per step
+  Tensor x;                // (B*T, C) activations leaving the last module run
+  Tensor dx;               // (B*T, C) gradient w.r.t. x, flowing backward
+  Tensor logits;           // (B*T, V) after the head (dlogits in place when training)
+  double loss_sum = 0;     // sum of per-token losses of this micro-batch
+  int64_t rows() const { return B * T; }
+};
+
+class Module {
+ public:
+  explicit Module(Unit& unit) : unit_(&unit) {}
+  virtual ~Module() = default;
+  virtual void forward(Stream& s) = 0;
+  virtual void backward(Stream& s) = 0;
+  Unit& unit() const { return *unit_; }
+
+ protected:
+  // (Re)allocates an activation buffer when the micro-batch shape changes; otherwise the
+  // same memory is reused every step.
+  static void ensure(Tensor& t, const Shape& shape, MemTag tag = MemTag::activations) {
+    if (!t.defined() || t.shape() != shape) t = Tensor::empty(shape, DType::f32, tag);
+  }
+  Unit* unit_;
+};
+
+}  // namespace zt

@@ -1,0 +1,127 @@
+#include "model/transformer.h"
+
+#include <cmath>
+
+#include "core/kernels.h"
+#include "core/rng.h"
+
+namespace zt {
+
+double ModelSpec::train_flops_per_token(int64_t T) const {
+  const double C = static_cast<double>(d_model), F = static_cast<double>(d_ff);
+  const double D = static_cast<double>(head_dim());
+  const double qkv = C * (n_head + 2 * n_kv_head) * D, out = n_head * D * C;
+  const double mlp = (gpt2() ? 2.0 : 3.0) * C * F;
+  const double matmul_weights = n_layer * (qkv + out + mlp) + static_cast<double>(vocab_size) * C;
+  const double attention = n_layer * 2.0 * 2.0 * static_cast<double>(T) * n_head * D;
+  return 6.0 * matmul_weights + 3.0 * attention;
+}
+
+Transformer::Transformer(const ModelSpec& spec) : spec_(spec) {
+  ZT_CHECK(spec.d_model % spec.n_head == 0 && spec.n_head % spec.n_kv_head == 0,
+           "bad head counts {} / {} for d_model {}", spec.n_head, spec.n_kv_head, spec.d_model);
+  units_.push_back(std::make_unique<Unit>("embed"));
+  for (int64_t l = 0; l < spec.n_layer; ++l)
+    units_.push_back(std::make_unique<Unit>("block." + std::to_string(l)));
+  units_.push_back(std::make_unique<Unit>("final"));
+
+  if (!spec.gpt2()) rope_table_ = rope_table(spec.max_seq_len, spec.head_dim(), spec.rope_theta);
+  const Tensor* rope = spec.gpt2() ? nullptr : &rope_table_;
+
+  auto embed = std::make_unique<TokenEmbedding>(*units_.front(), spec);
+  int wte = embed->wte_index();
+  chain_.push_back(std::move(embed));
+  for (int64_t l = 0; l < spec.n_layer; ++l)
+    chain_.push_back(std::make_unique<Block>(*units_[1 + l], spec, static_cast<int>(l), rope, &scratch_));
+  Unit& final_unit = *units_.back();
+  chain_.push_back(std::make_unique<FinalNorm>(final_unit, spec));
+  if (spec.tie_embeddings) {
+    chain_.push_back(std::make_unique<LmHead>(*units_.front(), wte, spec));
+  } else {
+    int head = final_unit.add_param("lm_head.weight", {spec.vocab_size, spec.d_model},
+                                    ParamKind::matrix, ParamInit::normal);
+    chain_.push_back(std::make_unique<LmHead>(final_unit, head, spec));
+  }
+
+  // Backward visits the chain in reverse; a unit's last use is its earliest chain position.
+  last_use_in_backward_.assign(chain_.size(), false);
+  for (size_t i = 0; i < chain_.size(); ++i) {
+    bool earlier = false;
+    for (size_t j = 0; j < i; ++j) earlier |= &chain_[j]->unit() == &chain_[i]->unit();
+    last_use_in_backward_[i] = !earlier;
+  }
+}
+
+std::vector<Unit*> Transformer::units() {
+  std::vector<Unit*> out;
+  for (auto& u : units_) out.push_back(u.get());
+  return out;
+}
+
+std::vector<const Unit*> Transformer::units() const {
+  std::vector<const Unit*> out;
+  for (auto& u : units_) out.push_back(u.get());
+  return out;
+}
+
+int64_t Transformer::num_params() const {
+  int64_t n = 0;
+  for (auto& u : units_) n += u->numel();
+  return n;
+}
+
+static uint64_t name_stream(const std::string& name) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+void Transformer::init_parameters() {
+  const float residual_std = spec_.init_std / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
+  for (auto& u : units_) {
+    for (size_t i = 0; i < u->params().size(); ++i) {
+      const ParamSpec& p = u->params()[i];
+      Tensor t = u->param(static_cast<int>(i));
+      switch (p.init) {
+        case ParamInit::normal: fill_normal(t, 0.f, spec_.init_std, spec_.seed, name_stream(p.name)); break;
+        case ParamInit::residual: fill_normal(t, 0.f, residual_std, spec_.seed, name_stream(p.name)); break;
+        case ParamInit::zeros: fill(t, 0.f); break;
+        case ParamInit::ones: fill(t, 1.f); break;
+      }
+    }
+  }
+}
+
+void Transformer::forward(Stream& s, UnitHooks* hooks) {
+  ZT_CHECK(s.T <= spec_.max_seq_len, "sequence of {} tokens exceeds max_seq_len {}", s.T,
+           spec_.max_seq_len);
+  for (auto& m : chain_) {
+    if (hooks) hooks->pre_forward(m->unit());
+    m->forward(s);
+    if (hooks) hooks->post_forward(m->unit());
+  }
+}
+
+void Transformer::backward(Stream& s, UnitHooks* hooks) {
+  for (size_t i = chain_.size(); i-- > 0;) {
+    Module& m = *chain_[i];
+    if (hooks) hooks->pre_backward(m.unit());
+    m.backward(s);
+    if (hooks) hooks->post_backward(m.unit(), last_use_in_backward_[i]);
+  }
+}
+
+LocalModel::LocalModel(const ModelSpec& spec) : model(spec) {
+  for (Unit* u : model.units()) {
+    params.push_back(Tensor::zeros({u->numel()}, DType::f32, MemTag::params));
+    grads.push_back(Tensor::zeros({u->numel()}, DType::f32, MemTag::grads));
+    u->bind(params.back(), grads.back());
+  }
+  model.init_parameters();
+}
+
+void LocalModel::zero_grads() {
+  for (Tensor& g : grads) g.zero_();
+}
+
+}  // namespace zt

@@ -1,0 +1,64 @@
+// A decoder-only Transformer of the gpt2 or llama family, built as a chain of modules over
+// units: [embed] [block.0] ... [block.L-1] [final], with the LM head in the embed unit when
+// tied and in the final unit otherwise.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/block.h"
+#include "model/embedding.h"
+#include "model/spec.h"
+
+namespace zt {
+
+// Called around every module so an engine can gather, free and reduce per unit. The embed
+// unit of a tied model is used twice; post_backward says when a unit's last use is done.
+class UnitHooks {
+ public:
+  virtual ~UnitHooks() = default;
+  virtual void pre_forward(Unit&) {}
+  virtual void post_forward(Unit&) {}
+  virtual void pre_backward(Unit&) {}
+  virtual void post_backward(Unit&, bool last_use) {}
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const ModelSpec& spec);
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+
+  const ModelSpec& spec() const { return spec_; }
+  std::vector<Unit*> units();
+  std::vector<const Unit*> units() const;
+  int64_t num_params() const;
+
+  // Fills bound parameters: GPT-2 init (normal(0, std), residual projections std/sqrt(2L),
+  // norms 1, biases 0). Each parameter's draws are seeded by its name, so the values do not
+  // depend on layout or sharding.
+  void init_parameters();
+
+  // Runs the chain. With targets, s.loss_sum gets the summed per-token loss; with
+  // s.need_backward the head also leaves dlogits ready for backward().
+  void forward(Stream& s, UnitHooks* hooks = nullptr);
+  // Accumulates parameter gradients (+=) of the last forward.
+  void backward(Stream& s, UnitHooks* hooks = nullptr);
+
+ private:
+  ModelSpec spec_;
+  std::vector<std::unique_ptr<Unit>> units_;
+  std::vector<std::unique_ptr<Module>> chain_;
+  std::vector<bool> last_use_in_backward_;  // per chain position
+  Tensor rope_table_;
+  BlockScratch scratch_;
+};
+
+// Sets up a model with plain (unsharded) fp32 buffers for one process: tests and tools.
+struct LocalModel {
+  explicit LocalModel(const ModelSpec& spec);
+  void zero_grads();
+  Transformer model;
+  std::vector<Tensor> params, grads;  // per unit, flat
+};
+
+}  // namespace zt

@@ -1,0 +1,31 @@
+#include "model/unit.h"
+
+namespace zt {
+
+int Unit::add_param(std::string name, Shape shape, ParamKind kind, ParamInit init) {
+  ZT_CHECK(!bound(), "unit {} is already bound", name_);
+  ParamSpec p{std::move(name), std::move(shape), kind, init, numel_};
+  numel_ += p.numel();
+  params_.push_back(std::move(p));
+  return static_cast<int>(params_.size()) - 1;
+}
+
+void Unit::bind(Tensor flat_params, Tensor flat_grads) {
+  ZT_CHECK(flat_params.numel() >= numel_ && flat_grads.numel() >= numel_,
+           "unit {} needs {} elements, got {} and {}", name_, numel_, flat_params.numel(),
+           flat_grads.numel());
+  params_flat_ = std::move(flat_params);
+  grads_flat_ = std::move(flat_grads);
+}
+
+Tensor Unit::view_of(const Tensor& flat, int first, int last, const Shape& shape) const {
+  ZT_CHECK(flat.defined(), "unit {} has no buffers bound", name_);
+  const ParamSpec& a = params_.at(first);
+  const ParamSpec& b = params_.at(last);
+  int64_t n = b.offset + b.numel() - a.offset;
+  ZT_CHECK(shape_numel(shape) == n, "span {}..{} has {} elements, not {}", a.name, b.name, n,
+           zt::shape_str(shape));
+  return flat.view(a.offset, shape);
+}
+
+}  // namespace zt

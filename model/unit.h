@@ -1,0 +1,62 @@
+// A unit is the sharding granule (FSDP-style): a group of parameters that live in one flat
+// buffer. Parameters are views at fixed offsets; sharding is arithmetic on those ranges.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace zt {
+
+// What a parameter is, for weight-decay exclusion and initialization.
+enum class ParamKind : uint8_t { matrix, bias, norm, embedding };
+enum class ParamInit : uint8_t { normal, residual, zeros, ones };  // residual: std / sqrt(2 L)
+
+struct ParamSpec {
+  std::string name;   // Hugging Face name of the family
+  Shape shape;        // our layout: linear weights [out, in]
+  ParamKind kind;
+  ParamInit init;
+  int64_t offset;     // elements from the start of the unit's flat buffer
+  int64_t numel() const { return shape_numel(shape); }
+};
+
+class Unit {
+ public:
+  explicit Unit(std::string name) : name_(std::move(name)) {}
+  Unit(const Unit&) = delete;
+  Unit& operator=(const Unit&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Appends a parameter to the layout; consecutive parameters are adjacent in memory, so
+  // q/k/v (or gate/up) declared in a row form one fused matrix.
+  int add_param(std::string name, Shape shape, ParamKind kind, ParamInit init);
+  const std::vector<ParamSpec>& params() const { return params_; }
+  int64_t numel() const { return numel_; }  // unpadded
+
+  // The engine owns the flat buffers and binds them (full buffers in compute layout).
+  void bind(Tensor flat_params, Tensor flat_grads);
+  bool bound() const { return params_flat_.defined(); }
+  const Tensor& flat_params() const { return params_flat_; }
+  const Tensor& flat_grads() const { return grads_flat_; }
+
+  Tensor param(int i) const { return view_of(params_flat_, i, i, params_[i].shape); }
+  Tensor grad(int i) const { return view_of(grads_flat_, i, i, params_[i].shape); }
+  // Params first..last (inclusive, adjacent) seen as one tensor of `shape`.
+  Tensor param_span(int first, int last, const Shape& shape) const {
+    return view_of(params_flat_, first, last, shape);
+  }
+  Tensor grad_span(int first, int last, const Shape& shape) const {
+    return view_of(grads_flat_, first, last, shape);
+  }
+
+ private:
+  Tensor view_of(const Tensor& flat, int first, int last, const Shape& shape) const;
+
+  std::string name_;
+  std::vector<ParamSpec> params_;
+  int64_t numel_ = 0;
+  Tensor params_flat_, grads_flat_;
+};
+
+}  // namespace zt
