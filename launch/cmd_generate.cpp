@@ -1,0 +1,76 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "core/rng.h"
+#include "launch/cli.h"
+#include "launch/commands.h"
+#include "launch/run_loader.h"
+
+namespace zt {
+
+namespace {
+
+// Samples from softmax(logits / temperature) restricted to the top_k largest (0 = all);
+// temperature 0 is greedy.
+int64_t sample_token(const float* logits, int64_t V, double temperature, int64_t top_k, Rng& rng) {
+  if (temperature <= 0) return std::max_element(logits, logits + V) - logits;
+  std::vector<int64_t> ids(V);
+  std::iota(ids.begin(), ids.end(), 0);
+  int64_t k = top_k > 0 ? std::min(top_k, V) : V;
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                    [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  const double max_logit = logits[ids[0]];
+  std::vector<double> p(k);
+  double sum = 0;
+  for (int64_t i = 0; i < k; ++i) sum += p[i] = std::exp((logits[ids[i]] - max_logit) / temperature);
+  double r = static_cast<double>(rng.next_float()) * sum;
+  for (int64_t i = 0; i < k; ++i) {
+    r -= p[i];
+    if (r <= 0) return ids[i];
+  }
+  return ids[k - 1];
+}
+
+}  // namespace
+
+int cmd_generate(const Args& args) {
+  CliArgs cli("generate", args, {"prompt", "tokens", "temperature", "top-k", "seed", "weights"});
+  cli.expect_positionals(1, 1);
+  const int64_t n_tokens = cli.get_int("tokens", 200);
+  const double temperature = cli.get_double("temperature", 1.0);
+  const int64_t top_k = cli.get_int("top-k", 0);
+  if (n_tokens < 0) fail("zt generate: --tokens must be >= 0");
+  if (temperature < 0) fail("zt generate: --temperature must be >= 0");
+  LoadedRun run = load_run(cli.positional(0, "RUN_DIR"), cli.get_or("weights", ""));
+  if (!run.tokenizer) fail("zt generate: the run has no vocab.json, so text cannot be decoded");
+  Transformer& model = run.model->model;
+  const ModelSpec& spec = model.spec();
+
+  std::string prompt = cli.get_or("prompt", "\n");
+  if (prompt.empty()) prompt = "\n";
+  std::vector<uint32_t> ids = run.tokenizer->encode(prompt);
+  Rng rng(static_cast<uint64_t>(cli.get_int("seed", 1337)), /*stream=*/0x67656e);
+  std::fputs(prompt.c_str(), stdout);
+  for (int64_t n = 0; n < n_tokens; ++n) {
+    const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), spec.max_seq_len);
+    Tensor tokens = Tensor::empty({1, T}, DType::i32, MemTag::activations);
+    for (int64_t t = 0; t < T; ++t)
+      tokens.data<int32_t>()[t] = static_cast<int32_t>(ids[ids.size() - T + t]);
+    Stream s;
+    s.B = 1;
+    s.T = T;
+    s.tokens = tokens;
+    model.forward(s);
+    const float* last = s.logits.data<float>() + (T - 1) * spec.vocab_size;
+    const auto next = static_cast<uint32_t>(sample_token(last, spec.vocab_size, temperature, top_k, rng));
+    ids.push_back(next);
+    std::fputs(run.tokenizer->decode(std::span<const uint32_t>(&next, 1)).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  std::fputs("\n", stdout);
+  return 0;
+}
+
+}  // namespace zt

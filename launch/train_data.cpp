@@ -1,0 +1,108 @@
+#include "launch/train_data.h"
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace zt {
+
+namespace {
+
+// "x/corpus.train.bin" -> "x/corpus.vocab.json", as written by `zt data prepare`.
+std::string vocab_beside(const std::string& token_file) {
+  fs::path p(token_file);
+  std::string stem = p.stem().string();
+  for (const char* split : {".train", ".val"})
+    if (stem.size() > std::strlen(split) && stem.ends_with(split)) stem.resize(stem.size() - std::strlen(split));
+  return (p.parent_path() / (stem + ".vocab.json")).string();
+}
+
+void require_file(const std::string& path, const char* key) {
+  if (!fs::is_regular_file(path)) fail("{}: file not found: {}", key, path);
+}
+
+}  // namespace
+
+DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
+  DataPlan plan;
+  require_file(data.train, "data.train");
+  if (!data.val.empty()) require_file(data.val, "data.val");
+  if (data.tokenizer != TokenizerKind::none) {
+    const std::string kind(to_string(data.tokenizer));
+    plan.tokenizer = make_tokenizer(kind, read_text_file(data.train));
+    if (!data.val.empty()) {
+      try {
+        plan.tokenizer->encode(read_text_file(data.val));
+      } catch (const Error& e) {
+        fail("data.val: {}: {}", data.val, e.what());
+      }
+    }
+  } else {
+    const std::string vocab_file = vocab_beside(data.train);
+    if (fs::exists(vocab_file)) plan.tokenizer = load_tokenizer(vocab_file);
+    if (!plan.tokenizer && model_vocab == 0)
+      fail("model.vocab_size is required when data.tokenizer is none and no vocab file is found "
+           "beside data.train (looked for {})", vocab_file);
+  }
+  const int64_t tokenizer_vocab = plan.tokenizer ? plan.tokenizer->vocab_size() : 0;
+  if (model_vocab > 0 && model_vocab < tokenizer_vocab)
+    fail("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})", model_vocab,
+         plan.tokenizer->kind(), tokenizer_vocab);
+  plan.vocab_size = model_vocab > 0 ? model_vocab : tokenizer_vocab;
+  // Every split must hold at least one sample, and every id must fit the model.
+  auto check_split = [&](int64_t tokens, const std::string& path, const char* what) {
+    if (tokens < data.seq_len + 1)
+      fail("{}: the {} split has {} tokens, fewer than one sample of data.seq_len {} + 1", path, what,
+           tokens, data.seq_len);
+  };
+  auto token_count = [&](const std::string& path) {
+    return data.tokenizer == TokenizerKind::none ? TokenFile::open(path, plan.vocab_size).size()
+                                                 : static_cast<int64_t>(fs::file_size(path));
+  };
+  const int64_t n = token_count(data.train);
+  if (!data.val.empty()) {
+    check_split(n, data.train, "train");
+    check_split(token_count(data.val), data.val, "val");
+  } else {
+    const int64_t split = train_split_end(n, data.val_fraction);
+    check_split(split, data.train, "train");
+    if (split < n) check_split(n - split, data.train, "val (data.val_fraction)");
+  }
+  return plan;
+}
+
+TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir) {
+  TrainData out;
+  out.tokenizer = std::move(plan.tokenizer);
+  const int64_t T = data.seq_len;
+  std::shared_ptr<TokenFile> train, val;
+  int64_t train_end = -1;
+  if (data.tokenizer != TokenizerKind::none) {
+    const std::string dir = (fs::path(run_dir) / "data").string();
+    PreparedText p = prepare_text(data.train, *out.tokenizer, dir, data.val.empty() ? data.val_fraction : 0.0);
+    train = std::make_shared<TokenFile>(TokenFile::open(p.train_path));
+    if (!p.val_path.empty()) val = std::make_shared<TokenFile>(TokenFile::open(p.val_path));
+    if (!data.val.empty()) {
+      PreparedText pv = prepare_text(data.val, *out.tokenizer, dir, 0.0);
+      val = std::make_shared<TokenFile>(TokenFile::open(pv.train_path));
+    }
+  } else {
+    train = std::make_shared<TokenFile>(TokenFile::open(data.train, plan.vocab_size));
+    if (!data.val.empty()) {
+      val = std::make_shared<TokenFile>(TokenFile::open(data.val, plan.vocab_size));
+    } else if (data.val_fraction > 0) {
+      train_end = train_split_end(train->size(), data.val_fraction);
+      val = train;
+    }
+  }
+  if (out.tokenizer) out.tokenizer->save((fs::path(run_dir) / "vocab.json").string());
+  const int64_t end = train_end >= 0 ? train_end : train->size();
+  out.train = std::make_unique<TokenDataset>(train, 0, end, T, "train");
+  if (val) out.val = std::make_unique<TokenDataset>(val, train_end >= 0 ? train_end : 0, val->size(), T, "val");
+  return out;
+}
+
+}  // namespace zt

@@ -1,0 +1,27 @@
+// The data a training run reads, resolved from the data config in two phases: plan_data
+// checks every input and settles the vocabulary without writing anything; materialize_data
+// then writes the tokenized corpus and vocab into the run directory and opens the datasets.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "core/data/dataset.h"
+#include "core/data/tokenizer.h"
+
+namespace zt {
+
+struct DataPlan {
+  std::unique_ptr<Tokenizer> tokenizer;  // null for token files with no vocab file beside them
+  int64_t vocab_size = 0;                // the model's vocabulary
+};
+
+struct TrainData {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<TokenDataset> train, val;  // val null when there is none
+};
+
+DataPlan plan_data(const DataConfig& data, int64_t model_vocab_size);
+TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir);
+
+}  // namespace zt

@@ -1,0 +1,20 @@
+// Maps the config schema onto the components it configures (the one place where config
+// enums become component enums).
+#pragma once
+#include <memory>
+
+#include "core/config.h"
+#include "model/spec.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+#include "parallel/engine.h"
+
+namespace zt {
+
+// model.vocab_size must be resolved (> 0) by now.
+ModelSpec model_spec(const Config& config);
+std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& optim);
+EngineOptions engine_options(const OptimConfig& optim);
+LrSchedule lr_schedule(const OptimConfig& optim, int64_t total_steps);
+
+}  // namespace zt

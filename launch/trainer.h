@@ -1,0 +1,21 @@
+// The training loop of `zt train`: data, model, engine, schedule, evaluation, progress,
+// metrics and the final weights in the run directory.
+#pragma once
+#include <string>
+
+#include "core/config.h"
+
+namespace zt {
+
+struct TrainSummary {
+  std::string run_dir;
+  int64_t steps = 0;
+  double final_loss = 0;     // train loss of the last step
+  double val_loss = -1;      // last evaluation, -1 when none ran
+  double wall_s = 0;
+  double tokens_per_s = 0;   // over the whole run
+};
+
+TrainSummary run_training(const Config& config);
+
+}  // namespace zt

@@ -1,0 +1,87 @@
+#include "optim/optimizer.h"
+
+#include "core/kernels.h"
+
+namespace zt {
+
+namespace {
+
+// State tensors per shard, allocated once (MemTag::optimizer, zeroed) and kept for the run.
+class ShardState {
+ public:
+  explicit ShardState(int tensors_per_shard) : per_shard_(tensors_per_shard) {}
+  Tensor& get(size_t shard, int which, int64_t numel) {
+    if (state_.size() <= shard) state_.resize(shard + 1);
+    auto& s = state_[shard];
+    if (s.empty())
+      for (int i = 0; i < per_shard_; ++i) s.push_back(Tensor::zeros({numel}, DType::f32, MemTag::optimizer));
+    return s[which];
+  }
+  bool has(size_t shard) const { return shard < state_.size() && !state_[shard].empty(); }
+  const std::vector<Tensor>& of(size_t shard) const { return state_[shard]; }
+
+ private:
+  int per_shard_;
+  std::vector<std::vector<Tensor>> state_;
+};
+
+class AdamW : public Optimizer {
+ public:
+  explicit AdamW(const AdamWOptions& o) : o_(o), state_(2) {}
+  void step(std::span<ParamShard> shards, float lr) override {
+    ++step_;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      ParamShard& s = shards[i];
+      const int64_t n = s.params.numel();
+      Tensor& m = state_.get(i, 0, n);
+      Tensor& v = state_.get(i, 1, n);
+      for (const DecayRange& r : s.ranges) {
+        const Shape shape{r.end - r.begin};
+        Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
+        Tensor mr = m.view(r.begin, shape), vr = v.view(r.begin, shape);
+        adamw_update(p, g, mr, vr, {lr, o_.beta1, o_.beta2, o_.eps, r.decay ? o_.weight_decay : 0.f, step_});
+      }
+    }
+  }
+  std::vector<std::pair<std::string, Tensor>> state(size_t shard) override {
+    if (!state_.has(shard)) return {};
+    return {{"exp_avg", state_.of(shard)[0]}, {"exp_avg_sq", state_.of(shard)[1]}};
+  }
+
+ private:
+  AdamWOptions o_;
+  ShardState state_;
+};
+
+class Sgd : public Optimizer {
+ public:
+  explicit Sgd(const SgdOptions& o) : o_(o), state_(1) {}
+  void step(std::span<ParamShard> shards, float lr) override {
+    ++step_;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      ParamShard& s = shards[i];
+      Tensor* buf = o_.momentum > 0 ? &state_.get(i, 0, s.params.numel()) : nullptr;
+      for (const DecayRange& r : s.ranges) {
+        const Shape shape{r.end - r.begin};
+        Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
+        Tensor b = buf ? buf->view(r.begin, shape) : Tensor();
+        sgd_update(p, g, buf ? &b : nullptr, {lr, o_.momentum, r.decay ? o_.weight_decay : 0.f});
+      }
+    }
+  }
+  std::vector<std::pair<std::string, Tensor>> state(size_t shard) override {
+    if (!state_.has(shard)) return {};
+    return {{"momentum_buffer", state_.of(shard)[0]}};
+  }
+
+ private:
+  SgdOptions o_;
+  ShardState state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_adamw(const AdamWOptions& o) { return std::make_unique<AdamW>(o); }
+std::unique_ptr<Optimizer> make_sgd(const SgdOptions& o) { return std::make_unique<Sgd>(o); }
+
+}  // namespace zt

@@ -1,0 +1,119 @@
+// `zt train`, `zt export` and `zt generate` end to end through the binary.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <nlohmann/json.hpp>
+
+#include "model/safetensors.h"
+#include "tests/support/run_dir.h"
+
+namespace zt {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::read_file;
+using testing::run_zt;
+using testing::TempDir;
+
+std::vector<nlohmann::json> read_metrics(const std::filesystem::path& p) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_file(p));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// A short run on the bundled corpus: the loss must fall well below its starting point
+// (ln 65 = 4.17 for a uniform guess over the character vocabulary).
+TEST(CliTrain, LossFallsAndTheRunDirectoryIsComplete) {
+  TempDir tmp;
+  auto r = run_zt("train configs/test-tiny-gpt2.yaml --set run.out_dir=" + tmp.str() +
+                  " --set train.steps=200 --set train.log_every=20 --set train.eval_every=100"
+                  " --set optim.lr=3e-3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("tok/s"));
+  const auto run = tmp.path() / "test-tiny-gpt2";
+  for (const char* f : {"config.yaml", "metrics.jsonl", "model.safetensors", "vocab.json"})
+    EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
+
+  auto metrics = read_metrics(run / "metrics.jsonl");
+  ASSERT_GE(metrics.size(), 10u);
+  for (const auto& m : metrics)
+    for (const char* key : {"step", "loss", "lr", "grad_norm", "tokens_per_s"})
+      EXPECT_TRUE(m.contains(key)) << key << " missing in " << m.dump();
+  const double first = metrics.front()["loss"];
+  const size_t n = metrics.size();
+  const double last = (metrics[n - 1]["loss"].get<double>() + metrics[n - 2]["loss"].get<double>() +
+                       metrics[n - 3]["loss"].get<double>()) / 3;
+  EXPECT_GT(first, 3.8);
+  EXPECT_LT(last, 3.0) << "loss did not fall: " << first << " -> " << last;
+  ASSERT_TRUE(metrics.back().contains("val_loss"));
+  EXPECT_LT(metrics.back()["val_loss"].get<double>(), 2.9);
+}
+
+TEST(CliTrain, ExportRoundTripsAndGenerateSamplesText) {
+  TempDir tmp;
+  auto r = run_zt("train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
+                  " --set train.steps=5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto run = tmp.path() / "test-tiny-llama";
+  const auto out = tmp.path() / "exported.safetensors";
+  r = run_zt("export " + run.string() + " -o " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Exported through the model, the weights are bitwise those the run saved.
+  SafetensorsFile a = SafetensorsFile::open((run / "model.safetensors").string());
+  SafetensorsFile b = SafetensorsFile::open(out.string());
+  ASSERT_EQ(a.names(), b.names());
+  EXPECT_TRUE(b.contains("lm_head.weight"));
+  EXPECT_TRUE(b.contains("model.layers.1.self_attn.k_proj.bias"));
+  for (const auto& name : a.names()) {
+    Tensor x = a.get(name), y = b.get(name);
+    ASSERT_EQ(x.nbytes(), y.nbytes()) << name;
+    EXPECT_EQ(0, std::memcmp(x.raw(), y.raw(), x.nbytes())) << name;
+  }
+
+  r = run_zt("generate " + run.string() + " --prompt 'ROMEO:' --tokens 40 --seed 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ROMEO:"));
+  EXPECT_GE(r.output.size(), 40u);
+}
+
+TEST(CliTrain, BadInputFailsWithOneMessageAndWritesNothing) {
+  TempDir tmp;
+  const std::string out = " --set run.out_dir=" + tmp.str() + "/runs";
+  struct Case {
+    std::string args, message;
+  } cases[] = {
+      {"train configs/test-tiny-gpt2.yaml --set model.n_heads=3", "model.n_heads"},
+      {"train configs/test-tiny-gpt2.yaml --set model.n_layer=zero", "model.n_layer"},
+      {"train configs/test-tiny-gpt2.yaml --set data.train=nope.txt", "nope.txt"},
+      {"train configs/test-tiny-gpt2.yaml --set model.init_from=missing.safetensors", "missing.safetensors"},
+      {"train configs/no-such-config.yaml", "no-such-config.yaml"},
+  };
+  for (const Case& c : cases) {
+    auto r = run_zt(c.args + out);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_THAT(r.output, HasSubstr("error:")) << c.args;
+    EXPECT_THAT(r.output, HasSubstr(c.message)) << c.args;
+    EXPECT_FALSE(std::filesystem::exists(tmp.path() / "runs")) << c.args << " wrote files";
+  }
+}
+
+TEST(CliTrain, InitFromRefusesAFileOfAnotherShape) {
+  TempDir tmp;
+  auto r = run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=2 --set run.out_dir=" + tmp.str());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto weights = tmp.path() / "test-tiny-gpt2" / "model.safetensors";
+  r = run_zt("train configs/test-tiny-gpt2.yaml --set model.d_model=48 --set run.name=other"
+             " --set model.init_from=" + weights.string() + " --set run.out_dir=" + tmp.str());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("transformer.wte.weight"));
+  EXPECT_THAT(r.output, HasSubstr("shape"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "other"));
+  // The same shape loads, and training starts from those weights.
+  r = run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=2 --set run.name=again"
+             " --set model.init_from=" + weights.string() + " --set run.out_dir=" + tmp.str());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace zt
