@@ -1,0 +1,96 @@
+// Optimizers, schedules and clipping against values computed by hand (PyTorch's formulas
+// written out in f64).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "optim/clip.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace zt {
+namespace {
+
+Tensor vec(std::vector<float> v) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, DType::f32);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+
+TEST(AdamW, ThreeStepsMatchTorchFormulaWithPerRangeDecay) {
+  const double lr = 0.1, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.5;
+  std::vector<double> p = {1.0, -2.0, 0.5, 3.0};
+  std::vector<std::vector<double>> grads = {{0.1, -0.2, 0.3, 0.0}, {0.5, 0.1, -0.1, 1.0}, {-0.3, 0.2, 0.2, -0.5}};
+  ParamShard shard{vec({1.f, -2.f, 0.5f, 3.f}), vec({0, 0, 0, 0}), {{0, 2, true}, {2, 4, false}}};
+  auto opt = make_adamw({float(b1), float(b2), float(eps), float(wd)});
+  std::vector<double> m(4, 0), v(4, 0);
+  for (int step = 1; step <= 3; ++step) {
+    for (int i = 0; i < 4; ++i) shard.grads.data<float>()[i] = static_cast<float>(grads[step - 1][i]);
+    opt->step(std::span<ParamShard>(&shard, 1), static_cast<float>(lr));
+    for (int i = 0; i < 4; ++i) {
+      const double g = grads[step - 1][i], decay = i < 2 ? wd : 0.0;
+      p[i] *= 1 - lr * decay;
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      const double mhat = m[i] / (1 - std::pow(b1, step)), vhat = v[i] / (1 - std::pow(b2, step));
+      p[i] -= lr * mhat / (std::sqrt(vhat) + eps);
+      EXPECT_NEAR(shard.params.data<float>()[i], p[i], 1e-5) << "step " << step << " i " << i;
+    }
+  }
+  EXPECT_EQ(opt->step_count(), 3);
+  auto state = opt->state(0);
+  ASSERT_EQ(state.size(), 2u);
+  EXPECT_EQ(state[0].first, "exp_avg");
+  EXPECT_NEAR(state[0].second.data<float>()[3], m[3], 1e-6);
+  EXPECT_NEAR(state[1].second.data<float>()[1], v[1], 1e-7);
+}
+
+TEST(Sgd, PlainAndMomentumWithWeightDecayMatchTorch) {
+  for (double momentum : {0.0, 0.9}) {
+    const double lr = 0.5, wd = 0.1;
+    std::vector<double> p = {1.0, -1.0}, buf = {0, 0};
+    ParamShard shard{vec({1.f, -1.f}), vec({0, 0}), {{0, 2, true}}};
+    auto opt = make_sgd({float(momentum), float(wd)});
+    const double g[3][2] = {{0.2, 0.4}, {-0.1, 0.3}, {0.5, -0.2}};
+    for (int s = 0; s < 3; ++s) {
+      shard.grads.data<float>()[0] = float(g[s][0]);
+      shard.grads.data<float>()[1] = float(g[s][1]);
+      opt->step(std::span<ParamShard>(&shard, 1), float(lr));
+      for (int i = 0; i < 2; ++i) {
+        double d = g[s][i] + wd * p[i];
+        if (momentum > 0) d = buf[i] = s == 0 ? d : momentum * buf[i] + d;
+        p[i] -= lr * d;
+        EXPECT_NEAR(shard.params.data<float>()[i], p[i], 1e-6) << momentum << " " << s;
+      }
+    }
+    EXPECT_EQ(opt->state(0).size(), momentum > 0 ? 1u : 0u);
+  }
+}
+
+TEST(Schedule, WarmupThenCosineLinearOrConstant) {
+  LrSchedule s{ScheduleKind::cosine, 1.0, 0.1, 10, 110};
+  EXPECT_DOUBLE_EQ(s.at(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(4), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);  // cosine midpoint: (lr + min) / 2
+  EXPECT_NEAR(s.at(110), 0.1, 1e-12);
+  EXPECT_NEAR(s.at(500), 0.1, 1e-12);
+  s.kind = ScheduleKind::linear;
+  EXPECT_NEAR(s.at(35), 1.0 - 0.9 * 0.25, 1e-12);
+  s.kind = ScheduleKind::constant;
+  EXPECT_DOUBLE_EQ(s.at(5), 0.6);
+  EXPECT_DOUBLE_EQ(s.at(100), 1.0);
+  LrSchedule short_run{ScheduleKind::cosine, 1.0, 0.2, 10, 5};
+  EXPECT_DOUBLE_EQ(short_run.at(12), 0.2);
+}
+
+TEST(Clip, GlobalNormAndScale) {
+  std::vector<Tensor> g = {vec({3.f, 0.f}), vec({4.f})};
+  EXPECT_DOUBLE_EQ(sum_of_squares(g), 25.0);
+  EXPECT_NEAR(clip_scale(5.0, 1.0), 0.2, 1e-6);
+  EXPECT_EQ(clip_scale(0.5, 1.0), 1.f);
+  EXPECT_EQ(clip_scale(100.0, 0.0), 1.f);  // off
+}
+
+}  // namespace
+}  // namespace zt
