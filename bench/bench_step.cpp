@@ -55,8 +55,17 @@ int main(int argc, char** argv) {
       tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
       targets.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
     }
+    double t_zero = 0, t_fwd = 0, t_bwd = 0, t_opt = 0;
+    auto lap = [](Clock::time_point& t) {
+      auto now = Clock::now();
+      double ms = std::chrono::duration<double, std::milli>(now - t).count();
+      t = now;
+      return ms;
+    };
     auto one_step = [&] {
+      auto t = Clock::now();
       engine.zero_grads();
+      t_zero += lap(t);
       for (int64_t m = 0; m < accum; ++m) {
         Stream s;
         s.B = B;
@@ -66,11 +75,15 @@ int main(int argc, char** argv) {
         s.need_backward = true;
         s.grad_scale = 1.f / static_cast<float>(B * T * accum);
         model.forward(s, &engine);
+        t_fwd += lap(t);
         model.backward(s, &engine);
+        t_bwd += lap(t);
       }
       engine.step(1e-4f);
+      t_opt += lap(t);
     };
     for (int64_t i = 0; i < warmup; ++i) one_step();
+    t_zero = t_fwd = t_bwd = t_opt = 0;
     auto t0 = Clock::now();
     for (int64_t i = 0; i < steps; ++i) one_step();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / steps;
@@ -82,6 +95,8 @@ int main(int argc, char** argv) {
                 static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum));
     std::printf("threads     %d\n", omp_get_max_threads());
     std::printf("ms/step     %.1f\n", ms);
+    std::printf("breakdown   zero grads %.1f ms | forward %.1f ms | backward %.1f ms | optimizer %.1f ms\n",
+                t_zero / steps, t_fwd / steps, t_bwd / steps, t_opt / steps);
     std::printf("tokens/s    %.0f\n", tokens_per_step / (ms / 1e3));
     std::printf("GFLOP/s     %.1f  (model FLOPs: 6 per weight per token + attention)\n", gflops);
     std::printf("sgemm peak  %.1f GFLOP/s at (%lld x %lld x %lld); step reaches %.0f%% of it\n", peak,

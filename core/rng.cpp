@@ -32,10 +32,10 @@ float uniform01(uint64_t seed, uint64_t stream, uint64_t index) {
 
 float standard_normal(uint64_t seed, uint64_t stream, uint64_t index) {
   auto r = philox4x32(seed, stream, index);
-  // Box-Muller on two 32-bit uniforms; u1 in (0, 1] keeps log finite.
-  double u1 = (static_cast<double>(r[0]) + 1.0) / 4294967296.0;
-  double u2 = static_cast<double>(r[1]) / 4294967296.0;
-  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+  // Box-Muller on two 24-bit uniforms in float; u1 in (0, 1] keeps log finite.
+  const float u1 = (static_cast<float>(r[0] >> 8) + 1.f) * (1.f / 16777216.f);
+  const float u2 = static_cast<float>(r[1] >> 8) * (1.f / 16777216.f);
+  return std::sqrt(-2.f * std::log(u1)) * std::cos(6.2831853071795865f * u2);
 }
 
 void fill_normal(Tensor& t, float mean, float std, uint64_t seed, uint64_t stream,
