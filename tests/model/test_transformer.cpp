@@ -65,8 +65,10 @@ TEST_P(ModelGradients, MatchFiniteDifferencesForEveryUnit) {
     return e.loss_sum / static_cast<double>(B * T);
   };
   testing::GradCheckOptions opt;
-  opt.step = 1e-3;
-  opt.atol = 1e-4;
+  // Float forward passes: step 2e-3 balances truncation error (~step^2) against rounding
+  // noise in the loss (~1e-7 |loss| / step); both stay well under atol.
+  opt.step = 2e-3;
+  opt.atol = 2e-4;
   opt.max_checks = 64;
   auto units = local.model.units();
   for (size_t u = 0; u < units.size(); ++u)
