@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
 
     ModelSpec spec = model_spec(cfg);
     Transformer model(spec);
-    Engine engine(model, make_optimizer(cfg.optim), engine_options(cfg.optim));
+    auto comm = make_single_process_comm();
+    Engine engine(model, *comm, make_optimizer(cfg.optim), engine_options(cfg.optim));
     model.init_parameters();
     const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len, accum = cfg.train.grad_accum;
     Tensor tokens = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
       engine.zero_grads();
       t_zero += lap(t);
       for (int64_t m = 0; m < accum; ++m) {
+        engine.begin_micro_batch(m + 1 == accum);
         Stream s;
         s.B = B;
         s.T = T;

@@ -44,6 +44,11 @@ template <> struct EnumNames<LogLevel> {
       {{LogLevel::debug, "debug"}, {LogLevel::info, "info"}, {LogLevel::warn, "warn"}}};
 };
 
+template <> struct EnumNames<CommBackend> {
+  static constexpr std::array<std::pair<CommBackend, const char*>, 3> values{
+      {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::single, "single"}}};
+};
+
 template <class E> std::string_view enum_name(E v) {
   for (auto& [e, name] : EnumNames<E>::values)
     if (e == v) return name;
@@ -398,6 +403,7 @@ std::string_view to_string(TokenizerKind v) { return enum_name(v); }
 std::string_view to_string(OptimName v) { return enum_name(v); }
 std::string_view to_string(LrScheduleKind v) { return enum_name(v); }
 std::string_view to_string(LogLevel v) { return enum_name(v); }
+std::string_view to_string(CommBackend v) { return enum_name(v); }
 
 std::vector<std::string> config_keys() {
   static const std::vector<std::string> keys = [] {

@@ -29,12 +29,14 @@ enum class TokenizerKind : uint8_t { char_level, byte, none };
 enum class OptimName : uint8_t { adamw, sgd };
 enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
+enum class CommBackend : uint8_t { automatic, mpi, single };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
 std::string_view to_string(OptimName v);
 std::string_view to_string(LrScheduleKind v);
 std::string_view to_string(LogLevel v);
+std::string_view to_string(CommBackend v);
 
 struct RunConfig {
   std::string name = "default";
@@ -102,6 +104,7 @@ struct DataConfig {
 struct TrainConfig {
   int64_t micro_batch = 8;
   int64_t grad_accum = 1;
+  int64_t global_batch = 0;  // samples per step; 0 = micro_batch x grad_accum x world size
   int64_t steps = 1000;
   int64_t log_every = 10;
   int64_t eval_every = 0;  // 0 = never
@@ -109,6 +112,7 @@ struct TrainConfig {
   template <class V> void visit(V& v) {
     v("micro_batch", micro_batch, at_least(1));
     v("grad_accum", grad_accum, at_least(1));
+    v("global_batch", global_batch, at_least(0));
     v("steps", steps, at_least(1));
     v("log_every", log_every, at_least(1));
     v("eval_every", eval_every, at_least(0));
@@ -154,8 +158,14 @@ struct OptimConfig {
 };
 
 struct ParallelConfig {
-  int64_t threads = 0;  // per rank; 0 = automatic
-  template <class V> void visit(V& v) { v("threads", threads, at_least(0)); }
+  CommBackend backend = CommBackend::automatic;  // auto: mpi under mpirun, else single process
+  int64_t zero_stage = 0;
+  int64_t threads = 0;  // per rank; 0 = cores of the node / ranks on the node
+  template <class V> void visit(V& v) {
+    v("backend", backend);
+    v("zero_stage", zero_stage, Bounds{0, 3});
+    v("threads", threads, at_least(0));
+  }
   bool operator==(const ParallelConfig&) const = default;
 };
 

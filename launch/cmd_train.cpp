@@ -10,12 +10,6 @@ int cmd_train(const Args& args) {
   CliArgs cli("train", args, {}, {}, {"set"});
   cli.expect_positionals(1, 1);
   Config config = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
-  log::LogOptions log_options;
-  log_options.all_ranks = config.log.all_ranks;
-  log_options.level = config.log.level == LogLevel::debug ? spdlog::level::debug
-                      : config.log.level == LogLevel::warn ? spdlog::level::warn
-                                                           : spdlog::level::info;
-  log::init(log_options);
   run_training(config);
   return 0;
 }

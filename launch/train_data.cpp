@@ -74,7 +74,7 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
   return plan;
 }
 
-TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir) {
+TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir, bool write) {
   TrainData out;
   out.tokenizer = std::move(plan.tokenizer);
   const int64_t T = data.seq_len;
@@ -82,11 +82,13 @@ TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::str
   int64_t train_end = -1;
   if (data.tokenizer != TokenizerKind::none) {
     const std::string dir = (fs::path(run_dir) / "data").string();
-    PreparedText p = prepare_text(data.train, *out.tokenizer, dir, data.val.empty() ? data.val_fraction : 0.0);
+    const double fraction = data.val.empty() ? data.val_fraction : 0.0;
+    PreparedText p = write ? prepare_text(data.train, *out.tokenizer, dir, fraction)
+                           : prepared_paths(data.train, dir, fraction);
     train = std::make_shared<TokenFile>(TokenFile::open(p.train_path));
-    if (!p.val_path.empty()) val = std::make_shared<TokenFile>(TokenFile::open(p.val_path));
+    if (!p.val_path.empty() && fs::exists(p.val_path)) val = std::make_shared<TokenFile>(TokenFile::open(p.val_path));
     if (!data.val.empty()) {
-      PreparedText pv = prepare_text(data.val, *out.tokenizer, dir, 0.0);
+      PreparedText pv = write ? prepare_text(data.val, *out.tokenizer, dir, 0.0) : prepared_paths(data.val, dir, 0.0);
       val = std::make_shared<TokenFile>(TokenFile::open(pv.train_path));
     }
   } else {
@@ -98,7 +100,7 @@ TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::str
       val = train;
     }
   }
-  if (out.tokenizer) out.tokenizer->save((fs::path(run_dir) / "vocab.json").string());
+  if (out.tokenizer && write) out.tokenizer->save((fs::path(run_dir) / "vocab.json").string());
   const int64_t end = train_end >= 0 ? train_end : train->size();
   out.train = std::make_unique<TokenDataset>(train, 0, end, T, "train");
   if (val) out.val = std::make_unique<TokenDataset>(val, train_end >= 0 ? train_end : 0, val->size(), T, "val");

@@ -22,6 +22,7 @@ struct TrainData {
 };
 
 DataPlan plan_data(const DataConfig& data, int64_t model_vocab_size);
-TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir);
+// With write = false the files are expected to exist already (another rank wrote them).
+TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir, bool write = true);
 
 }  // namespace zt

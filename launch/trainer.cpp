@@ -9,6 +9,8 @@
 
 #include "core/allocator.h"
 #include "core/log.h"
+#include "core/runtime.h"
+#include "parallel/comm_mpi.h"
 #include "launch/metrics.h"
 #include "launch/train_data.h"
 #include "launch/train_setup.h"
@@ -30,7 +32,8 @@ double seconds_since(Clock::time_point t) {
 
 // Mean loss over `batches` micro-batches spread evenly over the dataset (the same samples at
 // every evaluation, so evaluations are comparable).
-double evaluate(Transformer& model, const TokenDataset& data, int64_t micro_batch, int64_t T,
+// Every rank evaluates the same samples (at stage 3 all ranks take part in the gathers).
+double evaluate(Transformer& model, Engine& engine, const TokenDataset& data, int64_t micro_batch, int64_t T,
                 int64_t batches, Tensor& inputs, Tensor& targets) {
   const int64_t want = batches * micro_batch;
   const int64_t n = data.num_samples();
@@ -48,7 +51,8 @@ double evaluate(Transformer& model, const TokenDataset& data, int64_t micro_batc
     s.T = T;
     s.tokens = inputs;
     s.targets = targets;
-    model.forward(s);
+    engine.begin_micro_batch(false);
+    model.forward(s, &engine);
     loss_sum += s.loss_sum;
   }
   return loss_sum / static_cast<double>(count * T);
@@ -61,42 +65,84 @@ nlohmann::json memory_json(const MemStats& m) {
   return j;
 }
 
+std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where) {
+  if (backend == CommBackend::single) {
+    if (where.world_size > 1)
+      fail("parallel.backend is single but the launcher ({}) started {} ranks", where.launcher, where.world_size);
+    return make_single_process_comm();
+  }
+  if (backend == CommBackend::mpi || launched_by_mpi()) {
+    if (!launched_by_mpi() && where.world_size > 1)
+      fail("parallel.backend is mpi but this process was started by {}, not mpirun", where.launcher);
+    return make_mpi_comm();
+  }
+  if (where.world_size > 1)
+    fail("{} started {} ranks, but only the MPI backend is built: launch with mpirun", where.launcher,
+         where.world_size);
+  return make_single_process_comm();
+}
+
 }  // namespace
 
 TrainSummary run_training(const Config& cfg_in) {
   Config cfg = cfg_in;
-  if (cfg.parallel.threads > 0) omp_set_num_threads(static_cast<int>(cfg.parallel.threads));
+  const RankInfo where = discover_rank();
+  std::unique_ptr<Communicator> comm = make_communicator(cfg.parallel.backend, where);
+  const int rank = comm->rank(), world = comm->world_size();
+  const bool writer = rank == 0;  // rank 0 writes the run directory
+  log::LogOptions log_options;
+  log_options.rank = rank;
+  log_options.all_ranks = cfg.log.all_ranks;
+  log_options.level = cfg.log.level == LogLevel::debug  ? spdlog::level::debug
+                      : cfg.log.level == LogLevel::warn ? spdlog::level::warn
+                                                        : spdlog::level::info;
+  log::init(log_options);
+  omp_set_num_threads(threads_per_rank(static_cast<int>(cfg.parallel.threads), where));
 
   // Everything that can reject the input happens before the first write to disk.
   DataPlan plan = plan_data(cfg.data, cfg.model.vocab_size);
   cfg.model.vocab_size = plan.vocab_size;
+  const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len;
+  const int64_t global_batch =
+      cfg.train.global_batch > 0 ? cfg.train.global_batch : B * cfg.train.grad_accum * world;
+  if (global_batch % (B * world) != 0)
+    fail("train.global_batch ({}) must be a multiple of train.micro_batch ({}) x world size ({})", global_batch, B,
+         world);
+  cfg.train.grad_accum = global_batch / (B * world);
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
-  Engine engine(model, make_optimizer(cfg.optim), engine_options(cfg.optim));
-  if (!cfg.model.init_from.empty())
-    load_hf_safetensors(model, cfg.model.init_from);
-  else
-    model.init_parameters();
+  EngineOptions engine_opts = engine_options(cfg.optim);
+  engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
+  Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
+  engine.with_full_params(
+      [&] {
+        if (!cfg.model.init_from.empty())
+          load_hf_safetensors(model, cfg.model.init_from);
+        else
+          model.init_parameters();
+      },
+      /*write_back=*/true);
 
   const fs::path run_dir = fs::path(cfg.run.out_dir) / cfg.run.name;
-  fs::create_directories(run_dir);
-  {
+  std::unique_ptr<MetricsWriter> metrics;
+  if (writer) {
+    fs::create_directories(run_dir);
     std::ofstream(run_dir / "config.yaml") << dump_config(cfg);
+    metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string());
   }
-  TrainData data = materialize_data(std::move(plan), cfg.data, run_dir.string());
+  TrainData data;
+  if (writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), true);
+  comm->barrier()->wait();  // the prepared corpus exists for every rank
+  if (!writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), false);
 
-  const int64_t T = cfg.data.seq_len, B = cfg.train.micro_batch;
-  const int64_t global_batch = B * cfg.train.grad_accum;
-  DistributedSampler sampler({cfg.run.seed, data.train->num_samples(), cfg.data.shuffle,
-                              global_batch, B, /*world_size=*/1, /*rank=*/0});
+  DistributedSampler sampler({cfg.run.seed, data.train->num_samples(), cfg.data.shuffle, global_batch, B, world, rank});
   LrSchedule schedule = lr_schedule(cfg.optim, cfg.train.steps);
-  MetricsWriter metrics((run_dir / "metrics.jsonl").string());
 
   const double flops_per_token = spec.train_flops_per_token(T);
   const int64_t tokens_per_step = global_batch * T;
-  log::info("zt train: {} ({} {} layers, d_model {}, {} params) on {} threads", cfg.run.name,
-            family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
-            omp_get_max_threads());
+  log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank",
+            cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
+            world, comm->backend(), engine.stage(), omp_get_max_threads());
   log::info("data: {} train samples of {} tokens{}, vocab {}; {} tokens per step; run dir {}",
             data.train->num_samples(), T,
             data.val ? fmt::format(", {} val samples", data.val->num_samples()) : "",
@@ -113,9 +159,11 @@ TrainSummary run_training(const Config& cfg_in) {
   for (int64_t step = 0; step < cfg.train.steps; ++step) {
     const bool last = step + 1 == cfg.train.steps;
     engine.zero_grads();
-    double loss_sum = 0;
-    for (const std::vector<int64_t>& micro : sampler.next_batch()) {
-      data.train->fill_batch(micro, inputs, targets);
+    Tensor loss_sum = Tensor::zeros({1}, DType::f64, MemTag::comm);
+    const auto micro_batches = sampler.next_batch();
+    for (size_t m = 0; m < micro_batches.size(); ++m) {
+      engine.begin_micro_batch(m + 1 == micro_batches.size());
+      data.train->fill_batch(micro_batches[m], inputs, targets);
       Stream s;
       s.B = B;
       s.T = T;
@@ -125,18 +173,19 @@ TrainSummary run_training(const Config& cfg_in) {
       s.grad_scale = 1.f / static_cast<float>(tokens_per_step);
       model.forward(s, &engine);
       model.backward(s, &engine);
-      loss_sum += s.loss_sum;
+      loss_sum.data<double>()[0] += s.loss_sum;
     }
     const float lr = static_cast<float>(schedule.at(step));
     StepStats stats = engine.step(lr);
-    const double loss = loss_sum / static_cast<double>(tokens_per_step);
+    comm->all_reduce(loss_sum)->wait();
+    const double loss = loss_sum.data<double>()[0] / static_cast<double>(tokens_per_step);
     if (!std::isfinite(loss)) fail("loss is {} at step {}: training diverged (try a lower optim.lr)", loss, step);
     window_tokens += tokens_per_step;
     summary.final_loss = loss;
 
     std::optional<double> val_loss;
     if (data.val && cfg.train.eval_every > 0 && ((step + 1) % cfg.train.eval_every == 0 || last)) {
-      val_loss = evaluate(model, *data.val, B, T, cfg.train.eval_batches, inputs, targets);
+      val_loss = evaluate(model, engine, *data.val, B, T, cfg.train.eval_batches, inputs, targets);
       summary.val_loss = *val_loss;
     }
 
@@ -151,6 +200,11 @@ TrainSummary run_training(const Config& cfg_in) {
                 val_loss ? fmt::format(" | val {:.4f}", *val_loss) : "", lr, stats.grad_norm,
                 format_count(tok_s), tok_s * flops_per_token / 1e9, format_duration(elapsed),
                 format_duration(eta));
+      const CommStats cs = comm->stats();
+      const ModelStateBytes state = engine.model_state_bytes();
+      nlohmann::json comm_bytes;
+      for (int op = 0; op < kNumCommOps; ++op)
+        comm_bytes[std::string(comm_op_name(static_cast<CommOp>(op)))] = cs.bytes_sent[op];
       nlohmann::json rec = {{"step", step + 1},
                             {"loss", loss},
                             {"lr", lr},
@@ -160,9 +214,15 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"gflops", tok_s * flops_per_token / 1e9},
                             {"tokens", (step + 1) * tokens_per_step},
                             {"elapsed_s", elapsed},
-                            {"memory", memory_json(mem)}};
+                            {"memory", memory_json(mem)},
+                            {"model_state_bytes", {{"params", state.params}, {"grads", state.grads}, {"optimizer", state.optimizer}}},
+                            {"world_size", world},
+                            {"zero_stage", engine.stage()},
+                            {"comm_bytes_sent", comm_bytes},
+                            {"comm_busy_s", cs.total_busy_s()},
+                            {"comm_exposed_s", cs.exposed_s}};
       if (val_loss) rec["val_loss"] = *val_loss;
-      metrics.write(rec);
+      if (metrics) metrics->write(rec);
       window_start = Clock::now();
       window_tokens = 0;
     }
@@ -172,7 +232,12 @@ TrainSummary run_training(const Config& cfg_in) {
   summary.wall_s = seconds_since(run_start);
   summary.tokens_per_s = cfg.train.steps * tokens_per_step / std::max(summary.wall_s, 1e-9);
   const std::string weights = (run_dir / "model.safetensors").string();
-  save_hf_safetensors(model, weights, {{"zerotrain.step", std::to_string(cfg.train.steps)}});
+  engine.with_full_params(
+      [&] {
+        if (writer) save_hf_safetensors(model, weights, {{"zerotrain.step", std::to_string(cfg.train.steps)}});
+      },
+      /*write_back=*/false);
+  comm->barrier()->wait();
   MemStats mem = memory_stats();
   log::info("done: {} steps in {} ({} tok/s), final loss {:.4f}{}; peak memory {:.1f} MiB; weights {}",
             summary.steps, format_duration(summary.wall_s), format_count(summary.tokens_per_s),

@@ -76,9 +76,20 @@ static uint64_t name_stream(const std::string& name) {
   return h;
 }
 
+std::vector<Unit*> Transformer::forward_order() {
+  std::vector<Unit*> out;
+  for (auto& m : chain_) out.push_back(&m->unit());
+  return out;
+}
+
 void Transformer::init_parameters() {
+  for (auto& u : units_) init_unit(*u);
+}
+
+void Transformer::init_unit(Unit& unit) {
   const float residual_std = spec_.init_std / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
-  for (auto& u : units_) {
+  Unit* u = &unit;
+  {
     for (size_t i = 0; i < u->params().size(); ++i) {
       const ParamSpec& p = u->params()[i];
       Tensor t = u->param(static_cast<int>(i));

@@ -31,12 +31,15 @@ class Transformer {
   const ModelSpec& spec() const { return spec_; }
   std::vector<Unit*> units();
   std::vector<const Unit*> units() const;
+  // The unit of each module in forward order (the embed unit twice when the head is tied).
+  std::vector<Unit*> forward_order();
   int64_t num_params() const;
 
   // Fills bound parameters: GPT-2 init (normal(0, std), residual projections std/sqrt(2L),
   // norms 1, biases 0). Each parameter's draws are seeded by its name, so the values do not
   // depend on layout or sharding.
   void init_parameters();
+  void init_unit(Unit& unit);
 
   // Runs the chain. With targets, s.loss_sum gets the summed per-token loss; with
   // s.need_backward the head also leaves dlogits ready for backward().

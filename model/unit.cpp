@@ -3,7 +3,7 @@
 namespace zt {
 
 int Unit::add_param(std::string name, Shape shape, ParamKind kind, ParamInit init) {
-  ZT_CHECK(!bound(), "unit {} is already bound", name_);
+  ZT_CHECK(!params_flat_.defined(), "unit {} is already bound", name_);
   ParamSpec p{std::move(name), std::move(shape), kind, init, numel_};
   numel_ += p.numel();
   params_.push_back(std::move(p));
@@ -11,10 +11,19 @@ int Unit::add_param(std::string name, Shape shape, ParamKind kind, ParamInit ini
 }
 
 void Unit::bind(Tensor flat_params, Tensor flat_grads) {
-  ZT_CHECK(flat_params.numel() >= numel_ && flat_grads.numel() >= numel_,
-           "unit {} needs {} elements, got {} and {}", name_, numel_, flat_params.numel(),
-           flat_grads.numel());
+  bind_params(std::move(flat_params));
+  bind_grads(std::move(flat_grads));
+}
+
+void Unit::bind_params(Tensor flat_params) {
+  ZT_CHECK(!flat_params.defined() || flat_params.numel() >= numel_, "unit {} needs {} elements, got {}", name_,
+           numel_, flat_params.numel());
   params_flat_ = std::move(flat_params);
+}
+
+void Unit::bind_grads(Tensor flat_grads) {
+  ZT_CHECK(!flat_grads.defined() || flat_grads.numel() >= numel_, "unit {} needs {} elements, got {}", name_,
+           numel_, flat_grads.numel());
   grads_flat_ = std::move(flat_grads);
 }
 

@@ -34,8 +34,12 @@ class Unit {
   const std::vector<ParamSpec>& params() const { return params_; }
   int64_t numel() const { return numel_; }  // unpadded
 
-  // The engine owns the flat buffers and binds them (full buffers in compute layout).
+  // The engine owns the flat buffers and binds them (full buffers in compute layout); at
+  // ZeRO stage 3 they are bound only while the unit runs. Binding an undefined tensor
+  // releases the buffer.
   void bind(Tensor flat_params, Tensor flat_grads);
+  void bind_params(Tensor flat_params);
+  void bind_grads(Tensor flat_grads);
   bool bound() const { return params_flat_.defined(); }
   const Tensor& flat_params() const { return params_flat_; }
   const Tensor& flat_grads() const { return grads_flat_; }

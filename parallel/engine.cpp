@@ -1,5 +1,6 @@
 #include "parallel/engine.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/kernels.h"
@@ -17,33 +18,254 @@ bool DecayPolicy::decays(ParamKind kind) const {
   return true;
 }
 
-Engine::Engine(Transformer& model, std::unique_ptr<Optimizer> optimizer, const EngineOptions& options)
-    : model_(model), optimizer_(std::move(optimizer)), options_(options) {
+struct Engine::UnitState {
+  Unit* unit = nullptr;
+  int64_t padded = 0, shard = 0;  // elements
+  Tensor full_params;             // resident at stages 0-2; while gathered at stage 3
+  WorkPtr gather;                 // stage 3 all-gather in flight
+  Tensor shard_params;            // the optimizer's parameters: full, a view or an owned shard
+  Tensor full_grads;              // resident at stages 0-1; during backward at stages 2-3
+  Tensor shard_grads;             // the optimizer's gradients
+  struct Pending {
+    WorkPtr work;
+    Tensor partial;     // reduced shard to add into shard_grads (stages 2-3)
+    Tensor keep_alive;  // full grads read by the in-flight op
+  };
+  std::vector<Pending> pending;
+};
+
+Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer> optimizer,
+               const EngineOptions& options)
+    : model_(model), comm_(comm), optimizer_(std::move(optimizer)), options_(options) {
+  ZT_CHECK(options.zero_stage >= 0 && options.zero_stage <= 3, "zero stage {}", options.zero_stage);
+  const int64_t W = comm.world_size(), r = comm.rank();
+  const int stage = options.zero_stage;
   for (Unit* u : model_.units()) {
-    Tensor params = Tensor::zeros({u->numel()}, DType::f32, MemTag::params);
-    Tensor grads = Tensor::zeros({u->numel()}, DType::f32, MemTag::grads);
-    u->bind(params, grads);
-    ParamShard shard{params, grads, {}};
-    for (const ParamSpec& p : u->params())
-      shard.ranges.push_back({p.offset, p.offset + p.numel(), options_.decay.decays(p.kind)});
-    shards_.push_back(std::move(shard));
+    auto s = std::make_unique<UnitState>();
+    s->unit = u;
+    s->padded = (u->numel() + W - 1) / W * W;
+    s->shard = s->padded / W;
+    const int64_t begin = stage == 0 ? 0 : r * s->shard, len = stage == 0 ? s->padded : s->shard;
+    if (params_resident()) {
+      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params);
+      u->bind_params(s->full_params);
+      s->shard_params = s->full_params.view(begin, {len});
+    } else {
+      s->shard_params = Tensor::zeros({s->shard}, DType::f32, MemTag::params);
+    }
+    if (grads_resident()) {
+      s->full_grads = Tensor::zeros({s->padded}, DType::f32, MemTag::grads);
+      u->bind_grads(s->full_grads);
+    }
+    s->shard_grads = stage == 0 ? s->full_grads : Tensor::zeros({s->shard}, DType::f32, MemTag::grads);
+    shards_.push_back({s->shard_params, s->shard_grads, shard_ranges(*u, begin, begin + len)});
+    units_.push_back(std::move(s));
+  }
+  forward_order_ = model_.forward_order();
+}
+
+Engine::~Engine() {
+  for (auto& s : units_) {
+    for (auto& p : s->pending) p.work->wait();
+    if (s->gather) s->gather->wait();
+  }
+}
+
+// Weight-decay ranges of the flat range [begin, end) of a unit; padding never decays.
+std::vector<DecayRange> Engine::shard_ranges(const Unit& unit, int64_t begin, int64_t end) const {
+  std::vector<DecayRange> out;
+  int64_t at = begin;
+  for (const ParamSpec& p : unit.params()) {
+    const int64_t lo = std::max(begin, p.offset), hi = std::min(end, p.offset + p.numel());
+    if (lo >= hi) continue;
+    out.push_back({lo - begin, hi - begin, options_.decay.decays(p.kind)});
+    at = hi;
+  }
+  if (at < end) out.push_back({at - begin, end - begin, false});
+  if (out.empty()) out.push_back({0, end - begin, false});
+  return out;
+}
+
+Engine::UnitState& Engine::state_of(Unit& unit) {
+  for (auto& s : units_)
+    if (s->unit == &unit) return *s;
+  ZT_CHECK(false, "unit {} is not managed by this engine", unit.name());
+  throw;  // unreachable
+}
+
+void Engine::with_full_params(const std::function<void()>& fn, bool write_back) {
+  if (params_resident()) {
+    fn();
+    return;
+  }
+  for (auto& s : units_) {
+    if (write_back) {
+      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params);
+      s->unit->bind_params(s->full_params);
+    } else {
+      gather_params(*s);
+    }
+  }
+  for (auto& s : units_) ensure_params(*s);
+  fn();
+  const int64_t r = comm_.rank();
+  for (auto& s : units_) {
+    if (write_back) s->shard_params.copy_from(s->full_params.view(r * s->shard, {s->shard}));
+    release_params(*s);
+  }
+}
+
+// ---- stage 3 parameter gathering ---------------------------------------------------------
+
+void Engine::gather_params(UnitState& s) {
+  if (s.full_params.defined()) return;
+  s.full_params = Tensor::empty({s.padded}, DType::f32, MemTag::params);
+  s.gather = comm_.all_gather(s.full_params, s.shard_params);
+}
+
+void Engine::ensure_params(UnitState& s) {
+  gather_params(s);
+  if (s.gather) {
+    s.gather->wait();
+    s.gather.reset();
+  }
+  s.unit->bind_params(s.full_params);
+}
+
+void Engine::release_params(UnitState& s) {
+  if (s.gather) {
+    s.gather->wait();
+    s.gather.reset();
+  }
+  s.unit->bind_params(Tensor());
+  s.full_params = Tensor();
+}
+
+void Engine::prefetch(const std::vector<Unit*>& order, size_t next) {
+  if (next < order.size()) gather_params(state_of(*order[next]));
+}
+
+// ---- hooks -------------------------------------------------------------------------------
+
+void Engine::begin_micro_batch(bool last) {
+  finish_reductions();
+  last_micro_batch_ = last;
+  forward_pos_ = backward_pos_ = 0;
+}
+
+void Engine::pre_forward(Unit& unit) {
+  const size_t pos = forward_pos_++;
+  if (params_resident()) return;
+  ensure_params(state_of(unit));
+  prefetch(forward_order_, pos + 1);
+}
+
+// A unit whose next module is its own (the final norm, then an untied head) stays gathered.
+void Engine::post_forward(Unit& unit) {
+  const bool used_next = forward_pos_ < forward_order_.size() && forward_order_[forward_pos_] == &unit;
+  if (!params_resident() && !used_next) release_params(state_of(unit));
+}
+
+void Engine::pre_backward(Unit& unit) {
+  const size_t pos = backward_pos_++;
+  UnitState& s = state_of(unit);
+  if (!params_resident()) {
+    ensure_params(s);
+    std::vector<Unit*> backward_order(forward_order_.rbegin(), forward_order_.rend());
+    prefetch(backward_order, pos + 1);
+  }
+  if (!grads_resident() && !s.full_grads.defined()) {
+    s.full_grads = Tensor::zeros({s.padded}, DType::f32, MemTag::grads);
+    unit.bind_grads(s.full_grads);
+  }
+}
+
+void Engine::post_backward(Unit& unit, bool last_use) {
+  UnitState& s = state_of(unit);
+  const size_t n = forward_order_.size();
+  const bool used_next = backward_pos_ < n && forward_order_[n - 1 - backward_pos_] == &unit;
+  if (!params_resident() && !used_next) release_params(s);
+  if (last_use && (last_micro_batch_ || !grads_resident())) reduce_unit_grads(s);
+}
+
+// ---- gradient reduction --------------------------------------------------------------------
+
+// Sums gradients over ranks, launched as soon as the unit's backward is done so it overlaps
+// the backward of the units before it. Stage 0: all-reduce in place. Stage 1: reduce-scatter
+// into the grad shard once per step. Stages 2-3: reduce-scatter every micro-batch into a
+// partial that is added to the shard; the full grads are dropped once the op completes.
+void Engine::reduce_unit_grads(UnitState& s) {
+  switch (options_.zero_stage) {
+    case 0:
+      s.pending.push_back({comm_.all_reduce(s.full_grads), {}, {}});
+      break;
+    case 1:
+      s.pending.push_back({comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}});
+      break;
+    default: {
+      Tensor partial = Tensor::empty({s.shard}, DType::f32, MemTag::grads);
+      s.pending.push_back({comm_.reduce_scatter(partial, s.full_grads), partial, s.full_grads});
+      s.unit->bind_grads(Tensor());
+      s.full_grads = Tensor();
+    }
+  }
+}
+
+void Engine::finish_reductions() {
+  for (auto& s : units_) {
+    for (auto& p : s->pending) {
+      p.work->wait();
+      if (p.partial.defined()) add_inplace(s->shard_grads, p.partial);
+    }
+    s->pending.clear();
   }
 }
 
 void Engine::zero_grads() {
-  for (ParamShard& s : shards_) s.grads.zero_();
+  finish_reductions();
+  for (auto& s : units_) {
+    if (s->full_grads.defined()) s->full_grads.zero_();
+    if (s->shard_grads.defined()) s->shard_grads.zero_();
+  }
 }
 
+// ---- the optimizer step --------------------------------------------------------------------
+
 StepStats Engine::step(float lr) {
+  finish_reductions();
   std::vector<Tensor> grads;
   for (ParamShard& s : shards_) grads.push_back(s.grads);
+  Tensor sumsq = Tensor::empty({1}, DType::f64, MemTag::comm);
+  sumsq.data<double>()[0] = sum_of_squares(grads);
+  if (options_.zero_stage > 0) comm_.all_reduce(sumsq)->wait();  // stage 0 grads are already global
   StepStats stats;
-  stats.grad_norm = std::sqrt(sum_of_squares(grads));
+  stats.grad_norm = std::sqrt(sumsq.data<double>()[0]);
   stats.clip_scale = clip_scale(stats.grad_norm, options_.grad_clip);
   if (stats.clip_scale != 1.f)
     for (Tensor& g : grads) scale_inplace(g, stats.clip_scale);
   optimizer_->step(shards_, lr);
+  publish_params();
   return stats;
+}
+
+// Stages 1-2 updated only their own range of the resident full params: gather the rest in
+// place. Stage 0 updated everything everywhere; stage 3 gathers on demand.
+void Engine::publish_params() {
+  if (options_.zero_stage == 0 || !params_resident()) return;
+  std::vector<WorkPtr> works;
+  for (auto& s : units_) works.push_back(comm_.all_gather(s->full_params, s->shard_params));
+  for (auto& w : works) w->wait();
+}
+
+ModelStateBytes Engine::model_state_bytes() const {
+  ModelStateBytes b;
+  for (size_t i = 0; i < units_.size(); ++i) {
+    const UnitState& s = *units_[i];
+    b.params += (params_resident() ? s.padded : s.shard) * 4;
+    b.grads += (options_.zero_stage == 0 ? s.padded : options_.zero_stage == 1 ? s.padded + s.shard : s.shard) * 4;
+    for (auto& [name, t] : optimizer_->state(i)) b.optimizer += static_cast<int64_t>(t.nbytes());
+  }
+  return b;
 }
 
 }  // namespace zt

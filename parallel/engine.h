@@ -1,12 +1,27 @@
-// The engine owns each unit's flat buffers, drives the optimizer on flat fp32 shards and
-// (through the UnitHooks it implements) decides when parameters are gathered and gradients
-// reduced. This process-local engine is ZeRO at world size 1: one shard holds everything.
+// The ZeRO engine. It owns every unit's flat buffers, decides per stage when parameters are
+// gathered and gradients reduced (as UnitHooks around each module), and runs the optimizer
+// on this rank's flat fp32 shards.
+//
+// Each unit's buffer is padded to a multiple of the world size W; rank r owns the range
+// [r S, (r+1) S) with S = padded / W. What each stage keeps per rank:
+//
+//   stage | params          | grads                              | optimizer state
+//   0     | full            | full, all-reduced after backward   | full
+//   1     | full            | full, reduce-scattered to a shard  | shard
+//   2     | full            | shard; full grads live only during a unit's backward
+//   3     | shard; gathered around each use, prefetching the next unit
+//
+// The stage differences live in four decisions, each in one function: whether params are
+// resident (params_resident), whether grads are resident (grads_resident), how gradients are
+// reduced (reduce_unit_grads) and how updated params reach every rank (publish_params).
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "model/transformer.h"
 #include "optim/optimizer.h"
+#include "parallel/comm.h"
 
 namespace zt {
 
@@ -18,6 +33,7 @@ struct DecayPolicy {
 struct EngineOptions {
   DecayPolicy decay;
   double grad_clip = 1.0;  // max global grad norm; 0 = off
+  int zero_stage = 0;
 };
 
 struct StepStats {
@@ -25,21 +41,64 @@ struct StepStats {
   float clip_scale = 1;   // factor applied to the gradients
 };
 
+// Bytes of model state this rank holds, by kind (padding included).
+struct ModelStateBytes {
+  int64_t params = 0, grads = 0, optimizer = 0;
+};
+
 class Engine : public UnitHooks {
  public:
-  Engine(Transformer& model, std::unique_ptr<Optimizer> optimizer, const EngineOptions& options);
+  Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer> optimizer,
+         const EngineOptions& options);
+  ~Engine() override;
 
   Transformer& model() { return model_; }
+  Communicator& comm() { return comm_; }
   Optimizer& optimizer() { return *optimizer_; }
+  int stage() const { return options_.zero_stage; }
+
+  // Runs fn with every unit's full parameters bound (gathered at stage 3). With write_back,
+  // what fn wrote into them becomes the parameters (init, import); every rank must call it.
+  void with_full_params(const std::function<void()>& fn, bool write_back);
+
   void zero_grads();
-  // Norm, clip and optimizer update after all micro-batches of a step.
+  // Call before each micro-batch's forward; gradients are reduced during the backward of the
+  // last micro-batch of a step (every micro-batch at stages 2 and 3).
+  void begin_micro_batch(bool last);
+  // Waits for outstanding reductions, clips by the global norm, updates the shards and
+  // publishes the updated parameters.
   StepStats step(float lr);
 
+  ModelStateBytes model_state_bytes() const;
+
+  void pre_forward(Unit& unit) override;
+  void post_forward(Unit& unit) override;
+  void pre_backward(Unit& unit) override;
+  void post_backward(Unit& unit, bool last_use) override;
+
  private:
+  struct UnitState;
+  bool params_resident() const { return options_.zero_stage < 3; }
+  bool grads_resident() const { return options_.zero_stage < 2; }
+  UnitState& state_of(Unit& unit);
+  void gather_params(UnitState& s);        // stage 3: start an all-gather into a full buffer
+  void ensure_params(UnitState& s);        // stage 3: wait for (or start and wait) the gather
+  void release_params(UnitState& s);
+  void prefetch(const std::vector<Unit*>& order, size_t next);
+  void reduce_unit_grads(UnitState& s);
+  void finish_reductions();
+  void publish_params();
+  std::vector<DecayRange> shard_ranges(const Unit& unit, int64_t begin, int64_t end) const;
+
   Transformer& model_;
+  Communicator& comm_;
   std::unique_ptr<Optimizer> optimizer_;
   EngineOptions options_;
-  std::vector<ParamShard> shards_;  // one per unit
+  std::vector<std::unique_ptr<UnitState>> units_;
+  std::vector<ParamShard> shards_;  // what the optimizer updates, one per unit
+  std::vector<Unit*> forward_order_;
+  size_t forward_pos_ = 0, backward_pos_ = 0;
+  bool last_micro_batch_ = true;
 };
 
 }  // namespace zt

@@ -40,21 +40,27 @@ PreparedText prepare_text(const std::string& text_path, const Tokenizer& tok,
   const auto n = static_cast<int64_t>(ids.size());
   const int64_t split = train_split_end(n, val_fraction);
 
-  namespace fs = std::filesystem;
-  fs::create_directories(out_dir);
-  const std::string stem = (fs::path(out_dir) / fs::path(text_path).stem()).string();
-  PreparedText p;
-  p.train_path = stem + ".train.bin";
-  p.vocab_path = stem + ".vocab.json";
+  std::filesystem::create_directories(out_dir);
+  PreparedText p = prepared_paths(text_path, out_dir, val_fraction);
   p.train_tokens = split;
   p.val_tokens = n - split;
   p.vocab_size = tok.vocab_size();
   write_token_file(p.train_path, std::span<const uint32_t>(ids.data(), split));
   if (split < n) {
-    p.val_path = stem + ".val.bin";
     write_token_file(p.val_path, std::span<const uint32_t>(ids.data() + split, n - split));
   }
+  if (split == n) p.val_path.clear();
   tok.save(p.vocab_path);
+  return p;
+}
+
+PreparedText prepared_paths(const std::string& text_path, const std::string& out_dir, double val_fraction) {
+  namespace fs = std::filesystem;
+  const std::string stem = (fs::path(out_dir) / fs::path(text_path).stem()).string();
+  PreparedText p;
+  p.train_path = stem + ".train.bin";
+  p.vocab_path = stem + ".vocab.json";
+  if (val_fraction > 0) p.val_path = stem + ".val.bin";
   return p;
 }
 

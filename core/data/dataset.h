@@ -40,5 +40,7 @@ class Tokenizer;
 // val_fraction) and <stem>.vocab.json. Reads and encodes everything before writing.
 PreparedText prepare_text(const std::string& text_path, const Tokenizer& tokenizer,
                           const std::string& out_dir, double val_fraction);
+// The paths prepare_text writes, without writing (token counts left 0).
+PreparedText prepared_paths(const std::string& text_path, const std::string& out_dir, double val_fraction);
 
 }  // namespace zt

@@ -1,0 +1,156 @@
+#include "parallel/comm_mpi.h"
+
+// The C API only: OpenMPI's deprecated C++ bindings need a library we do not link.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "parallel/comm_thread.h"
+
+namespace zt {
+
+namespace {
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT32_T;
+    case DType::bf16:
+    case DType::f16: return MPI_UINT16_T;
+  }
+  return MPI_BYTE;
+}
+
+MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::max ? MPI_MAX : MPI_SUM; }
+
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    fail("MPI {} failed: {}", what, std::string(msg, len));
+  }
+}
+
+void require_reducible(const Tensor& t) {
+  ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i32,
+           "MPI reductions need f32, f64 or i32, got {}", dtype_name(t.dtype()));
+}
+
+void divide(Tensor& t, int world) {
+  if (t.dtype() == DType::f32) {
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] /= static_cast<float>(world);
+  } else if (t.dtype() == DType::f64) {
+    double* p = t.data<double>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] /= world;
+  } else {
+    ZT_CHECK(false, "avg needs a floating-point tensor");
+  }
+}
+
+class MpiComm : public Communicator {
+ public:
+  MpiComm() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_);
+  }
+  ~MpiComm() override { thread_.stop(); }
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::string_view backend() const override { return "mpi"; }
+
+  WorkPtr all_reduce(Tensor& buffer, ReduceOp op) override {
+    require_reducible(buffer);
+    return submit(CommOp::all_reduce, ring_bytes_sent(CommOp::all_reduce, buffer.nbytes(), world_), [=, this]() mutable {
+      check(MPI_Allreduce(MPI_IN_PLACE, buffer.raw(), static_cast<int>(buffer.numel()), mpi_type(buffer.dtype()),
+                          mpi_op(op), MPI_COMM_WORLD), "all_reduce");
+      if (op == ReduceOp::avg) divide(buffer, world_);
+    });
+  }
+
+  WorkPtr reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op) override {
+    require_reducible(input);
+    ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
+             "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
+    return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
+                  [=, this]() mutable {
+                    check(MPI_Reduce_scatter_block(input.raw(), output.raw(), static_cast<int>(output.numel()),
+                                                   mpi_type(input.dtype()), mpi_op(op), MPI_COMM_WORLD),
+                          "reduce_scatter");
+                    if (op == ReduceOp::avg) divide(output, world_);
+                  });
+  }
+
+  WorkPtr all_gather(Tensor& output, const Tensor& input) override {
+    ZT_CHECK(output.numel() == input.numel() * world_ && input.dtype() == output.dtype(),
+             "all_gather: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
+    const bool in_place = input.raw() == static_cast<char*>(output.raw()) + rank_ * input.nbytes();
+    return submit(CommOp::all_gather, ring_bytes_sent(CommOp::all_gather, output.nbytes(), world_),
+                  [=, this]() mutable {
+                    const int n = static_cast<int>(input.nbytes());
+                    check(MPI_Allgather(in_place ? MPI_IN_PLACE : input.raw(), n, MPI_BYTE, output.raw(), n,
+                                        MPI_BYTE, MPI_COMM_WORLD),
+                          "all_gather");
+                  });
+  }
+
+  WorkPtr broadcast(Tensor& buffer, int root) override {
+    return submit(CommOp::broadcast, ring_bytes_sent(CommOp::broadcast, buffer.nbytes(), world_, rank_ == root),
+                  [=, this]() mutable {
+                    check(MPI_Bcast(buffer.raw(), static_cast<int>(buffer.nbytes()), MPI_BYTE, root, MPI_COMM_WORLD),
+                          "broadcast");
+                  });
+  }
+
+  WorkPtr barrier() override {
+    return submit(CommOp::barrier, 0, [] { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); });
+  }
+
+ private:
+  WorkPtr submit(CommOp op, int64_t bytes, std::function<void()> fn) {
+    return thread_.submit(
+        [this, op, bytes, fn = std::move(fn)] {
+          const auto t0 = std::chrono::steady_clock::now();
+          fn();
+          record(op, bytes, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        },
+        [this](double s) { record_exposed(s); });
+  }
+
+  int rank_ = 0, world_ = 1;
+  CommThread thread_;
+};
+
+void finalize_mpi() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+}  // namespace
+
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
+         std::getenv("PMI_RANK") != nullptr;
+}
+
+std::unique_ptr<Communicator> make_mpi_comm() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "init");
+    if (provided < MPI_THREAD_SERIALIZED) fail("MPI provides thread level {}, zerotrain needs SERIALIZED", provided);
+    std::atexit(finalize_mpi);
+  }
+  return std::make_unique<MpiComm>();
+}
+
+}  // namespace zt

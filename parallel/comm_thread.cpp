@@ -1,0 +1,79 @@
+#include "parallel/comm_thread.h"
+
+#include <chrono>
+
+namespace zt {
+
+struct CommThread::Task : Work {
+  std::function<void()> fn;
+  std::function<void(double)> on_blocked;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::exception_ptr error;
+
+  void wait() override {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!done) {
+      const auto t0 = std::chrono::steady_clock::now();
+      cv.wait(lock, [&] { return done; });
+      if (on_blocked) on_blocked(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  bool is_completed() override {
+    std::lock_guard<std::mutex> lock(mu);
+    return done;
+  }
+};
+
+CommThread::CommThread() : thread_([this] { run(); }) {}
+
+CommThread::~CommThread() { stop(); }
+
+void CommThread::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+WorkPtr CommThread::submit(std::function<void()> fn, std::function<void(double)> on_blocked) {
+  auto task = std::make_shared<Task>();
+  task->fn = std::move(fn);
+  task->on_blocked = std::move(on_blocked);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(task);
+  }
+  cv_.notify_one();
+  return task;
+}
+
+void CommThread::run() {
+  for (;;) {
+    std::shared_ptr<Task> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      task = queue_.front();
+      queue_.pop_front();
+    }
+    try {
+      task->fn();
+    } catch (...) {
+      task->error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(task->mu);
+      task->done = true;
+    }
+    task->cv.notify_all();
+  }
+}
+
+}  // namespace zt

@@ -1,0 +1,94 @@
+// Runs every collective of the MPI communicator against values each rank can compute for
+// every other rank, at the world size mpirun gives it. Exits non-zero on any mismatch.
+//   mpirun -np N build/zt_comm_check
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "parallel/comm_mpi.h"
+
+using namespace zt;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* what, int rank, int64_t n, int64_t i, double got, double want) {
+  if (!ok && failures++ < 10)
+    std::fprintf(stderr, "rank %d: %s (n=%lld) element %lld: got %.9g want %.9g\n", rank, what,
+                 static_cast<long long>(n), static_cast<long long>(i), got, want);
+}
+
+float value(int r, int64_t i) { return static_cast<float>(0.5 * (r + 1) + 0.001 * static_cast<double>(i % 1000)); }
+
+Tensor filled(int r, int64_t n) {
+  Tensor t = Tensor::empty({n}, DType::f32);
+  for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = value(r, i);
+  return t;
+}
+
+}  // namespace
+
+int main() {
+  auto comm = make_mpi_comm();
+  const int W = comm->world_size(), rank = comm->rank();
+  for (int64_t n : {1, 7, 1000, 4099}) {  // sizes that do and do not divide by W
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+      Tensor t = filled(rank, n);
+      comm->all_reduce(t, op)->wait();
+      for (int64_t i = 0; i < n; ++i) {
+        double want = op == ReduceOp::max ? value(W - 1, i) : 0;
+        if (op != ReduceOp::max) {
+          for (int r = 0; r < W; ++r) want += value(r, i);
+          if (op == ReduceOp::avg) want /= W;
+        }
+        expect(std::fabs(t.data<float>()[i] - want) <= 1e-5 * std::fabs(want), "all_reduce", rank, n, i, t.data<float>()[i], want);
+      }
+    }
+    // reduce_scatter: chunk `rank` of the sum of every rank's (W n) buffer.
+    Tensor in = filled(rank, W * n), out = Tensor::empty({n}, DType::f32);
+    comm->reduce_scatter(out, in)->wait();
+    for (int64_t i = 0; i < n; ++i) {
+      double want = 0;
+      for (int r = 0; r < W; ++r) want += value(r, rank * n + i);
+      expect(std::fabs(out.data<float>()[i] - want) <= 1e-5 * want, "reduce_scatter", rank, n, i, out.data<float>()[i], want);
+    }
+    // all_gather, out of place and in place.
+    for (bool in_place : {false, true}) {
+      Tensor gathered = Tensor::zeros({W * n}, DType::f32);
+      Tensor mine = in_place ? gathered.view(rank * n, {n}) : filled(rank, n);
+      if (in_place) mine.copy_from(filled(rank, n));
+      comm->all_gather(gathered, mine)->wait();
+      for (int r = 0; r < W; ++r)
+        for (int64_t i = 0; i < n; ++i)
+          expect(gathered.data<float>()[r * n + i] == value(r, i), in_place ? "all_gather in place" : "all_gather", rank, n,
+                 r * n + i, gathered.data<float>()[r * n + i], value(r, i));
+    }
+    Tensor b = filled(rank, n);
+    comm->broadcast(b, W - 1)->wait();
+    for (int64_t i = 0; i < n; ++i) expect(b.data<float>()[i] == value(W - 1, i), "broadcast", rank, n, i, b.data<float>()[i], value(W - 1, i));
+  }
+  // Several ops in flight at once complete in order with the right results.
+  std::vector<Tensor> bufs;
+  std::vector<WorkPtr> works;
+  for (int k = 0; k < 8; ++k) {
+    bufs.push_back(filled(rank, 513 + k));
+    works.push_back(comm->all_reduce(bufs.back()));
+  }
+  for (int k = 7; k >= 0; --k) works[k]->wait();
+  for (int k = 0; k < 8; ++k) {
+    double want = 0;
+    for (int r = 0; r < W; ++r) want += value(r, 5);
+    expect(std::fabs(bufs[k].data<float>()[5] - want) <= 1e-5 * want, "async all_reduce", rank, 513 + k, 5, bufs[k].data<float>()[5], want);
+  }
+  comm->barrier()->wait();
+  // Byte counters follow the ring formulas.
+  comm->reset_stats();
+  Tensor x = filled(rank, 1024 * W);
+  comm->all_reduce(x)->wait();
+  const int64_t want_bytes = ring_bytes_sent(CommOp::all_reduce, x.nbytes(), W);
+  const int64_t got_bytes = comm->stats().bytes_sent[static_cast<int>(CommOp::all_reduce)];
+  expect(got_bytes == want_bytes, "all_reduce byte count", rank, x.numel(), 0, static_cast<double>(got_bytes), static_cast<double>(want_bytes));
+  if (failures == 0) std::printf("comm check passed: rank %d of %d\n", rank, W);
+  return failures == 0 ? 0 : 1;
+}
