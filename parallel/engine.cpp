@@ -26,13 +26,9 @@ struct Engine::UnitState {
   Tensor shard_params;            // the optimizer's parameters: full, a view or an owned shard
   Tensor full_grads;              // resident at stages 0-1; during backward at stages 2-3
   Tensor shard_grads;             // the optimizer's gradients
-  struct Pending {
-    WorkPtr work;
-    Tensor partial;     // reduced shard to add into shard_grads (stages 2-3)
-    Tensor keep_alive;  // full grads read by the in-flight op
-  };
-  std::vector<Pending> pending;
 };
+
+
 
 Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer> optimizer,
                const EngineOptions& options)
@@ -65,10 +61,9 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
 }
 
 Engine::~Engine() {
-  for (auto& s : units_) {
-    for (auto& p : s->pending) p.work->wait();
+  for (auto& p : pending_) p.work->wait();
+  for (auto& s : units_)
     if (s->gather) s->gather->wait();
-  }
 }
 
 // Weight-decay ranges of the flat range [begin, end) of a unit; padding never decays.
@@ -197,28 +192,32 @@ void Engine::post_backward(Unit& unit, bool last_use) {
 void Engine::reduce_unit_grads(UnitState& s) {
   switch (options_.zero_stage) {
     case 0:
-      s.pending.push_back({comm_.all_reduce(s.full_grads), {}, {}});
+      pending_.push_back({&s, comm_.all_reduce(s.full_grads), {}, {}});
       break;
     case 1:
-      s.pending.push_back({comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}});
+      pending_.push_back({&s, comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}});
       break;
     default: {
       Tensor partial = Tensor::empty({s.shard}, DType::f32, MemTag::grads);
-      s.pending.push_back({comm_.reduce_scatter(partial, s.full_grads), partial, s.full_grads});
+      pending_.push_back({&s, comm_.reduce_scatter(partial, s.full_grads), partial, s.full_grads});
       s.unit->bind_grads(Tensor());
       s.full_grads = Tensor();
+      // Bound the full gradients alive at once: finish the oldest reductions while this one
+      // overlaps the next unit's backward.
+      while (pending_.size() > kMaxReductionsInFlight) finish_oldest_reduction();
     }
   }
 }
 
+void Engine::finish_oldest_reduction() {
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  p.work->wait();
+  if (p.partial.defined()) add_inplace(p.unit->shard_grads, p.partial);
+}
+
 void Engine::finish_reductions() {
-  for (auto& s : units_) {
-    for (auto& p : s->pending) {
-      p.work->wait();
-      if (p.partial.defined()) add_inplace(s->shard_grads, p.partial);
-    }
-    s->pending.clear();
-  }
+  while (!pending_.empty()) finish_oldest_reduction();
 }
 
 void Engine::zero_grads() {

@@ -15,6 +15,7 @@
 // resident (params_resident), whether grads are resident (grads_resident), how gradients are
 // reduced (reduce_unit_grads) and how updated params reach every rank (publish_params).
 #pragma once
+#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -78,6 +79,13 @@ class Engine : public UnitHooks {
 
  private:
   struct UnitState;
+  struct Pending {
+    UnitState* unit;
+    WorkPtr work;
+    Tensor partial;     // reduced shard to add into the unit's shard_grads (stages 2-3)
+    Tensor keep_alive;  // full grads the in-flight op reads
+  };
+  static constexpr size_t kMaxReductionsInFlight = 2;
   bool params_resident() const { return options_.zero_stage < 3; }
   bool grads_resident() const { return options_.zero_stage < 2; }
   UnitState& state_of(Unit& unit);
@@ -86,6 +94,7 @@ class Engine : public UnitHooks {
   void release_params(UnitState& s);
   void prefetch(const std::vector<Unit*>& order, size_t next);
   void reduce_unit_grads(UnitState& s);
+  void finish_oldest_reduction();
   void finish_reductions();
   void publish_params();
   std::vector<DecayRange> shard_ranges(const Unit& unit, int64_t begin, int64_t end) const;
@@ -96,6 +105,7 @@ class Engine : public UnitHooks {
   EngineOptions options_;
   std::vector<std::unique_ptr<UnitState>> units_;
   std::vector<ParamShard> shards_;  // what the optimizer updates, one per unit
+  std::deque<Pending> pending_;     // gradient reductions in flight, oldest first
   std::vector<Unit*> forward_order_;
   size_t forward_pos_ = 0, backward_pos_ = 0;
   bool last_micro_batch_ = true;

@@ -1,18 +1,19 @@
-// Causal multi-head / grouped-query attention and rotary embeddings on packed qkv rows.
-// qkv (B,T,W) with W = (H + 2 KVH) D: H query heads, then KVH key heads, then KVH value heads.
+// Causal multi-head / grouped-query attention on raw f32 pointers (see core/kernels.h for the
+// layout). qkv rows are W = (H + 2*KVH) * D wide; out rows are H * D wide; probs is (B,H,T,T).
 #pragma once
 #include <cstdint>
 
 namespace zt::cpu {
 
-void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t T,
-                       int64_t H, int64_t KVH, int64_t D);
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
-                        int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D);
+struct AttnDims {
+  int64_t B, T, H, KVH, D;
+  int64_t qkv_width() const { return (H + 2 * KVH) * D; }
+};
 
-void rope_table(float* table, int64_t T, int64_t D, float theta);
-// inverse = true applies the transposed rotation (the backward pass).
-void rope_apply(float* qkv, const float* table, int64_t B, int64_t T, int64_t H, int64_t KVH,
-                int64_t D, bool inverse);
+// out = softmax(mask(q k^T / sqrt(D))) v per head; probs holds the softmax (0 above the diagonal).
+void attention_forward(float* out, float* probs, const float* qkv, const AttnDims& d);
+// dqkv += d(loss)/d(qkv) given dout = d(loss)/d(out) and the probs saved by forward.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
+                        const AttnDims& d);
 
 }  // namespace zt::cpu

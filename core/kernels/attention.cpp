@@ -1,52 +1,55 @@
-// Tensor-level attention and RoPE: check the packed qkv layout, then dispatch.
+// Tensor-level causal attention: checks, then core/cpu/attention.
 #include "core/cpu/attention.h"
 #include "core/kernels.h"
-#include "core/kernels/check.h"
 
 namespace zt {
+namespace {
 
-static void check_attn(const Tensor& qkv, const AttnShape& s) {
-  detail::check_f32_cpu(qkv, "qkv");
-  ZT_CHECK(s.n_kv_head > 0 && s.n_head % s.n_kv_head == 0, "n_head {} not a multiple of n_kv_head {}",
+void check_shape(const AttnShape& s, const char* what) {
+  ZT_CHECK(s.B > 0 && s.T > 0 && s.n_head > 0 && s.n_kv_head > 0 && s.head_dim > 0,
+           "{}: bad shape B={} T={} H={} KVH={} D={}", what, s.B, s.T, s.n_head, s.n_kv_head,
+           s.head_dim);
+  ZT_CHECK(s.n_head % s.n_kv_head == 0, "{}: n_head {} not a multiple of n_kv_head {}", what,
            s.n_head, s.n_kv_head);
-  ZT_CHECK(qkv.numel() == s.B * s.T * s.qkv_width(), "qkv {} for B={} T={} width {}",
-           qkv.shape_str(), s.B, s.T, s.qkv_width());
 }
 
-Tensor rope_table(int64_t T, int64_t head_dim, float theta) {
-  ZT_CHECK(head_dim % 2 == 0, "RoPE needs an even head_dim, got {}", head_dim);
-  Tensor t = Tensor::empty({T, head_dim}, DType::f32, MemTag::params);
-  cpu::rope_table(t.data<float>(), T, head_dim, theta);
-  return t;
+void check_tensor(const Tensor& t, int64_t numel, int64_t last, const char* name,
+                  const char* what) {
+  ZT_CHECK(t.defined(), "{}: {} is undefined", what, name);
+  ZT_CHECK(t.device().is_cpu(), "{}: {} on {}, only the CPU path exists", what, name,
+           t.device().str());
+  ZT_CHECK(t.dtype() == DType::f32, "{}: {} is {}, expected f32", what, name,
+           dtype_name(t.dtype()));
+  ZT_CHECK(t.numel() == numel && t.dim(-1) == last, "{}: {} is {}, expected {} elements, last dim {}",
+           what, name, t.shape_str(), numel, last);
 }
 
-void rope_forward(Tensor& qkv, const Tensor& table, const AttnShape& s) {
-  check_attn(qkv, s);
-  ZT_CHECK(table.numel() >= s.T * s.head_dim, "rope table {} too small for T={}", table.shape_str(), s.T);
-  cpu::rope_apply(qkv.data<float>(), table.data<float>(), s.B, s.T, s.n_head, s.n_kv_head, s.head_dim, false);
+cpu::AttnDims dims(const AttnShape& s) {
+  return {s.B, s.T, s.n_head, s.n_kv_head, s.head_dim};
 }
 
-void rope_backward(Tensor& dqkv, const Tensor& table, const AttnShape& s) {
-  check_attn(dqkv, s);
-  ZT_CHECK(table.numel() >= s.T * s.head_dim, "rope table {} too small for T={}", table.shape_str(), s.T);
-  cpu::rope_apply(dqkv.data<float>(), table.data<float>(), s.B, s.T, s.n_head, s.n_kv_head, s.head_dim, true);
-}
+}  // namespace
 
 void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const AttnShape& s) {
-  check_attn(qkv, s);
-  ZT_CHECK(out.numel() == s.B * s.T * s.n_head * s.head_dim && probs.numel() == s.B * s.n_head * s.T * s.T,
-           "attention out {} probs {}", out.shape_str(), probs.shape_str());
-  cpu::attention_forward(out.data<float>(), probs.data<float>(), qkv.data<float>(), s.B, s.T,
-                         s.n_head, s.n_kv_head, s.head_dim);
+  const char* what = "attention_forward";
+  check_shape(s, what);
+  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what);
+  check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what);
+  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what);
+  cpu::attention_forward(out.data<float>(), probs.data<float>(), qkv.data<float>(), dims(s));
 }
 
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,
                         const AttnShape& s) {
-  check_attn(qkv, s);
-  detail::check_same_numel(dqkv, qkv, "dqkv");
-  ZT_CHECK(dout.numel() == s.B * s.T * s.n_head * s.head_dim, "attention dout {}", dout.shape_str());
+  const char* what = "attention_backward";
+  check_shape(s, what);
+  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what);
+  check_tensor(dqkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "dqkv", what);
+  check_tensor(dout, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "dout", what);
+  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what);
+  ZT_CHECK(dqkv.raw() != qkv.raw(), "{}: dqkv must not alias qkv", what);
   cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), qkv.data<float>(),
-                          probs.data<float>(), s.B, s.T, s.n_head, s.n_kv_head, s.head_dim);
+                          probs.data<float>(), dims(s));
 }
 
 }  // namespace zt
