@@ -109,6 +109,7 @@ TrainSummary run_training(const Config& cfg_in) {
     fail("train.global_batch ({}) must be a multiple of train.micro_batch ({}) x world size ({})", global_batch, B,
          world);
   cfg.train.grad_accum = global_batch / (B * world);
+  cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
   EngineOptions engine_opts = engine_options(cfg.optim);
