@@ -45,8 +45,8 @@ template <> struct EnumNames<LogLevel> {
 };
 
 template <> struct EnumNames<CommBackend> {
-  static constexpr std::array<std::pair<CommBackend, const char*>, 3> values{
-      {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::single, "single"}}};
+  static constexpr std::array<std::pair<CommBackend, const char*>, 4> values{
+      {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::gloo, "gloo"}, {CommBackend::single, "single"}}};
 };
 
 template <class E> std::string_view enum_name(E v) {

@@ -29,7 +29,7 @@ enum class TokenizerKind : uint8_t { char_level, byte, none };
 enum class OptimName : uint8_t { adamw, sgd };
 enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
-enum class CommBackend : uint8_t { automatic, mpi, single };
+enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
@@ -158,7 +158,7 @@ struct OptimConfig {
 };
 
 struct ParallelConfig {
-  CommBackend backend = CommBackend::automatic;  // auto: mpi under mpirun, else single process
+  CommBackend backend = CommBackend::automatic;  // auto: mpi under mpirun, gloo under zt launch
   int64_t zero_stage = 0;
   int64_t threads = 0;  // per rank; 0 = cores of the node / ranks on the node
   template <class V> void visit(V& v) {

@@ -12,5 +12,8 @@ int cmd_train(const Args& args);
 int cmd_export(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_data(const Args& args);  // `zt data prepare ...`
+int cmd_launch(const Args& args);
+// Path of the running zt binary (for relaunching itself under `zt launch`).
+std::string self_executable();
 
 }  // namespace zt

@@ -12,7 +12,10 @@ namespace {
 constexpr const char* kUsage = R"(usage: zt <command> [args]
 
 commands:
-  train CONFIG.yaml [--set key=value]...   train a model (progress, metrics, final weights)
+  train CONFIG.yaml [--set key=value]... [--nproc-per-node N]
+                                            train a model (progress, metrics, final weights)
+  launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P]
+         [--max-restarts K] -- CMD ...      start N workers per node, torchrun-style
   generate RUN_DIR --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
   export RUN_DIR -o model.safetensors       write the run's weights with Hugging Face names
   data prepare INPUT.txt [-o DIR] [--tokenizer char|byte] [--val-fraction F]
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
     if (command == "generate") return zt::cmd_generate(args);
     if (command == "export") return zt::cmd_export(args);
     if (command == "data") return zt::cmd_data(args);
+    if (command == "launch") return zt::cmd_launch(args);
     std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zt::Error& e) {

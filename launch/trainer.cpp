@@ -10,6 +10,7 @@
 #include "core/allocator.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
 #include "launch/metrics.h"
 #include "launch/train_data.h"
@@ -66,19 +67,25 @@ nlohmann::json memory_json(const MemStats& m) {
 }
 
 std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where) {
-  if (backend == CommBackend::single) {
-    if (where.world_size > 1)
-      fail("parallel.backend is single but the launcher ({}) started {} ranks", where.launcher, where.world_size);
-    return make_single_process_comm();
+  switch (backend) {
+    case CommBackend::single:
+      if (where.world_size > 1)
+        fail("parallel.backend is single but the launcher ({}) started {} ranks", where.launcher, where.world_size);
+      return make_single_process_comm();
+    case CommBackend::mpi:
+      if (!launched_by_mpi()) fail("parallel.backend is mpi but this process was not started by mpirun");
+      return make_mpi_comm();
+    case CommBackend::gloo:
+      if (where.launcher != "torchrun")
+        fail("parallel.backend is gloo, which needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (zt launch sets them)");
+      return make_gloo_comm(where);
+    case CommBackend::automatic:
+      if (launched_by_mpi()) return make_mpi_comm();
+      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where);
+      if (where.world_size > 1)
+        fail("{} started {} ranks; zerotrain runs under mpirun (MPI) or zt launch (Gloo)", where.launcher, where.world_size);
+      return make_single_process_comm();
   }
-  if (backend == CommBackend::mpi || launched_by_mpi()) {
-    if (!launched_by_mpi() && where.world_size > 1)
-      fail("parallel.backend is mpi but this process was started by {}, not mpirun", where.launcher);
-    return make_mpi_comm();
-  }
-  if (where.world_size > 1)
-    fail("{} started {} ranks, but only the MPI backend is built: launch with mpirun", where.launcher,
-         where.world_size);
   return make_single_process_comm();
 }
 

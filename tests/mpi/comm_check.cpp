@@ -1,10 +1,13 @@
-// Runs every collective of the MPI communicator against values each rank can compute for
-// every other rank, at the world size mpirun gives it. Exits non-zero on any mismatch.
-//   mpirun -np N build/zt_comm_check
+// Runs every collective of a communicator against values each rank can compute for every
+// other rank, at the world size the launcher gives it. Exits non-zero on any mismatch.
+//   mpirun -np N build/zt_comm_check            (MPI)
+//   zt launch --nproc-per-node N -- build/zt_comm_check   (Gloo)
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "core/runtime.h"
+#include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
 
 using namespace zt;
@@ -30,7 +33,8 @@ Tensor filled(int r, int64_t n) {
 }  // namespace
 
 int main() {
-  auto comm = make_mpi_comm();
+  // mpirun gives the MPI backend; zt launch (RANK, WORLD_SIZE, MASTER_*) the Gloo backend.
+  auto comm = launched_by_mpi() ? make_mpi_comm() : make_gloo_comm(discover_rank());
   const int W = comm->world_size(), rank = comm->rank();
   for (int64_t n : {1, 7, 1000, 4099}) {  // sizes that do and do not divide by W
     for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {

@@ -56,6 +56,8 @@ nlohmann::json last_metrics(const std::filesystem::path& run) {
 struct Case {
   const char* config;
   int world;
+  bool zt_launch;  // else mpirun (MPI backend); zt launch uses the Gloo backend
+  int port;
 };
 
 class ZeroEquivalence : public ::testing::TestWithParam<Case> {};
@@ -67,7 +69,11 @@ TEST_P(ZeroEquivalence, EveryStageMatchesOneProcess) {
   ASSERT_EQ(single.exit_code, 0) << single.output;
   for (int stage = 0; stage <= 3; ++stage) {
     const std::string name = "stage" + std::to_string(stage);
-    auto r = run_command(kMpirun + std::to_string(c.world) + " '" ZT_BINARY "' " + train_args(c.config, tmp, name) +
+    const std::string launcher =
+        c.zt_launch ? "'" ZT_BINARY "' launch --nproc-per-node " + std::to_string(c.world) + " --master-port " +
+                          std::to_string(c.port) + " -- "
+                    : kMpirun + std::to_string(c.world) + " ";
+    auto r = run_command(launcher + "'" ZT_BINARY "' " + train_args(c.config, tmp, name) +
                          " --set parallel.zero_stage=" + std::to_string(stage));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto [total, worst] = weight_difference((tmp.path() / "single" / "model.safetensors").string(),
@@ -83,11 +89,15 @@ TEST_P(ZeroEquivalence, EveryStageMatchesOneProcess) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
-                         ::testing::Values(Case{"configs/test-tiny-gpt2.yaml", 2}, Case{"configs/test-tiny-llama.yaml", 2},
-                                           Case{"configs/test-tiny-gpt2.yaml", 4}, Case{"configs/test-tiny-llama.yaml", 4}),
+                         ::testing::Values(Case{"configs/test-tiny-gpt2.yaml", 2, false, 0},
+                                           Case{"configs/test-tiny-llama.yaml", 2, false, 0},
+                                           Case{"configs/test-tiny-gpt2.yaml", 4, false, 0},
+                                           Case{"configs/test-tiny-llama.yaml", 4, false, 0},
+                                           Case{"configs/test-tiny-gpt2.yaml", 2, true, 29741},
+                                           Case{"configs/test-tiny-llama.yaml", 4, true, 29742}),
                          [](const auto& info) {
                            return std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
-                                  std::to_string(info.param.world);
+                                  std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun");
                          });
 
 // One micro-batch per rank per step, so the per-step volumes are the textbook ones:

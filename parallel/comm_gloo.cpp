@@ -1,0 +1,188 @@
+#include "parallel/comm_gloo.h"
+
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/math.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/rendezvous/store.h>
+#include <gloo/transport/tcp/device.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "parallel/comm_thread.h"
+#include "parallel/store.h"
+
+namespace zt {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Gloo's rendezvous interface over our TCP store client.
+class GlooStore : public gloo::rendezvous::Store {
+ public:
+  explicit GlooStore(StoreClient& client) : client_(client) {}
+  void set(const std::string& key, const std::vector<char>& data) override { client_.set(key, data); }
+  std::vector<char> get(const std::string& key) override { return client_.get(key); }
+  void wait(const std::vector<std::string>& keys) override { client_.wait(keys); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
+    client_.wait(keys, timeout);
+  }
+
+ private:
+  StoreClient& client_;
+};
+
+using ReduceFn = void (*)(void*, const void*, const void*, size_t);
+
+template <typename T>
+ReduceFn reduce_fn(ReduceOp op) {
+  return op == ReduceOp::max ? ReduceFn(&gloo::max<T>) : ReduceFn(&gloo::sum<T>);
+}
+
+class GlooComm : public Communicator {
+ public:
+  explicit GlooComm(const RankInfo& where) : rank_(where.rank), world_(where.world_size) {
+    store_ = std::make_unique<StoreClient>(where.master_addr, where.master_port, 60000ms);
+    GlooStore adapter(*store_);
+    // Keys are per launch attempt, so a restarted group never reads the last one's addresses.
+    const char* attempt = std::getenv("ZT_RESTART_COUNT");
+    gloo::rendezvous::PrefixStore prefixed(std::string("zt/") + (attempt ? attempt : "0"), adapter);
+    gloo::transport::tcp::attr attr;
+    attr.hostname = where.master_addr == "127.0.0.1" || where.master_addr == "localhost" ? "127.0.0.1" : "";
+    device_ = gloo::transport::tcp::CreateDevice(attr);
+    context_ = std::make_shared<gloo::rendezvous::Context>(rank_, world_);
+    context_->setTimeout(60000ms);
+    try {
+      context_->connectFullMesh(prefixed, device_);
+    } catch (const std::exception& e) {
+      fail("gloo: rank {} could not connect to the other {} ranks (store {}:{}): {}", rank_, world_ - 1,
+           where.master_addr, where.master_port, e.what());
+    }
+  }
+  ~GlooComm() override { thread_.stop(); }
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::string_view backend() const override { return "gloo"; }
+
+  WorkPtr all_reduce(Tensor& buffer, ReduceOp op) override {
+    return submit(CommOp::all_reduce, ring_bytes_sent(CommOp::all_reduce, buffer.nbytes(), world_),
+                  [=, this]() mutable { allreduce_in_place(buffer, op); });
+  }
+
+  // Gloo's options API has no reduce-scatter: all-reduce a copy and keep this rank's chunk.
+  // (It moves about twice the ring reduce-scatter's bytes; the counter reports the ring
+  // volume the engine's formulas use.)
+  WorkPtr reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op) override {
+    ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
+             "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
+    return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
+                  [=, this]() mutable {
+                    Tensor tmp = input.clone(MemTag::comm);
+                    allreduce_in_place(tmp, op);
+                    output.copy_from(tmp.view(rank_ * output.numel(), output.shape()));
+                  });
+  }
+
+  WorkPtr all_gather(Tensor& output, const Tensor& input) override {
+    ZT_CHECK(output.numel() == input.numel() * world_ && input.dtype() == output.dtype(),
+             "all_gather: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
+    return submit(CommOp::all_gather, ring_bytes_sent(CommOp::all_gather, output.nbytes(), world_),
+                  [=, this]() mutable {
+                    if (world_ == 1) {
+                      if (output.raw() != input.raw()) output.copy_from(input);
+                      return;
+                    }
+                    Tensor in = input.clone(MemTag::comm);  // gloo's input must not alias the output
+                    gloo::AllgatherOptions opts(context_);
+                    opts.setInput(static_cast<char*>(in.raw()), in.nbytes());
+                    opts.setOutput(static_cast<char*>(output.raw()), output.nbytes());
+                    opts.setTag(next_tag());
+                    gloo::allgather(opts);
+                  });
+  }
+
+  WorkPtr broadcast(Tensor& buffer, int root) override {
+    return submit(CommOp::broadcast, ring_bytes_sent(CommOp::broadcast, buffer.nbytes(), world_, rank_ == root),
+                  [=, this]() mutable {
+                    if (world_ == 1) return;
+                    gloo::BroadcastOptions opts(context_);
+                    opts.setOutput(static_cast<char*>(buffer.raw()), buffer.nbytes());
+                    opts.setRoot(root);
+                    opts.setTag(next_tag());
+                    gloo::broadcast(opts);
+                  });
+  }
+
+  WorkPtr barrier() override {
+    return submit(CommOp::barrier, 0, [this] {
+      if (world_ == 1) return;
+      gloo::BarrierOptions opts(context_);
+      opts.setTag(next_tag());
+      gloo::barrier(opts);
+    });
+  }
+
+ private:
+  void allreduce_in_place(Tensor& t, ReduceOp op) {
+    if (world_ > 1) {
+      gloo::AllreduceOptions opts(context_);
+      switch (t.dtype()) {
+        case DType::f32:
+          opts.setOutput(t.data<float>(), t.numel());
+          opts.setReduceFunction(reduce_fn<float>(op));
+          break;
+        case DType::f64:
+          opts.setOutput(t.data<double>(), t.numel());
+          opts.setReduceFunction(reduce_fn<double>(op));
+          break;
+        case DType::i32:
+          opts.setOutput(t.data<int32_t>(), t.numel());
+          opts.setReduceFunction(reduce_fn<int32_t>(op));
+          break;
+        default: ZT_CHECK(false, "gloo reductions need f32, f64 or i32, got {}", dtype_name(t.dtype()));
+      }
+      opts.setTag(next_tag());
+      gloo::allreduce(opts);
+    }
+    if (op == ReduceOp::avg) {
+      ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "avg needs a floating-point tensor");
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        if (t.dtype() == DType::f32) t.data<float>()[i] /= static_cast<float>(world_);
+        else t.data<double>()[i] /= world_;
+      }
+    }
+  }
+
+  uint32_t next_tag() { return tag_++; }
+
+  WorkPtr submit(CommOp op, int64_t bytes, std::function<void()> fn) {
+    return thread_.submit(
+        [this, op, bytes, fn = std::move(fn)] {
+          const auto t0 = std::chrono::steady_clock::now();
+          fn();
+          record(op, bytes, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        },
+        [this](double s) { record_exposed(s); });
+  }
+
+  int rank_, world_;
+  uint32_t tag_ = 0;
+  std::unique_ptr<StoreClient> store_;
+  std::shared_ptr<gloo::transport::Device> device_;
+  std::shared_ptr<gloo::rendezvous::Context> context_;
+  CommThread thread_;  // declared last: stopped first, before the context goes away
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_gloo_comm(const RankInfo& where) { return std::make_unique<GlooComm>(where); }
+
+}  // namespace zt

@@ -1,0 +1,14 @@
+// Gloo backend (TCP transport) for ranks started torchrun-style (`zt launch`): ranks meet
+// through the TCP store at MASTER_ADDR:MASTER_PORT, then Gloo connects a full mesh. Like
+// the MPI backend, collectives run on one communication thread in submission order.
+#pragma once
+#include <memory>
+
+#include "core/runtime.h"
+#include "parallel/comm.h"
+
+namespace zt {
+
+std::unique_ptr<Communicator> make_gloo_comm(const RankInfo& where);
+
+}  // namespace zt
