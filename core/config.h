@@ -160,10 +160,12 @@ struct OptimConfig {
 struct ParallelConfig {
   CommBackend backend = CommBackend::automatic;  // auto: mpi under mpirun, gloo under zt launch
   int64_t zero_stage = 0;
-  int64_t threads = 0;  // per rank; 0 = cores of the node / ranks on the node
+  double bucket_mb = 25;  // stage 0: gradients all-reduced in buckets of about this size
+  int64_t threads = 0;    // per rank; 0 = cores of the node / ranks on the node
   template <class V> void visit(V& v) {
     v("backend", backend);
     v("zero_stage", zero_stage, Bounds{0, 3});
+    v("bucket_mb", bucket_mb, at_least(0));
     v("threads", threads, at_least(0));
   }
   bool operator==(const ParallelConfig&) const = default;

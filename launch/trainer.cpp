@@ -121,6 +121,7 @@ TrainSummary run_training(const Config& cfg_in) {
   Transformer model(spec);
   EngineOptions engine_opts = engine_options(cfg.optim);
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
+  engine_opts.bucket_mb = cfg.parallel.bucket_mb;
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   engine.with_full_params(
       [&] {
@@ -210,9 +211,11 @@ TrainSummary run_training(const Config& cfg_in) {
                 format_duration(eta));
       const CommStats cs = comm->stats();
       const ModelStateBytes state = engine.model_state_bytes();
-      nlohmann::json comm_bytes;
-      for (int op = 0; op < kNumCommOps; ++op)
+      nlohmann::json comm_bytes, comm_calls;
+      for (int op = 0; op < kNumCommOps; ++op) {
         comm_bytes[std::string(comm_op_name(static_cast<CommOp>(op)))] = cs.bytes_sent[op];
+        comm_calls[std::string(comm_op_name(static_cast<CommOp>(op)))] = cs.calls[op];
+      }
       nlohmann::json rec = {{"step", step + 1},
                             {"loss", loss},
                             {"lr", lr},
@@ -227,8 +230,23 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"world_size", world},
                             {"zero_stage", engine.stage()},
                             {"comm_bytes_sent", comm_bytes},
+                            {"comm_calls", comm_calls},
                             {"comm_busy_s", cs.total_busy_s()},
                             {"comm_exposed_s", cs.exposed_s}};
+      // What differs between ranks: every rank's allocator peak and communication times.
+      Tensor mine = Tensor::empty({3}, DType::f64, MemTag::comm);
+      mine.data<double>()[0] = static_cast<double>(mem.peak_total);
+      mine.data<double>()[1] = cs.total_busy_s();
+      mine.data<double>()[2] = cs.exposed_s;
+      Tensor all = Tensor::empty({3 * world}, DType::f64, MemTag::comm);
+      comm->all_gather(all, mine)->wait();
+      nlohmann::json per_rank = nlohmann::json::array();
+      for (int r = 0; r < world; ++r)
+        per_rank.push_back({{"rank", r},
+                            {"peak_bytes", all.data<double>()[3 * r]},
+                            {"comm_busy_s", all.data<double>()[3 * r + 1]},
+                            {"comm_exposed_s", all.data<double>()[3 * r + 2]}});
+      rec["ranks"] = per_rank;
       if (val_loss) rec["val_loss"] = *val_loss;
       if (metrics) metrics->write(rec);
       window_start = Clock::now();

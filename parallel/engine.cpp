@@ -36,6 +36,12 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
   ZT_CHECK(options.zero_stage >= 0 && options.zero_stage <= 3, "zero stage {}", options.zero_stage);
   const int64_t W = comm.world_size(), r = comm.rank();
   const int stage = options.zero_stage;
+  if (stage == 0) {  // one buffer for all grads, so buckets are contiguous
+    int64_t total = 0;
+    for (Unit* u : model_.units()) total += (u->numel() + W - 1) / W * W;
+    all_grads_ = Tensor::zeros({total}, DType::f32, MemTag::grads);
+  }
+  int64_t grads_offset = 0;
   for (Unit* u : model_.units()) {
     auto s = std::make_unique<UnitState>();
     s->unit = u;
@@ -50,7 +56,9 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
       s->shard_params = Tensor::zeros({s->shard}, DType::f32, MemTag::params);
     }
     if (grads_resident()) {
-      s->full_grads = Tensor::zeros({s->padded}, DType::f32, MemTag::grads);
+      s->full_grads = stage == 0 ? all_grads_.view(grads_offset, {s->padded})
+                                 : Tensor::zeros({s->padded}, DType::f32, MemTag::grads);
+      grads_offset += s->padded;
       u->bind_grads(s->full_grads);
     }
     s->shard_grads = stage == 0 ? s->full_grads : Tensor::zeros({s->shard}, DType::f32, MemTag::grads);
@@ -58,6 +66,33 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
     units_.push_back(std::move(s));
   }
   forward_order_ = model_.forward_order();
+  if (stage == 0) {
+    // Buckets close from the last unit backwards, the order backward finishes them.
+    const int64_t bucket_bytes = static_cast<int64_t>(options.bucket_mb * 1048576.0);
+    bucket_of_unit_.resize(units_.size());
+    size_t last = units_.size() - 1;
+    int64_t bytes = 0;
+    for (size_t i = units_.size(); i-- > 0;) {
+      bytes += units_[i]->padded * 4;
+      if (bytes >= bucket_bytes || i == 0) {
+        const int64_t begin =
+            (static_cast<char*>(units_[i]->full_grads.raw()) - static_cast<char*>(all_grads_.raw())) / 4;
+        int64_t len = 0;
+        for (size_t k = i; k <= last; ++k) len += units_[k]->padded;
+        buckets_.push_back({i, last, all_grads_.view(begin, {len}), 0});
+        for (size_t k = i; k <= last; ++k) bucket_of_unit_[k] = buckets_.size() - 1;
+        bytes = 0;
+        last = i - 1;
+      }
+    }
+  }
+}
+
+size_t Engine::unit_index(const UnitState& s) const {
+  for (size_t i = 0; i < units_.size(); ++i)
+    if (units_[i].get() == &s) return i;
+  ZT_CHECK(false, "unknown unit");
+  return 0;
 }
 
 Engine::~Engine() {
@@ -144,6 +179,7 @@ void Engine::prefetch(const std::vector<Unit*>& order, size_t next) {
 
 void Engine::begin_micro_batch(bool last) {
   finish_reductions();
+  for (Bucket& b : buckets_) b.ready = 0;
   last_micro_batch_ = last;
   forward_pos_ = backward_pos_ = 0;
 }
@@ -191,9 +227,11 @@ void Engine::post_backward(Unit& unit, bool last_use) {
 // partial that is added to the shard; the full grads are dropped once the op completes.
 void Engine::reduce_unit_grads(UnitState& s) {
   switch (options_.zero_stage) {
-    case 0:
-      pending_.push_back({&s, comm_.all_reduce(s.full_grads), {}, {}});
+    case 0: {
+      Bucket& b = buckets_[bucket_of_unit_[unit_index(s)]];
+      if (++b.ready == b.last_unit - b.first_unit + 1) pending_.push_back({&s, comm_.all_reduce(b.grads), {}, {}});
       break;
+    }
     case 1:
       pending_.push_back({&s, comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}});
       break;

@@ -35,6 +35,9 @@ struct EngineOptions {
   DecayPolicy decay;
   double grad_clip = 1.0;  // max global grad norm; 0 = off
   int zero_stage = 0;
+  // Stage 0 all-reduces gradients in buckets of consecutive units, launched as soon as the
+  // bucket's last unit finishes backward; 0 = one bucket per unit.
+  double bucket_mb = 25;
 };
 
 struct StepStats {
@@ -106,6 +109,17 @@ class Engine : public UnitHooks {
   std::vector<std::unique_ptr<UnitState>> units_;
   std::vector<ParamShard> shards_;  // what the optimizer updates, one per unit
   std::deque<Pending> pending_;     // gradient reductions in flight, oldest first
+  // Stage 0: every unit's full grads are views into one buffer, so a bucket of consecutive
+  // units is one contiguous all-reduce.
+  struct Bucket {
+    size_t first_unit, last_unit;  // model order, inclusive
+    Tensor grads;                  // view over the units' grads
+    size_t ready = 0;
+  };
+  Tensor all_grads_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_unit_;
+  size_t unit_index(const UnitState& s) const;
   std::vector<Unit*> forward_order_;
   size_t forward_pos_ = 0, backward_pos_ = 0;
   bool last_micro_batch_ = true;

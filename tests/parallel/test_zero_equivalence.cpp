@@ -133,5 +133,26 @@ TEST(ZeroVolume, CommunicationAndModelStateMatchTheory) {
   EXPECT_LT(m[2]["model_state_bytes"]["grads"].get<double>(), m[1]["model_state_bytes"]["grads"].get<double>());
 }
 
+// Stage 0 buckets: one all-reduce per bucket per step (plus one for the logged loss). The
+// tiny model fits one 25 MB bucket; bucket_mb = 0 gives one bucket per unit. Same bytes.
+TEST(ZeroVolume, StageZeroAllReducesInBuckets) {
+  TempDir tmp;
+  const int steps = 3, units = 4;  // embed, 2 blocks, final
+  nlohmann::json m[2];
+  for (int per_unit = 0; per_unit < 2; ++per_unit) {
+    const std::string name = "b" + std::to_string(per_unit);
+    auto r = run_command(kMpirun + "2 '" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
+                         " --set run.name=" + name + " --set train.steps=" + std::to_string(steps) +
+                         " --set train.micro_batch=2 --set train.global_batch=4 --set parallel.threads=1 --set train.log_every=100" +
+                         (per_unit ? " --set parallel.bucket_mb=0" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    m[per_unit] = last_metrics(tmp.path() / name);
+  }
+  EXPECT_EQ(m[0]["comm_calls"]["all_reduce"].get<int>(), steps * (1 + 1));
+  EXPECT_EQ(m[1]["comm_calls"]["all_reduce"].get<int>(), steps * (units + 1));
+  EXPECT_EQ(m[0]["comm_bytes_sent"]["all_reduce"], m[1]["comm_bytes_sent"]["all_reduce"]);
+  EXPECT_EQ(m[0]["ranks"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace zt
