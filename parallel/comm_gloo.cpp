@@ -46,7 +46,7 @@ ReduceFn reduce_fn(ReduceOp op) {
   return op == ReduceOp::max ? ReduceFn(&gloo::max<T>) : ReduceFn(&gloo::sum<T>);
 }
 
-class GlooComm : public Communicator {
+class GlooComm : public ThreadedCommunicator {
  public:
   explicit GlooComm(const RankInfo& where) : rank_(where.rank), world_(where.world_size) {
     store_ = std::make_unique<StoreClient>(where.master_addr, where.master_port, 60000ms);
@@ -66,7 +66,7 @@ class GlooComm : public Communicator {
            where.master_addr, where.master_port, e.what());
     }
   }
-  ~GlooComm() override { thread_.stop(); }
+  ~GlooComm() override { stop_thread(); }  // before the context goes away
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
@@ -163,22 +163,11 @@ class GlooComm : public Communicator {
 
   uint32_t next_tag() { return tag_++; }
 
-  WorkPtr submit(CommOp op, int64_t bytes, std::function<void()> fn) {
-    return thread_.submit(
-        [this, op, bytes, fn = std::move(fn)] {
-          const auto t0 = std::chrono::steady_clock::now();
-          fn();
-          record(op, bytes, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        },
-        [this](double s) { record_exposed(s); });
-  }
-
   int rank_, world_;
   uint32_t tag_ = 0;
   std::unique_ptr<StoreClient> store_;
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::rendezvous::Context> context_;
-  CommThread thread_;  // declared last: stopped first, before the context goes away
 };
 
 }  // namespace

@@ -54,13 +54,13 @@ void divide(Tensor& t, int world) {
   }
 }
 
-class MpiComm : public Communicator {
+class MpiComm : public ThreadedCommunicator {
  public:
   MpiComm() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
   }
-  ~MpiComm() override { thread_.stop(); }
+  ~MpiComm() override { stop_thread(); }
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
@@ -114,18 +114,7 @@ class MpiComm : public Communicator {
   }
 
  private:
-  WorkPtr submit(CommOp op, int64_t bytes, std::function<void()> fn) {
-    return thread_.submit(
-        [this, op, bytes, fn = std::move(fn)] {
-          const auto t0 = std::chrono::steady_clock::now();
-          fn();
-          record(op, bytes, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        },
-        [this](double s) { record_exposed(s); });
-  }
-
   int rank_ = 0, world_ = 1;
-  CommThread thread_;
 };
 
 void finalize_mpi() {

@@ -76,4 +76,14 @@ void CommThread::run() {
   }
 }
 
+WorkPtr ThreadedCommunicator::submit(CommOp op, int64_t bytes_sent, std::function<void()> fn) {
+  return thread_.submit(
+      [this, op, bytes_sent, fn = std::move(fn)] {
+        const auto t0 = std::chrono::steady_clock::now();
+        fn();
+        record(op, bytes_sent, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      },
+      [this](double s) { record_exposed(s); });
+}
+
 }  // namespace zt

@@ -32,4 +32,14 @@ class CommThread {
   std::thread thread_;
 };
 
+// A communicator whose collectives run on a CommThread, timed and counted.
+class ThreadedCommunicator : public Communicator {
+ protected:
+  WorkPtr submit(CommOp op, int64_t bytes_sent, std::function<void()> fn);
+  void stop_thread() { thread_.stop(); }
+
+ private:
+  CommThread thread_;
+};
+
 }  // namespace zt

@@ -8,6 +8,7 @@
 #include "core/data/token_file.h"
 #include "core/data/tokenizer.h"
 #include "core/error.h"
+#include "tests/support/errors.h"
 #include "tests/support/run_dir.h"
 
 namespace zt {
@@ -16,14 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 void write_bytes(const std::filesystem::path& p, const std::vector<int32_t>& header, const std::vector<uint16_t>& tokens) {
   std::ofstream out(p, std::ios::binary);

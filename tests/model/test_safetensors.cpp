@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "tests/support/errors.h"
 #include "core/kernels.h"
 #include "model/hf_io.h"
 #include "model/safetensors.h"
@@ -16,14 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST(Safetensors, WriteThenOpenIsBitwiseIdentical) {
   TempDir tmp;
