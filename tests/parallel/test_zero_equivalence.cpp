@@ -94,7 +94,9 @@ INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
                                            Case{"configs/test-tiny-gpt2.yaml", 4, false, 0},
                                            Case{"configs/test-tiny-llama.yaml", 4, false, 0},
                                            Case{"configs/test-tiny-gpt2.yaml", 2, true, 29741},
-                                           Case{"configs/test-tiny-llama.yaml", 4, true, 29742}),
+                                           Case{"configs/test-tiny-llama.yaml", 2, true, 29742},
+                                           Case{"configs/test-tiny-gpt2.yaml", 4, true, 29743},
+                                           Case{"configs/test-tiny-llama.yaml", 4, true, 29744}),
                          [](const auto& info) {
                            return std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
                                   std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun");
