@@ -7,10 +7,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <set>
-#include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -81,8 +82,15 @@ std::string suggestion(const std::string& unknown, const std::vector<std::string
     size_t d = edit_distance(unknown, k);
     if (d < best_d) best_d = d, best = k;
   }
-  if (best.empty() || best_d > std::max<size_t>(2, unknown.size() / 3)) return "";
-  return fmt::format(" (did you mean '{}'?)", best);
+  if (!best.empty() && best_d <= std::max<size_t>(2, unknown.size() / 3))
+    return fmt::format(" (did you mean '{}'?)", best);
+  // A known key put in the wrong section: "train.lr" -> "optim.lr".
+  const auto leaf = [](std::string_view k) { return k.substr(k.rfind('.') + 1); };
+  if (unknown.find('.') != std::string::npos)
+    for (const auto& k : known)
+      if (k.find('.') != std::string::npos && leaf(k) == leaf(unknown))
+        return fmt::format(" (did you mean '{}'?)", k);
+  return "";
 }
 
 // ---- collecting key paths -------------------------------------------------------------------
@@ -113,6 +121,15 @@ std::string locate(ParseContext& ctx, const YAML::Node& node, const std::string&
   const YAML::Mark m = node.Mark();
   if (m.line >= 0) return fmt::format("{}:{}", ctx.source, m.line + 1);
   return ctx.source;
+}
+
+// The name of a mapping key; a list or map used as a key is an input error, not a crash.
+std::string key_name(ParseContext& ctx, const YAML::Node& key, const std::string& prefix) {
+  if (key.IsScalar()) return key.Scalar();
+  if (key.IsNull()) return "null";
+  const std::string where = prefix.empty() ? std::string("the top level") : prefix.substr(0, prefix.size() - 1);
+  fail("{}: {}: keys must be plain names, got a {}", locate(ctx, key, prefix), where,
+       key.IsMap() ? "map" : "list");
 }
 
 class ParseVisitor {
@@ -163,7 +180,7 @@ class ParseVisitor {
   void reject_unknown_keys() {
     std::set<std::string> seen;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string key = it->first.as<std::string>();
+      const std::string key = key_name(ctx_, it->first, prefix_);
       if (!seen.insert(key).second)
         fail("{}: duplicate key '{}'", locate(ctx_, it->first, prefix_ + key), prefix_ + key);
       if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
@@ -182,7 +199,7 @@ class ParseVisitor {
  private:
   YAML::Node lookup(const char* key) {
     for (auto it = node_.begin(); it != node_.end(); ++it)
-      if (it->first.as<std::string>() == key) {
+      if (key_name(ctx_, it->first, prefix_) == key) {
         ctx_.where[prefix_ + key] = locate(ctx_, it->first, prefix_ + key);
         return it->second;
       }
@@ -229,7 +246,8 @@ class ParseVisitor {
     I v{};
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size() || s.empty())
-      error(n, path, fmt::format("expected an integer, got '{}'", s));
+      error(n, path, fmt::format("expected {}, got '{}'",
+                                 std::is_signed_v<I> ? "an integer" : "a non-negative integer", s));
     check_bounds(n, path, static_cast<double>(v), b);
     return v;
   }
@@ -339,10 +357,19 @@ struct DumpVisitor {
 void apply_override(YAML::Node& root, const std::string& spec, ParseContext& ctx) {
   const auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0) fail("--set {}: expected key=value (e.g. --set model.n_layer=4)", spec);
-  const std::string path = spec.substr(0, eq), value = spec.substr(eq + 1);
+  const auto trim = [](std::string s) {
+    const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  const std::string path = trim(spec.substr(0, eq)), value = spec.substr(eq + 1);
+  if (path.empty()) fail("--set {}: expected key=value (e.g. --set model.n_layer=4)", spec);
   const std::vector<std::string> keys = config_keys();
-  if (std::find(keys.begin(), keys.end(), path) == keys.end())
+  if (std::find(keys.begin(), keys.end(), path) == keys.end()) {
+    for (const auto& k : keys)
+      if (k.rfind(path + ".", 0) == 0)
+        fail("--set {}: '{}' is a section; set one of its keys, e.g. --set {}=...", path, path, k);
     fail("--set {}: unknown key '{}'{}", path, path, suggestion(path, keys));
+  }
   YAML::Node parsed;
   try {
     parsed = YAML::Load(value);
@@ -362,38 +389,45 @@ void apply_override(YAML::Node& root, const std::string& spec, ParseContext& ctx
   ctx.overridden.insert(path);
 }
 
-std::string where(ParseContext& ctx, const std::string& path) {
-  auto it = ctx.where.find(path);
-  return it != ctx.where.end() ? it->second : ctx.source;
+// Where the first of `paths` that the input set was given; the file alone if none was.
+std::string where(ParseContext& ctx, std::initializer_list<std::string_view> paths) {
+  for (std::string_view p : paths) {
+    auto it = ctx.where.find(std::string(p));
+    if (it != ctx.where.end()) return it->second;
+  }
+  return ctx.source;
 }
 
 void resolve_and_validate(Config& c, ParseContext& ctx) {
-  auto bad = [&](const std::string& path, const std::string& msg) { fail("{}: {}", where(ctx, path), msg); };
+  // Cross-field errors point at the first of the keys involved that the input set.
+  auto bad = [&](std::initializer_list<std::string_view> paths, const std::string& msg) {
+    fail("{}: {}", where(ctx, paths), msg);
+  };
   if (!std::regex_match(c.run.name, std::regex("[A-Za-z0-9._-]+")))
-    bad("run.name", fmt::format("run.name: '{}' must be letters, digits, '.', '_' or '-' (it names a directory)", c.run.name));
+    bad({"run.name"}, fmt::format("run.name: '{}' must be letters, digits, '.', '_' or '-' (it names a directory)", c.run.name));
   if (c.data.train.empty())
-    bad("data.train", "data.train is required (a text file, or a token file with data.tokenizer: none)");
+    bad({"data.train"}, "data.train is required (a text file, or a token file with data.tokenizer: none)");
 
   ModelConfig& m = c.model;
   if (m.n_kv_head == 0) m.n_kv_head = m.n_head;
   if (m.n_head % m.n_kv_head != 0)
-    bad("model.n_kv_head", fmt::format("model.n_kv_head ({}) must divide model.n_head ({})", m.n_kv_head, m.n_head));
+    bad({"model.n_kv_head", "model.n_head"}, fmt::format("model.n_kv_head ({}) must divide model.n_head ({})", m.n_kv_head, m.n_head));
   if (m.d_model % m.n_head != 0)
-    bad("model.d_model", fmt::format("model.d_model ({}) must be divisible by model.n_head ({})", m.d_model, m.n_head));
+    bad({"model.d_model", "model.n_head"}, fmt::format("model.d_model ({}) must be divisible by model.n_head ({})", m.d_model, m.n_head));
   if (m.family == ModelFamily::llama && (m.d_model / m.n_head) % 2 != 0)
-    bad("model.d_model", fmt::format("llama uses RoPE, which needs an even head dim; model.d_model / model.n_head = {}",
+    bad({"model.d_model", "model.n_head", "model.family"}, fmt::format("llama uses RoPE, which needs an even head dim; model.d_model / model.n_head = {}",
                                      m.d_model / m.n_head));
   if (m.d_ff == 0)
     m.d_ff = m.family == ModelFamily::gpt2 ? 4 * m.d_model : 64 * ((8 * m.d_model / 3 + 63) / 64);
   if (m.max_seq_len == 0) m.max_seq_len = c.data.seq_len;
   if (m.max_seq_len < c.data.seq_len)
-    bad("model.max_seq_len", fmt::format("model.max_seq_len ({}) must be >= data.seq_len ({})", m.max_seq_len, c.data.seq_len));
+    bad({"model.max_seq_len", "data.seq_len"}, fmt::format("model.max_seq_len ({}) must be >= data.seq_len ({})", m.max_seq_len, c.data.seq_len));
   if (!m.tie_embeddings) m.tie_embeddings = m.family == ModelFamily::gpt2;
   if (!m.attn_bias) m.attn_bias = m.family == ModelFamily::gpt2;
   if (m.family == ModelFamily::gpt2 && !*m.attn_bias)
-    bad("model.attn_bias", "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
+    bad({"model.attn_bias", "model.family"}, "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
   if (c.optim.schedule.min_lr > c.optim.lr)
-    bad("optim.schedule.min_lr", fmt::format("optim.schedule.min_lr ({}) must be <= optim.lr ({})", c.optim.schedule.min_lr, c.optim.lr));
+    bad({"optim.schedule.min_lr", "optim.lr"}, fmt::format("optim.schedule.min_lr ({}) must be <= optim.lr ({})", c.optim.schedule.min_lr, c.optim.lr));
 }
 
 }  // namespace
@@ -441,10 +475,11 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   if (!std::filesystem::is_regular_file(path)) fail("config file not found: {}", path);
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read config file: {}", path);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) fail("cannot read config file: {}", path);
+  return parse_config(text, path, overrides);
 }
 
 std::string dump_config(const Config& config) {
