@@ -9,6 +9,9 @@ namespace zt {
 
 DistributedSampler::DistributedSampler(const SamplerOptions& o) : options_(o) {
   if (o.num_samples <= 0) fail("the dataset has no samples");
+  if (o.global_batch <= 0 || o.micro_batch <= 0 || o.world_size <= 0)
+    fail("train.global_batch ({}), train.micro_batch ({}) and the world size ({}) must be positive",
+         o.global_batch, o.micro_batch, o.world_size);
   if (o.rank < 0 || o.rank >= o.world_size) fail("rank {} outside world of {}", o.rank, o.world_size);
   const int64_t per_step = o.micro_batch * o.world_size;
   if (o.global_batch % per_step != 0)

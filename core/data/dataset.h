@@ -37,9 +37,14 @@ struct PreparedText {
 
 class Tokenizer;
 // Tokenizes a text file into OUT_DIR/<stem>.train.bin, <stem>.val.bin (the last
-// val_fraction) and <stem>.vocab.json. Reads and encodes everything before writing.
+// val_fraction) and <stem>.vocab.json. Reads and encodes everything before writing, and on
+// a failed write removes what it wrote, so an error leaves no partial set. Without a val
+// split it removes a <stem>.val.bin left by an earlier run.
 PreparedText prepare_text(const std::string& text_path, const Tokenizer& tokenizer,
                           const std::string& out_dir, double val_fraction);
+// The same with a tokenizer of `kind` ("char": built from this text, or "byte").
+PreparedText prepare_text(const std::string& text_path, const std::string& kind, const std::string& out_dir,
+                          double val_fraction);
 // The paths prepare_text writes, without writing (token counts left 0).
 PreparedText prepared_paths(const std::string& text_path, const std::string& out_dir, double val_fraction);
 

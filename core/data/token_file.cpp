@@ -21,15 +21,20 @@ TokenFile TokenFile::open(const std::string& path, int64_t vocab_size) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("{}: cannot stat: {}", path, std::strerror(err));
+  }
   const auto file_bytes = static_cast<int64_t>(st.st_size);
   if (file_bytes < kTokenFileHeaderBytes) {
     ::close(fd);
     fail("{}: {} bytes is too short for a token file header ({} bytes)", path, file_bytes, kTokenFileHeaderBytes);
   }
   void* map = mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int map_err = errno;
   ::close(fd);
-  if (map == MAP_FAILED) fail("{}: mmap failed: {}", path, std::strerror(errno));
+  if (map == MAP_FAILED) fail("{}: mmap failed: {}", path, std::strerror(map_err));
 
   TokenFile f;
   f.path_ = path;
@@ -47,12 +52,8 @@ TokenFile TokenFile::open(const std::string& path, int64_t vocab_size) {
     fail("{}: file is {} bytes but the header claims {} tokens ({} bytes)", path, file_bytes, f.count_, expected);
   f.tokens_ = static_cast<const char*>(map) + kTokenFileHeaderBytes;
   if (vocab_size > 0) {
-    const uint32_t max_id = f.max_token();
-    if (max_id >= vocab_size) {
-      int64_t at = 0;
-      while (f[at] != max_id) ++at;
-      fail("{}: token id {} at position {} >= vocab_size {}", path, max_id, at, vocab_size);
-    }
+    const int64_t at = f.first_at_least(vocab_size);
+    if (at < f.count_) fail("{}: token id {} at position {} >= vocab_size {}", path, f[at], at, vocab_size);
   }
   return f;
 }
@@ -87,6 +88,24 @@ uint32_t TokenFile::max_token() const {
   return mx;
 }
 
+int64_t TokenFile::first_at_least(int64_t limit) const {
+  int64_t first = count_;
+  if (limit > static_cast<int64_t>(UINT32_MAX)) return first;
+  const auto lim = static_cast<uint32_t>(limit);
+  if (bits_ == 16) {
+    const auto* t = static_cast<const uint16_t*>(tokens_);
+#pragma omp parallel for reduction(min : first)
+    for (int64_t i = 0; i < count_; ++i)
+      if (t[i] >= lim && i < first) first = i;
+  } else {
+    const auto* t = static_cast<const uint32_t*>(tokens_);
+#pragma omp parallel for reduction(min : first)
+    for (int64_t i = 0; i < count_; ++i)
+      if (t[i] >= lim && i < first) first = i;
+  }
+  return first;
+}
+
 void write_token_file(const std::string& path, std::span<const uint32_t> tokens) {
   if (tokens.size() > UINT32_MAX) fail("{}: {} tokens exceed the format's 32-bit count", path, tokens.size());
   const uint32_t max_id = tokens.empty() ? 0 : *std::max_element(tokens.begin(), tokens.end());
@@ -98,6 +117,7 @@ void write_token_file(const std::string& path, std::span<const uint32_t> tokens)
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail("cannot write {}: {}", tmp, std::strerror(errno));
+  errno = 0;
   bool ok = std::fwrite(header.data(), 4, header.size(), f) == header.size();
   if (version == 1) {
     std::vector<uint16_t> narrow(tokens.begin(), tokens.end());
@@ -106,10 +126,13 @@ void write_token_file(const std::string& path, std::span<const uint32_t> tokens)
     ok = ok && std::fwrite(tokens.data(), 4, tokens.size(), f) == tokens.size();
   }
   ok = (std::fflush(f) == 0) && ok && fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  int err = errno;
+  ok = (std::fclose(f) == 0) && ok;
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
+  if (!ok) {
+    if (err == 0) err = errno;
     std::remove(tmp.c_str());
-    fail("cannot write {}: {}", path, std::strerror(errno));
+    fail("cannot write {}: {}", path, std::strerror(err));
   }
 }
 

@@ -29,6 +29,8 @@ class TokenFile {
                        : reinterpret_cast<const uint32_t*>(tokens_)[i];
   }
   uint32_t max_token() const;
+  // Position of the first id >= limit, or size() when there is none (one parallel scan).
+  int64_t first_at_least(int64_t limit) const;
 
  private:
   TokenFile() = default;

@@ -1,6 +1,8 @@
 #include "core/data/tokenizer.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,14 +14,35 @@
 
 namespace zt {
 
+namespace {
+
+// A byte as a reader recognizes it in an error: "character 'a' (byte 97)", "character '\n'
+// (byte 10)", "non-ASCII byte 195".
+std::string describe_byte(unsigned char b) {
+  if (b >= 32 && b < 127) return fmt::format("character '{}' (byte {})", static_cast<char>(b), b);
+  if (b == '\n') return "character '\\n' (byte 10)";
+  if (b == '\t') return "character '\\t' (byte 9)";
+  if (b == '\r') return "character '\\r' (byte 13)";
+  return fmt::format("{} byte {}", b >= 128 ? "non-ASCII" : "control", b);
+}
+
+}  // namespace
+
 void Tokenizer::save(const std::string& path) const {
   const std::string tmp = path + ".tmp";
+  bool ok;
   {
     std::ofstream out(tmp);
+    if (!out) fail("cannot write {}: {}", tmp, std::strerror(errno));
     out << to_json() << "\n";
-    if (!out) fail("cannot write {}", tmp);
+    out.flush();
+    ok = static_cast<bool>(out);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot write {}", path);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    fail("cannot write {}: {}", path, std::strerror(err));
+  }
 }
 
 CharTokenizer CharTokenizer::from_text(std::string_view text) {
@@ -40,9 +63,7 @@ std::vector<uint32_t> CharTokenizer::encode(std::string_view text) const {
   for (size_t i = 0; i < text.size(); ++i) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (id_of_[b] < 0)
-      fail("character {} (byte {}) at position {} is not in the {}-character vocabulary",
-           b >= 32 && b < 127 ? fmt::format("'{}'", static_cast<char>(b)) : std::string("?"), b, i,
-           vocab_.size());
+      fail("{} at position {} is not in the {}-character vocabulary", describe_byte(b), i, vocab_.size());
     ids[i] = static_cast<uint32_t>(id_of_[b]);
   }
   return ids;
@@ -82,15 +103,23 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   } catch (const std::exception& e) {
     fail("{}: not a valid vocab file: {}", path, e.what());
   }
-  const std::string kind = j.value("kind", "");
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string())
+    fail("{}: not a vocab file: expected a JSON object with a string \"kind\" (char or byte)", path);
+  const std::string kind = j["kind"].get<std::string>();
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "char") {
-    if (!j.contains("vocab") || !j["vocab"].is_array()) fail("{}: char vocab file without a 'vocab' list", path);
+    if (!j.contains("vocab") || !j["vocab"].is_array() || j["vocab"].empty())
+      fail("{}: a char vocab file needs a non-empty \"vocab\" list of byte values", path);
     std::vector<uint8_t> vocab;
-    for (const auto& v : j["vocab"]) {
-      if (!v.is_number_integer() || v.get<int>() < 0 || v.get<int>() > 255)
-        fail("{}: vocab entries must be byte values 0..255", path);
-      vocab.push_back(static_cast<uint8_t>(v.get<int>()));
+    std::vector<bool> seen(256, false);
+    for (size_t i = 0; i < j["vocab"].size(); ++i) {
+      const auto& v = j["vocab"][i];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 255)
+        fail("{}: vocab entry {} is {}, expected a byte value 0..255", path, i, v.dump());
+      const auto b = static_cast<uint8_t>(v.get<int64_t>());
+      if (seen[b]) fail("{}: vocab entry {} repeats byte {}", path, i, b);
+      seen[b] = true;
+      vocab.push_back(b);
     }
     return std::make_unique<CharTokenizer>(std::move(vocab));
   }

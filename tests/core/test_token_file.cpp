@@ -1,0 +1,146 @@
+// Token files: format boundaries, error messages that name the file, atomic writes.
+// (The basic round trip and header errors are in test_data.cpp.)
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <utility>
+#include <vector>
+
+#include "core/data/token_file.h"
+#include "core/error.h"
+#include "tests/support/errors.h"
+#include "tests/support/run_dir.h"
+
+namespace zt {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::error_of;
+using testing::TempDir;
+
+// A file of exactly `bytes` bytes whose header starts with `header` (rest zero).
+void write_raw(const std::filesystem::path& p, const std::vector<int32_t>& header, size_t bytes) {
+  std::vector<char> data(bytes, 0);
+  std::memcpy(data.data(), header.data(), std::min(bytes, header.size() * 4));
+  std::ofstream(p, std::ios::binary).write(data.data(), static_cast<std::streamsize>(bytes));
+}
+
+TEST(TokenFile, PicksUint16UpTo65535AndUint32From65536) {
+  TempDir tmp;
+  const std::string a = (tmp.path() / "a.bin").string(), b = (tmp.path() / "b.bin").string();
+  write_token_file(a, std::vector<uint32_t>{65535, 0});
+  write_token_file(b, std::vector<uint32_t>{65536, 0});
+  EXPECT_EQ(TokenFile::open(a).bits(), 16);
+  EXPECT_EQ(TokenFile::open(b).bits(), 32);
+  EXPECT_EQ(std::filesystem::file_size(a), 1024u + 2 * 2);
+  EXPECT_EQ(std::filesystem::file_size(b), 1024u + 2 * 4);
+  EXPECT_EQ(TokenFile::open(b)[0], 65536u);
+  // The header is the llm.c one: magic, version, count as little-endian int32.
+  std::ifstream in(b, std::ios::binary);
+  int32_t h[3];
+  in.read(reinterpret_cast<char*>(h), sizeof h);
+  EXPECT_EQ(h[0], 20240520);
+  EXPECT_EQ(h[1], 2);
+  EXPECT_EQ(h[2], 2);
+}
+
+TEST(TokenFile, EmptyFileRoundTrips) {
+  TempDir tmp;
+  const std::string p = (tmp.path() / "e.bin").string();
+  write_token_file(p, std::vector<uint32_t>{});
+  TokenFile f = TokenFile::open(p, 10);
+  EXPECT_EQ(f.size(), 0);
+  EXPECT_EQ(f.bits(), 16);
+}
+
+TEST(TokenFile, ShorterThanAHeaderIsRejected) {
+  TempDir tmp;
+  auto p = tmp.path() / "short.bin";
+  write_raw(p, {kTokenFileMagic, 1, 0}, 100);
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }),
+              HasSubstr("short.bin: 100 bytes is too short for a token file header (1024 bytes)"));
+}
+
+TEST(TokenFile, TruncatedUint32FileReportsBothSizes) {
+  TempDir tmp;
+  auto p = tmp.path() / "t.bin";
+  write_raw(p, {kTokenFileMagic, 2, 10}, 1024 + 4 * 9);
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }),
+              HasSubstr("t.bin: file is 1060 bytes but the header claims 10 tokens (1064 bytes)"));
+  write_raw(p, {kTokenFileMagic, 1, 10}, 1024 + 2 * 11);  // too long is an error as well
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }), HasSubstr("claims 10 tokens (1044 bytes)"));
+}
+
+TEST(TokenFile, BadMagicMessageExplainsTheFormat) {
+  TempDir tmp;
+  auto p = tmp.path() / "x.bin";
+  write_raw(p, {12345, 1, 0}, 1024);
+  EXPECT_EQ(error_of([&] { TokenFile::open(p.string()); }),
+            p.string() + ": bad magic 12345 (expected 20240520; not a zerotrain/llm.c token file)");
+  write_raw(p, {kTokenFileMagic, 0, 0}, 1024);
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }), HasSubstr("x.bin: unsupported version 0"));
+}
+
+TEST(TokenFile, VocabCheckNamesTheFirstOffendingPosition) {
+  TempDir tmp;
+  // Large enough that the scan is split across threads; the first bad id is not the largest.
+  std::vector<uint32_t> ids(200000, 3);
+  ids[123456] = 70;
+  ids[150000] = 90;
+  ids[199999] = 64;
+  for (const char* name : {"u16.bin", "u32.bin"}) {
+    const std::string p = (tmp.path() / name).string();
+    if (std::string(name) == "u32.bin") ids[10] = 70000;  // forces uint32 and moves the first bad id
+    write_token_file(p, ids);
+    const size_t first = std::string(name) == "u32.bin" ? 10 : 123456;
+    EXPECT_EQ(error_of([&] { TokenFile::open(p, 65); }),
+              fmt::format("{}: token id {} at position {} >= vocab_size 65", p, ids[first], first));
+    EXPECT_NO_THROW(TokenFile::open(p, 100000));
+    EXPECT_EQ(TokenFile::open(p, 0).size(), 200000);  // 0 = no check
+  }
+}
+
+TEST(TokenFile, MissingFileAndDirectory) {
+  TempDir tmp;
+  const std::string p = (tmp.path() / "nope.bin").string();
+  EXPECT_EQ(error_of([&] { TokenFile::open(p); }), "token file not found: " + p);
+  EXPECT_EQ(error_of([&] { TokenFile::open(tmp.str()); }), "token file not found: " + tmp.str());
+}
+
+TEST(TokenFile, MovedFileKeepsItsMapping) {
+  TempDir tmp;
+  const std::string p = (tmp.path() / "m.bin").string();
+  write_token_file(p, std::vector<uint32_t>{9, 8, 7});
+  TokenFile a = TokenFile::open(p);
+  TokenFile b = std::move(a);
+  EXPECT_EQ(b.size(), 3);
+  EXPECT_EQ(b[2], 7u);
+  {
+    TokenFile c = TokenFile::open(p);
+    c = std::move(b);  // moves swap, so each mapping is still unmapped exactly once
+    EXPECT_EQ(c[0], 9u);
+    b = std::move(c);
+  }
+  EXPECT_EQ(b[1], 8u);
+}
+
+TEST(TokenFile, FailedWriteLeavesNothing) {
+  TempDir tmp;
+  const auto p = tmp.path() / "no-such-dir" / "x.bin";
+  EXPECT_THAT(error_of([&] { write_token_file(p.string(), std::vector<uint32_t>{1, 2}); }),
+              HasSubstr("cannot write"));
+  EXPECT_FALSE(std::filesystem::exists(p));
+  EXPECT_FALSE(std::filesystem::exists(p.string() + ".tmp"));
+  // Rewriting an existing file replaces it and leaves no temp file.
+  const std::string q = (tmp.path() / "y.bin").string();
+  write_token_file(q, std::vector<uint32_t>{1, 2, 3});
+  write_token_file(q, std::vector<uint32_t>{4});
+  EXPECT_EQ(TokenFile::open(q).size(), 1);
+  EXPECT_FALSE(std::filesystem::exists(q + ".tmp"));
+}
+
+}  // namespace
+}  // namespace zt
