@@ -88,7 +88,9 @@ TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::str
     train = std::make_shared<TokenFile>(TokenFile::open(p.train_path));
     if (!p.val_path.empty() && fs::exists(p.val_path)) val = std::make_shared<TokenFile>(TokenFile::open(p.val_path));
     if (!data.val.empty()) {
-      PreparedText pv = write ? prepare_text(data.val, *out.tokenizer, dir, 0.0) : prepared_paths(data.val, dir, 0.0);
+      // Its own folder: a val text with the train text's file name must not overwrite it.
+      const std::string val_dir = (fs::path(dir) / "val").string();
+      PreparedText pv = write ? prepare_text(data.val, *out.tokenizer, val_dir, 0.0) : prepared_paths(data.val, val_dir, 0.0);
       val = std::make_shared<TokenFile>(TokenFile::open(pv.train_path));
     }
   } else {
