@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "core/cpu/ops.h"
@@ -5,28 +6,49 @@
 
 namespace zt::cpu {
 
-// Per row: loss = logsumexp(x) - x[target], max-subtracted; the backward pass overwrites the
-// row with (softmax - onehot) * scale, which is safe in place because the row's loss is read
-// before it is overwritten.
+namespace {
+// The sum of exps is accumulated in f32 (vectorized) over blocks of this many logits, and the
+// block sums in f64: a 50257-wide row then loses no more than a short f32 sum would.
+constexpr int64_t kSumBlock = 1024;
+}  // namespace
+
+// Per row: loss = log(sum exp(x - max)) + max - x[target]. With dlogits, the exps are stored
+// as they are summed and then scaled in place to (softmax - onehot) * scale, so each logit
+// costs one exp. In place (dlogits == logits) is safe: element v is read before it is
+// written, and x[target] is saved before the row is overwritten.
 void cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                    int64_t N, int64_t V, float dloss_scale) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
+    const int64_t t = targets[n];
+    const float xt = x[t];
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int64_t v = 0; v < V; ++v) mx = std::max(mx, x[v]);
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t v = 0; v < V; ++v) sum += fast_exp(x[v] - mx);
-    const int64_t t = targets[n];
-    const float log_sum = std::log(sum);
-    losses[n] = log_sum + mx - x[t];
-    if (dlogits) {
-      float* d = dlogits + n * V;
-      const float inv = dloss_scale / sum;
+    float* d = dlogits ? dlogits + n * V : nullptr;
+    double sum = 0.0;
+    for (int64_t b = 0; b < V; b += kSumBlock) {
+      const int64_t e = std::min(V, b + kSumBlock);
+      float s = 0.f;
+      if (d) {
+#pragma omp simd reduction(+ : s)
+        for (int64_t v = b; v < e; ++v) {
+          const float ex = fast_exp(x[v] - mx);
+          d[v] = ex;
+          s += ex;
+        }
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t v = b; v < e; ++v) s += fast_exp(x[v] - mx);
+      }
+      sum += s;
+    }
+    losses[n] = static_cast<float>(std::log(sum) + (static_cast<double>(mx) - xt));
+    if (d) {
+      const float inv = static_cast<float>(dloss_scale / sum);
 #pragma omp simd
-      for (int64_t v = 0; v < V; ++v) d[v] = fast_exp(x[v] - mx) * inv;
+      for (int64_t v = 0; v < V; ++v) d[v] *= inv;
       d[t] -= dloss_scale;
     }
   }

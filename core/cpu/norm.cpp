@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/cpu/ops.h"
 #include "core/cpu/reduce.h"
@@ -13,11 +15,20 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     float s = 0.f;
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < C; ++c) s += x[c];
-    const float m = s / static_cast<float>(C);
-    float v = 0.f;  // two-pass variance: no cancellation for large means
-#pragma omp simd reduction(+ : v)
-    for (int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
-    const float r = 1.f / std::sqrt(v / static_cast<float>(C) + eps);
+    float m = s / static_cast<float>(C);
+    // Corrected two-pass variance: no cancellation for large means, and the residual sum of
+    // (x - m) repairs the rounding error of the first-pass mean.
+    float v = 0.f, resid = 0.f;
+#pragma omp simd reduction(+ : v, resid)
+    for (int64_t c = 0; c < C; ++c) {
+      const float d = x[c] - m;
+      v += d * d;
+      resid += d;
+    }
+    const float dm = resid / static_cast<float>(C);
+    m += dm;
+    const float var = std::max(v / static_cast<float>(C) - dm * dm, 0.f);
+    const float r = 1.f / std::sqrt(var + eps);
     float* y = out + n * C;
     if (b) {
 #pragma omp simd

@@ -32,6 +32,7 @@ void add_inplace(Tensor& y, const Tensor& x) { axpy(y, 1.f, x); }
 
 void axpy(Tensor& y, float a, const Tensor& x) {
   check_f32_cpu(y, "y");
+  check_f32_cpu(x, "x");
   check_same_numel(y, x, "axpy");
   cpu::axpy(y.data<float>(), a, x.data<float>(), y.numel());
 }
@@ -47,6 +48,8 @@ double sum_squares(const Tensor& x) {
 }
 
 void convert(Tensor& dst, const Tensor& src) {
+  ZT_CHECK(dst.defined() && src.defined() && dst.device().is_cpu() && src.device().is_cpu(),
+           "convert needs defined CPU tensors");
   check_same_numel(dst, src, "convert");
   const int64_t n = src.numel();
   const DType from = src.dtype(), to = dst.dtype();
@@ -75,6 +78,19 @@ void convert(Tensor& dst, const Tensor& src) {
     } else {
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(s[i]);
+    }
+    return;
+  }
+  if ((from == DType::bf16 && to == DType::f16) || (from == DType::f16 && to == DType::bf16)) {
+    // Through f32, which holds every value of both exactly: one rounding, to the target.
+    const uint16_t* s = src.data<uint16_t>();
+    uint16_t* d = dst.data<uint16_t>();
+    if (from == DType::bf16) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(bf16_to_f32(s[i]));
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(f16_to_f32(s[i]));
     }
     return;
   }

@@ -1,4 +1,6 @@
 // Tensor-level layer kernels: check shapes, then dispatch to the device backend.
+#include <algorithm>
+
 #include "core/cpu/gemm.h"
 #include "core/cpu/ops.h"
 #include "core/kernels.h"
@@ -11,6 +13,25 @@ using detail::check_i32_cpu;
 using detail::cols;
 using detail::rows;
 
+namespace {
+template <typename... Ts>
+void check_all_f32(const char* what, const Ts&... ts) {
+  (check_f32_cpu(ts, what), ...);
+}
+
+// Token ids and targets index rows of a table: one out of range would read or write outside
+// it, so every id is checked (a serial pass over N ints, negligible next to the kernel).
+void check_token_range(const Tensor& ids, int64_t limit) {
+  const int32_t* p = ids.data<int32_t>();
+  int32_t lo = 0, hi = 0;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    lo = std::min(lo, p[i]);
+    hi = std::max(hi, p[i]);
+  }
+  ZT_CHECK(lo >= 0 && hi < limit, "token ids span [{}, {}], outside [0, {})", lo, hi, limit);
+}
+}  // namespace
+
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
   check_f32_cpu(out, "out");
   check_f32_cpu(inp, "inp");
@@ -18,21 +39,23 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
   const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(out) == N && cols(out) == OC,
            "linear: inp {} weight {} out {}", inp.shape_str(), weight.shape_str(), out.shape_str());
-  cpu::sgemm(false, true, N, OC, C, 1.f, inp.data<float>(), C, weight.data<float>(), C, 0.f,
-             out.data<float>(), OC);
   if (bias) {
     check_f32_cpu(*bias, "bias");
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
-    cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
   }
+  cpu::sgemm(false, true, N, OC, C, 1.f, inp.data<float>(), C, weight.data<float>(), C, 0.f,
+             out.data<float>(), OC);
+  if (bias) cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                      const Tensor& inp, const Tensor& weight) {
-  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  check_f32_cpu(inp, "inp");
+  check_f32_cpu(weight, "weight");
   check_f32_cpu(dout, "dout");
   check_f32_cpu(dweight, "dweight");
-  ZT_CHECK(rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
+  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: dout {} inp {} dweight {}", dout.shape_str(), inp.shape_str(),
            dweight.shape_str());
   if (dinp) {
@@ -44,6 +67,7 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   cpu::sgemm(true, false, OC, C, N, 1.f, dout.data<float>(), OC, inp.data<float>(), C, 1.f,
              dweight.data<float>(), C);
   if (dbias) {
+    check_f32_cpu(*dbias, "dbias");
     ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
     cpu::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC);
   }
@@ -53,6 +77,11 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
                        const Tensor& weight, const Tensor* bias, float eps) {
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
+  check_f32_cpu(out, "out");
+  check_f32_cpu(weight, "weight");
+  check_f32_cpu(mean, "mean");
+  check_f32_cpu(rstd, "rstd");
+  if (bias) check_f32_cpu(*bias, "bias");
   detail::check_same_numel(out, inp, "layernorm out");
   ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
            "layernorm shapes: inp {}", inp.shape_str());
@@ -65,9 +94,14 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
                         const Tensor& inp, const Tensor& weight, const Tensor& mean,
                         const Tensor& rstd) {
   const int64_t N = rows(inp), C = cols(inp);
+  check_all_f32("layernorm backward tensor", dinp, dweight, dout, inp, weight, mean, rstd);
+  if (dbias) check_f32_cpu(*dbias, "dbias");
   detail::check_same_numel(dinp, inp, "layernorm dinp");
   detail::check_same_numel(dout, inp, "layernorm dout");
-  ZT_CHECK(dweight.numel() == C && (!dbias || dbias->numel() == C), "layernorm param grads");
+  ZT_CHECK(dweight.numel() == C && weight.numel() == C && (!dbias || dbias->numel() == C) &&
+               mean.numel() == N && rstd.numel() == N,
+           "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(),
+           weight.shape_str(), dweight.shape_str());
   cpu::layernorm_backward(dinp.data<float>(), dweight.data<float>(),
                           dbias ? dbias->data<float>() : nullptr, dout.data<float>(),
                           inp.data<float>(), weight.data<float>(), mean.data<float>(),
@@ -77,6 +111,9 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
 void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
+  check_f32_cpu(out, "out");
+  check_f32_cpu(weight, "weight");
+  check_f32_cpu(rstd, "rstd");
   detail::check_same_numel(out, inp, "rmsnorm out");
   ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
   cpu::rmsnorm_forward(out.data<float>(), rstd.data<float>(), inp.data<float>(),
@@ -86,26 +123,33 @@ void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor&
 void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
                       const Tensor& weight, const Tensor& rstd) {
   const int64_t N = rows(inp), C = cols(inp);
+  check_all_f32("rmsnorm backward tensor", dinp, dweight, dout, inp, weight, rstd);
   detail::check_same_numel(dinp, inp, "rmsnorm dinp");
   detail::check_same_numel(dout, inp, "rmsnorm dout");
-  ZT_CHECK(dweight.numel() == C, "rmsnorm dweight");
+  ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
+           "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(),
+           weight.shape_str(), dweight.shape_str());
   cpu::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(),
                         inp.data<float>(), weight.data<float>(), rstd.data<float>(), N, C);
 }
 
 void gelu_forward(Tensor& out, const Tensor& inp) {
   check_f32_cpu(inp, "inp");
+  check_f32_cpu(out, "out");
   detail::check_same_numel(out, inp, "gelu");
   cpu::gelu_forward(out.data<float>(), inp.data<float>(), inp.numel());
 }
 
 void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  check_all_f32("gelu backward tensor", dinp, dout, inp);
   detail::check_same_numel(dinp, inp, "gelu dinp");
   detail::check_same_numel(dout, inp, "gelu dout");
   cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), inp.numel());
 }
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
+  check_f32_cpu(inp, "inp");
+  check_f32_cpu(out, "out");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
            inp.shape_str(), out.shape_str());
@@ -113,7 +157,9 @@ void swiglu_forward(Tensor& out, const Tensor& inp) {
 }
 
 void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  check_all_f32("swiglu backward tensor", dinp, dout, inp);
   const int64_t N = rows(inp), F = cols(inp) / 2;
+  ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
   detail::check_same_numel(dinp, inp, "swiglu dinp");
   ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
   cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), N, F);
@@ -122,10 +168,16 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
 void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
                        int64_t T) {
   check_i32_cpu(tokens, "tokens");
+  check_f32_cpu(out, "out");
+  check_f32_cpu(wte, "wte");
+  if (wpe) check_f32_cpu(*wpe, "wpe");
+  ZT_CHECK(wte.ndim() == 2, "embedding: wte {} must be (V, C)", wte.shape_str());
   const int64_t N = tokens.numel(), C = wte.dim(1);
-  ZT_CHECK(out.numel() == N * C && N % T == 0 && (!wpe || wpe->dim(0) >= T),
-           "embedding: tokens {} wte {} out {} T {}", tokens.shape_str(), wte.shape_str(),
-           out.shape_str(), T);
+  ZT_CHECK(T > 0 && out.numel() == N * C && N % T == 0 &&
+               (!wpe || (wpe->ndim() == 2 && wpe->dim(0) >= T && wpe->dim(1) == C)),
+           "embedding: tokens {} wte {} wpe {} out {} T {}", tokens.shape_str(), wte.shape_str(),
+           wpe ? wpe->shape_str() : "none", out.shape_str(), T);
+  check_token_range(tokens, wte.dim(0));
   cpu::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(),
                          wpe ? wpe->data<float>() : nullptr, N, T, C);
 }
@@ -133,17 +185,28 @@ void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, con
 void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
                         int64_t T) {
   check_i32_cpu(tokens, "tokens");
+  check_f32_cpu(dwte, "dwte");
+  check_f32_cpu(dout, "dout");
+  if (dwpe) check_f32_cpu(*dwpe, "dwpe");
+  ZT_CHECK(dwte.ndim() == 2, "embedding backward: dwte {} must be (V, C)", dwte.shape_str());
   const int64_t N = tokens.numel(), C = dwte.dim(1);
-  ZT_CHECK(dout.numel() == N * C, "embedding backward: dout {}", dout.shape_str());
+  ZT_CHECK(T > 0 && dout.numel() == N * C && N % T == 0 &&
+               (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
+           "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(),
+           dout.shape_str(), dwte.shape_str(), T);
+  check_token_range(tokens, dwte.dim(0));
   cpu::embedding_backward(dwte.data<float>(), dwpe ? dwpe->data<float>() : nullptr,
                           dout.data<float>(), tokens.data<int32_t>(), N, T, C);
 }
 
 void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets) {
   check_i32_cpu(targets, "targets");
+  check_f32_cpu(logits, "logits");
+  check_f32_cpu(losses, "losses");
   const int64_t N = rows(logits), V = cols(logits);
   ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
            logits.shape_str(), targets.shape_str());
+  check_token_range(targets, V);
   cpu::cross_entropy(losses.data<float>(), nullptr, logits.data<float>(), targets.data<int32_t>(),
                      N, V, 0.f);
 }
@@ -151,10 +214,14 @@ void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& t
 void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tensor& logits,
                                     const Tensor& targets, float dloss_scale) {
   check_i32_cpu(targets, "targets");
+  check_f32_cpu(logits, "logits");
+  check_f32_cpu(dlogits, "dlogits");
+  check_f32_cpu(losses, "losses");
   const int64_t N = rows(logits), V = cols(logits);
   detail::check_same_numel(dlogits, logits, "dlogits");
   ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
            logits.shape_str(), targets.shape_str());
+  check_token_range(targets, V);
   cpu::cross_entropy(losses.data<float>(), dlogits.data<float>(), logits.data<float>(),
                      targets.data<int32_t>(), N, V, dloss_scale);
 }

@@ -1,0 +1,212 @@
+// Layer kernels at GPT-2 124M shapes: N = 256 rows (e.g. B=4, T=64), C = 768, V = 50257.
+// GEMM-backed kernels report GFLOP/s (linear forward 2*N*C*OC, backward 4*N*C*OC: dinp and
+// dweight); memory-bound kernels report bytes/s over what they must read and write.
+// Run with OMP_NUM_THREADS set to the cores you want.
+#include <benchmark/benchmark.h>
+
+#include "core/cpu/gemm.h"
+#include "core/kernels.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace zt {
+namespace {
+
+constexpr int64_t kRows = 256, kC = 768, kVocab = 50257;
+
+Tensor randn(const Shape& shape, uint64_t stream, float std = 1.f) {
+  Tensor t = Tensor::empty(shape, DType::f32);
+  fill_normal(t, 0.f, std, 7, stream);
+  return t;
+}
+
+void flops_counter(benchmark::State& st, double flops) {
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Raw sgemm, one row per transpose case the linear layer uses:
+// NT = forward (N,C)x(OC,C)^T, NN = dinp (N,OC)x(OC,C), TN = dweight (N,OC)^T x (N,C).
+void BM_Sgemm(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1), OC = st.range(2), which = st.range(3);
+  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), g = randn({N, OC}, 3);
+  Tensor y = Tensor::zeros({N, OC}, DType::f32), dx = Tensor::zeros({N, C}, DType::f32),
+         dw = Tensor::zeros({OC, C}, DType::f32);
+  for (auto _ : st) {
+    if (which == 0)
+      cpu::sgemm(false, true, N, OC, C, 1.f, x.data<float>(), C, w.data<float>(), C, 0.f,
+                 y.data<float>(), OC);
+    else if (which == 1)
+      cpu::sgemm(false, false, N, C, OC, 1.f, g.data<float>(), OC, w.data<float>(), C, 1.f,
+                 dx.data<float>(), C);
+    else
+      cpu::sgemm(true, false, OC, C, N, 1.f, g.data<float>(), OC, x.data<float>(), C, 1.f,
+                 dw.data<float>(), C);
+    benchmark::ClobberMemory();
+  }
+  st.SetLabel(which == 0 ? "NT fwd" : which == 1 ? "NN dinp" : "TN dweight");
+  flops_counter(st, 2.0 * N * C * OC);
+}
+
+void BM_LinearForward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
+  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), b = randn({OC}, 3);
+  Tensor y = Tensor::empty({N, OC}, DType::f32);
+  for (auto _ : st) {
+    linear_forward(y, x, w, &b);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  flops_counter(st, 2.0 * N * C * OC);
+}
+
+void BM_LinearBackward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
+  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), g = randn({N, OC}, 3);
+  Tensor dx = Tensor::zeros({N, C}, DType::f32), dw = Tensor::zeros({OC, C}, DType::f32),
+         db = Tensor::zeros({OC}, DType::f32);
+  for (auto _ : st) {
+    linear_backward(&dx, dw, &db, g, x, w);
+    benchmark::DoNotOptimize(dw.raw());
+  }
+  flops_counter(st, 4.0 * N * C * OC);
+}
+
+// {N, C, OC}: attention qkv, attention projection, MLP up, MLP down, tied LM head.
+void linear_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "OC"});
+  b->Args({kRows, kC, 3 * kC});
+  b->Args({kRows, kC, kC});
+  b->Args({kRows, kC, 4 * kC});
+  b->Args({kRows, 4 * kC, kC});
+  b->Args({kRows, kC, kVocab});
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void sgemm_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "OC", "case"});
+  for (int64_t oc : {3 * kC, 4 * kC, kC, kVocab})
+    for (int64_t which : {0, 1, 2}) b->Args({kRows, kC, oc, which});
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void BM_LayerNormForward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1);
+  Tensor x = randn({N, C}, 1), w = randn({C}, 2), b = randn({C}, 3);
+  Tensor y = Tensor::empty({N, C}, DType::f32), mean = Tensor::empty({N}, DType::f32),
+         rstd = Tensor::empty({N}, DType::f32);
+  for (auto _ : st) {
+    layernorm_forward(y, mean, rstd, x, w, &b, 1e-5f);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 2 * N * C * int64_t{sizeof(float)});
+}
+
+void BM_LayerNormBackward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1);
+  Tensor x = randn({N, C}, 1), w = randn({C}, 2), b = randn({C}, 3), g = randn({N, C}, 4);
+  Tensor y = Tensor::empty({N, C}, DType::f32), mean = Tensor::empty({N}, DType::f32),
+         rstd = Tensor::empty({N}, DType::f32);
+  Tensor dx = Tensor::zeros({N, C}, DType::f32), dw = Tensor::zeros({C}, DType::f32),
+         db = Tensor::zeros({C}, DType::f32);
+  layernorm_forward(y, mean, rstd, x, w, &b, 1e-5f);
+  for (auto _ : st) {
+    layernorm_backward(dx, dw, &db, g, x, w, mean, rstd);
+    benchmark::DoNotOptimize(dx.raw());
+  }
+  // Reads x, dout and dinp, writes dinp.
+  st.SetBytesProcessed(st.iterations() * 4 * N * C * int64_t{sizeof(float)});
+}
+
+void BM_GeluForward(benchmark::State& st) {
+  const int64_t n = st.range(0) * st.range(1);
+  Tensor x = randn({n}, 1), y = Tensor::empty({n}, DType::f32);
+  for (auto _ : st) {
+    gelu_forward(y, x);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 2 * n * int64_t{sizeof(float)});
+  st.SetItemsProcessed(st.iterations() * n);
+}
+
+void BM_GeluBackward(benchmark::State& st) {
+  const int64_t n = st.range(0) * st.range(1);
+  Tensor x = randn({n}, 1), g = randn({n}, 2), dx = Tensor::zeros({n}, DType::f32);
+  for (auto _ : st) {
+    gelu_backward(dx, g, x);
+    benchmark::DoNotOptimize(dx.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 4 * n * int64_t{sizeof(float)});
+  st.SetItemsProcessed(st.iterations() * n);
+}
+
+Tensor targets_for(int64_t N, int64_t V) {
+  Tensor t = Tensor::empty({N}, DType::i32);
+  for (int64_t n = 0; n < N; ++n) t.data<int32_t>()[n] = static_cast<int32_t>((n * 7919) % V);
+  return t;
+}
+
+void BM_CrossEntropyForward(benchmark::State& st) {
+  const int64_t N = st.range(0), V = st.range(1);
+  Tensor logits = randn({N, V}, 1, 2.f), targets = targets_for(N, V);
+  Tensor losses = Tensor::empty({N}, DType::f32);
+  for (auto _ : st) {
+    cross_entropy_forward(losses, logits, targets);
+    benchmark::DoNotOptimize(losses.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * N * V * int64_t{sizeof(float)});
+  st.SetItemsProcessed(st.iterations() * N * V);
+}
+
+// In place (dlogits aliases logits), as the model runs it: refreshed from a copy each
+// iteration outside the timed region would dominate, so the logits simply keep being
+// overwritten by gradients (values stay O(1), which is all the cost depends on).
+void BM_CrossEntropyForwardBackward(benchmark::State& st) {
+  const int64_t N = st.range(0), V = st.range(1);
+  Tensor logits = randn({N, V}, 1, 2.f), targets = targets_for(N, V);
+  Tensor losses = Tensor::empty({N}, DType::f32);
+  for (auto _ : st) {
+    cross_entropy_forward_backward(losses, logits, logits, targets, 1.f / N);
+    benchmark::DoNotOptimize(logits.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 2 * N * V * int64_t{sizeof(float)});
+  st.SetItemsProcessed(st.iterations() * N * V);
+}
+
+void BM_EmbeddingForward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1), T = 64;
+  Tensor wte = randn({kVocab, C}, 1), wpe = randn({1024, C}, 2), tokens = targets_for(N, kVocab);
+  Tensor y = Tensor::empty({N, C}, DType::f32);
+  for (auto _ : st) {
+    embedding_forward(y, tokens, wte, &wpe, T);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 3 * N * C * int64_t{sizeof(float)});
+}
+
+void BM_EmbeddingBackward(benchmark::State& st) {
+  const int64_t N = st.range(0), C = st.range(1), T = 64;
+  Tensor g = randn({N, C}, 1), tokens = targets_for(N, kVocab);
+  Tensor dwte = Tensor::zeros({kVocab, C}, DType::f32), dwpe = Tensor::zeros({1024, C}, DType::f32);
+  for (auto _ : st) {
+    embedding_backward(dwte, &dwpe, g, tokens, T);
+    benchmark::DoNotOptimize(dwte.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * 5 * N * C * int64_t{sizeof(float)});
+}
+
+BENCHMARK(BM_Sgemm)->Apply(sgemm_shapes);
+BENCHMARK(BM_LinearForward)->Apply(linear_shapes);
+BENCHMARK(BM_LinearBackward)->Apply(linear_shapes);
+BENCHMARK(BM_LayerNormForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LayerNormBackward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GeluForward)->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GeluBackward)->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CrossEntropyForward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CrossEntropyForwardBackward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmbeddingForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmbeddingBackward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace zt
+
+BENCHMARK_MAIN();

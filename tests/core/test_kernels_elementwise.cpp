@@ -1,0 +1,131 @@
+// fill / add_inplace / axpy / scale_inplace / sum_squares / convert against references,
+// conversion round trips and special values, determinism and dtype checks.
+#include <omp.h>
+
+#include <limits>
+
+#include "tests/core/test_kernels_util.h"
+
+namespace zt {
+namespace {
+
+using namespace zt::testing;
+
+constexpr int64_t kN = 100003;  // odd: exercises vector tails
+
+TEST(KernelElementwiseCases, FillAddAxpyScaleMatchReference) {
+  Tensor y = random_tensor({kN}, 1), x = random_tensor({7, kN / 7 + 1}, 2);
+  Tensor x_flat = x.view(0, {kN});
+  Tensor y0 = copy_of(y);
+  add_inplace(y, x_flat);
+  for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(f32(y)[i], f32(y0)[i] + f32(x)[i]) << i;
+  Tensor ymid = copy_of(y);
+  axpy(y, -0.75f, x_flat);
+  for (int64_t i = 0; i < kN; ++i) {
+    const double want = double(f32(ymid)[i]) - 0.75 * f32(x)[i];  // one f32 rounding (or FMA)
+    const double scale = std::fabs(f32(ymid)[i]) + 0.75 * std::fabs(f32(x)[i]);
+    ASSERT_NEAR(f32(y)[i], want, 1.2e-7 * scale) << i;
+  }
+  Tensor y1 = copy_of(y);
+  scale_inplace(y, 0.3f);
+  for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(f32(y)[i], f32(y1)[i] * 0.3f) << i;
+  fill(y, -2.5f);
+  for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(f32(y)[i], -2.5f) << i;
+  Tensor wrong = random_tensor({kN - 1}, 3);
+  EXPECT_NE(error_of([&] { axpy(y, 1.f, wrong); }), "(no error)");
+  EXPECT_NE(error_of([&] { add_inplace(y, wrong); }), "(no error)");
+  Tensor half = Tensor::empty({kN}, DType::bf16);
+  EXPECT_NE(error_of([&] { scale_inplace(half, 2.f); }), "(no error)");
+  EXPECT_NE(error_of([&] { axpy(y, 1.f, half); }), "(no error)");
+}
+
+TEST(KernelElementwiseCases, SumSquaresMatchesF64AndIgnoresThreadCount) {
+  const int64_t n = 1000003;
+  Tensor x = random_tensor({n}, 4, 3.f);
+  f32(x)[17] = 1e4f;  // one large element among small ones
+  double ref = 0;
+  for (int64_t i = 0; i < n; ++i) ref += double(f32(x)[i]) * f32(x)[i];
+  const double got = sum_squares(x);
+  EXPECT_NEAR(got, ref, 1e-12 * ref);
+  EXPECT_EQ(got, sum_squares(x));
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const double one = sum_squares(x);
+  omp_set_num_threads(3);
+  const double three = sum_squares(x);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one, got);
+  EXPECT_EQ(three, got);
+  EXPECT_EQ(sum_squares(Tensor::zeros({0}, DType::f32)), 0.0);
+}
+
+TEST(KernelElementwiseCases, ConvertRoundTripsThroughBf16AndF16) {
+  Tensor x = random_tensor({kN}, 5);
+  Tensor back = Tensor::empty({kN}, DType::f32);
+  for (DType half : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(std::string(dtype_name(half)));
+    Tensor h = Tensor::empty({kN}, half), h2 = Tensor::empty({kN}, half);
+    convert(h, x);
+    convert(back, h);
+    // Round to nearest: relative error at most the unit roundoff 2^-p (p = 8 significant bits
+    // for bf16, 11 for f16 normals; f16 subnormals add an absolute 2^-25).
+    const double rel = half == DType::bf16 ? 1.0 / 256 : 1.0 / 2048;
+    for (int64_t i = 0; i < kN; ++i) {
+      const double xi = f32(x)[i];
+      ASSERT_LE(std::fabs(f32(back)[i] - xi), rel * std::fabs(xi) + (half == DType::f16 ? 3e-8 : 0))
+          << i;
+    }
+    // Values already representable survive half -> f32 -> half bit for bit.
+    convert(h2, back);
+    EXPECT_TRUE(bitwise_equal(h, h2));
+    // Matches the scalar conversions of core/dtype.h.
+    for (int64_t i = 0; i < kN; i += 997) {
+      const uint16_t want = half == DType::bf16 ? f32_to_bf16(f32(x)[i]) : f32_to_f16(f32(x)[i]);
+      EXPECT_EQ(h.data<uint16_t>()[i], want) << i;
+    }
+  }
+}
+
+TEST(KernelElementwiseCases, ConvertSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float vals[] = {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(),
+                        1e6f, 65504.f, 1e-30f, 1.f + 1.f / 256};
+  const int64_t n = std::size(vals);
+  Tensor x = Tensor::empty({n}, DType::f32), back = Tensor::empty({n}, DType::f32);
+  std::copy(vals, vals + n, f32(x));
+  Tensor b = Tensor::empty({n}, DType::bf16), h = Tensor::empty({n}, DType::f16);
+  convert(b, x);
+  convert(back, b);
+  EXPECT_TRUE(std::signbit(f32(back)[1]) && f32(back)[1] == 0.f);
+  EXPECT_EQ(f32(back)[2], inf);
+  EXPECT_EQ(f32(back)[3], -inf);
+  EXPECT_TRUE(std::isnan(f32(back)[4]));
+  EXPECT_EQ(f32(back)[8], 1.f);  // halfway between 1 and 1 + 2^-7: ties to even
+  convert(h, x);
+  convert(back, h);
+  EXPECT_EQ(f32(back)[2], inf);
+  EXPECT_TRUE(std::isnan(f32(back)[4]));
+  EXPECT_EQ(f32(back)[5], inf);  // above the f16 range
+  EXPECT_EQ(f32(back)[6], 65504.f);
+  EXPECT_EQ(f32(back)[7], 0.f);  // below the f16 subnormals
+  EXPECT_EQ(f32(back)[8], 1.f + 1.f / 256);
+}
+
+TEST(KernelElementwiseCases, ConvertSameTypeCopiesAndHalfTypesCrossViaF32) {
+  Tensor x = random_tensor({3, 5}, 6), y = Tensor::empty({15}, DType::f32);
+  convert(y, x);
+  EXPECT_TRUE(bitwise_equal(x, y));
+  EXPECT_NE(x.raw(), y.raw());
+  Tensor b = Tensor::empty({15}, DType::bf16), h = Tensor::empty({15}, DType::f16),
+         b2 = Tensor::empty({15}, DType::bf16);
+  convert(b, x);
+  convert(h, b);  // every bf16 value of O(1) magnitude with 8 significant bits fits f16
+  convert(b2, h);
+  EXPECT_TRUE(bitwise_equal(b, b2));
+  Tensor ints = Tensor::empty({15}, DType::i32), wrong = Tensor::empty({14}, DType::bf16);
+  EXPECT_NE(error_of([&] { convert(ints, x); }), "(no error)");
+  EXPECT_NE(error_of([&] { convert(wrong, x); }), "(no error)");
+}
+
+}  // namespace
+}  // namespace zt

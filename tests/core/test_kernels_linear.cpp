@@ -1,0 +1,119 @@
+// linear_forward / linear_backward: f64 forward reference, finite-difference gradients for
+// inp, weight and bias, the accumulate contract, optional dinp/bias, and determinism.
+#include "tests/core/test_kernels_util.h"
+
+namespace zt {
+namespace {
+
+using namespace zt::testing;
+
+constexpr int64_t N = 7, C = 12, OC = 10;
+
+std::vector<double> linear_ref(const Tensor& x, const Tensor& w, const Tensor* b, int64_t rows,
+                               int64_t cin, int64_t cout) {
+  std::vector<double> ref(rows * cout);
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t o = 0; o < cout; ++o) {
+      double s = b ? f32(*b)[o] : 0.0;
+      for (int64_t c = 0; c < cin; ++c) s += double(f32(x)[n * cin + c]) * f32(w)[o * cin + c];
+      ref[n * cout + o] = s;
+    }
+  return ref;
+}
+
+TEST(KernelLinearCases, ForwardMatchesReferenceWithAndWithoutBias) {
+  Tensor x = random_tensor({N, C}, 1), w = random_tensor({OC, C}, 2), b = random_tensor({OC}, 3);
+  Tensor y = Tensor::empty({N, OC}, DType::f32);
+  linear_forward(y, x, w, &b);
+  expect_matches(y, linear_ref(x, w, &b, N, C, OC), 1e-5, 1e-5, "with bias");
+  linear_forward(y, x, w, nullptr);
+  expect_matches(y, linear_ref(x, w, nullptr, N, C, OC), 1e-5, 1e-5, "without bias");
+}
+
+TEST(KernelLinearCases, ForwardFoldsBatchAndTimeIntoRows) {
+  Tensor x = random_tensor({2, 5, C}, 4), w = random_tensor({OC, C}, 5), b = random_tensor({OC}, 6);
+  Tensor y = Tensor::empty({2, 5, OC}, DType::f32);
+  linear_forward(y, x, w, &b);
+  expect_matches(y, linear_ref(x, w, &b, 10, C, OC), 1e-5, 1e-5, "3-D");
+}
+
+TEST(KernelLinearCases, BackwardMatchesFiniteDifferencesForEveryInput) {
+  Tensor x = random_tensor({N, C}, 7), w = random_tensor({OC, C}, 8), b = random_tensor({OC}, 9);
+  Tensor proj = random_tensor({N, OC}, 10);
+  Tensor y = Tensor::empty({N, OC}, DType::f32);
+  Tensor dx = zeros_like(x), dw = zeros_like(w), db = zeros_like(b);
+  linear_backward(&dx, dw, &db, proj, x, w);
+  auto loss = [&] {
+    linear_forward(y, x, w, &b);
+    return project(y, proj);
+  };
+  // The loss is linear in each input, so a large step has no truncation error.
+  expect_grad_close(loss, x, dx, "dinp", all_elements(x, 1e-2));
+  expect_grad_close(loss, w, dw, "dweight", all_elements(w, 1e-2));
+  expect_grad_close(loss, b, db, "dbias", all_elements(b, 1e-2));
+
+  // Exact references too: dinp = dout @ W, dweight = dout^T @ x, dbias = column sums.
+  std::vector<double> rdx(N * C, 0), rdw(OC * C, 0), rdb(OC, 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < OC; ++o) {
+      const double g = f32(proj)[n * OC + o];
+      rdb[o] += g;
+      for (int64_t c = 0; c < C; ++c) {
+        rdx[n * C + c] += g * f32(w)[o * C + c];
+        rdw[o * C + c] += g * f32(x)[n * C + c];
+      }
+    }
+  expect_matches(dx, rdx, 1e-5, 1e-5, "dinp reference");
+  expect_matches(dw, rdw, 1e-5, 1e-5, "dweight reference");
+  expect_matches(db, rdb, 1e-5, 1e-5, "dbias reference");
+}
+
+TEST(KernelLinearCases, BackwardAccumulatesIntoEveryGradient) {
+  Tensor x = random_tensor({N, C}, 11), w = random_tensor({OC, C}, 12), g = random_tensor({N, OC}, 13);
+  Tensor dx = zeros_like(x), dw = zeros_like(w), db = Tensor::zeros({OC}, DType::f32);
+  linear_backward(&dx, dw, &db, g, x, w);
+  Tensor dx1 = copy_of(dx), dw1 = copy_of(dw), db1 = copy_of(db);
+  linear_backward(&dx, dw, &db, g, x, w);
+  expect_doubled(dx, dx1, "dinp");
+  expect_doubled(dw, dw1, "dweight");
+  expect_doubled(db, db1, "dbias");
+}
+
+TEST(KernelLinearCases, OptionalDinpAndDbias) {
+  Tensor x = random_tensor({N, C}, 14), w = random_tensor({OC, C}, 15), g = random_tensor({N, OC}, 16);
+  Tensor dx = zeros_like(x), dw = zeros_like(w), db = Tensor::zeros({OC}, DType::f32);
+  linear_backward(&dx, dw, &db, g, x, w);
+  Tensor dw_only = zeros_like(w);
+  linear_backward(nullptr, dw_only, nullptr, g, x, w);  // first layer, no bias
+  EXPECT_TRUE(bitwise_equal(dw_only, dw));
+}
+
+TEST(KernelLinearCases, LargeShapeMatchesReferenceAndIsDeterministic) {
+  // Enough rows that the threaded bias reduction splits them into several blocks.
+  const int64_t n = 301, c = 37, oc = 257;
+  Tensor x = random_tensor({n, c}, 17), w = random_tensor({oc, c}, 18), g = random_tensor({n, oc}, 19);
+  Tensor dx = zeros_like(x), dw = zeros_like(w), db = Tensor::zeros({oc}, DType::f32);
+  linear_backward(&dx, dw, &db, g, x, w);
+  std::vector<double> rdb(oc, 0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t o = 0; o < oc; ++o) rdb[o] += f32(g)[r * oc + o];
+  expect_matches(db, rdb, 1e-5, 1e-4, "dbias");
+  Tensor dx2 = zeros_like(x), dw2 = zeros_like(w), db2 = Tensor::zeros({oc}, DType::f32);
+  linear_backward(&dx2, dw2, &db2, g, x, w);
+  EXPECT_TRUE(bitwise_equal(dx, dx2));
+  EXPECT_TRUE(bitwise_equal(dw, dw2));
+  EXPECT_TRUE(bitwise_equal(db, db2));
+}
+
+TEST(KernelLinearCases, RejectsMismatchedShapes) {
+  Tensor x = random_tensor({N, C}, 1), w = random_tensor({OC, C + 1}, 2);
+  Tensor y = Tensor::empty({N, OC}, DType::f32), b = random_tensor({OC + 1}, 3);
+  EXPECT_NE(error_of([&] { linear_forward(y, x, w, nullptr); }), "(no error)");
+  Tensor w_ok = random_tensor({OC, C}, 4);
+  EXPECT_NE(error_of([&] { linear_forward(y, x, w_ok, &b); }), "(no error)");
+  Tensor dw_wrong = Tensor::zeros({C, OC + 1}, DType::f32), g = random_tensor({N, OC}, 5);
+  EXPECT_NE(error_of([&] { linear_backward(nullptr, dw_wrong, nullptr, g, x, w_ok); }), "(no error)");
+}
+
+}  // namespace
+}  // namespace zt
