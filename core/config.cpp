@@ -50,6 +50,11 @@ template <> struct EnumNames<CommBackend> {
       {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::gloo, "gloo"}, {CommBackend::single, "single"}}};
 };
 
+template <> struct EnumNames<OnCorrupt> {
+  static constexpr std::array<std::pair<OnCorrupt, const char*>, 2> values{
+      {{OnCorrupt::error, "error"}, {OnCorrupt::previous, "previous"}}};
+};
+
 template <class E> std::string_view enum_name(E v) {
   for (auto& [e, name] : EnumNames<E>::values)
     if (e == v) return name;
@@ -426,6 +431,8 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (!m.attn_bias) m.attn_bias = m.family == ModelFamily::gpt2;
   if (m.family == ModelFamily::gpt2 && !*m.attn_bias)
     bad({"model.attn_bias", "model.family"}, "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
+  if (c.checkpoint.resume.empty())
+    bad({"checkpoint.resume"}, "checkpoint.resume must be auto, none or a checkpoint directory");
   if (c.optim.schedule.min_lr > c.optim.lr)
     bad({"optim.schedule.min_lr", "optim.lr"}, fmt::format("optim.schedule.min_lr ({}) must be <= optim.lr ({})", c.optim.schedule.min_lr, c.optim.lr));
 }
@@ -438,6 +445,7 @@ std::string_view to_string(OptimName v) { return enum_name(v); }
 std::string_view to_string(LrScheduleKind v) { return enum_name(v); }
 std::string_view to_string(LogLevel v) { return enum_name(v); }
 std::string_view to_string(CommBackend v) { return enum_name(v); }
+std::string_view to_string(OnCorrupt v) { return enum_name(v); }
 
 std::vector<std::string> config_keys() {
   static const std::vector<std::string> keys = [] {

@@ -30,6 +30,7 @@ enum class OptimName : uint8_t { adamw, sgd };
 enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
 enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
+enum class OnCorrupt : uint8_t { error, previous };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
@@ -37,6 +38,7 @@ std::string_view to_string(OptimName v);
 std::string_view to_string(LrScheduleKind v);
 std::string_view to_string(LogLevel v);
 std::string_view to_string(CommBackend v);
+std::string_view to_string(OnCorrupt v);
 
 struct RunConfig {
   std::string name = "default";
@@ -171,6 +173,24 @@ struct ParallelConfig {
   bool operator==(const ParallelConfig&) const = default;
 };
 
+struct CheckpointConfig {
+  std::string dir;           // empty = RUN_DIR/checkpoints
+  int64_t every = 0;         // steps between checkpoints; 0 = only when preempted
+  int64_t keep_last = 2;     // complete checkpoints kept (older ones pruned)
+  bool async = false;        // snapshot to host memory, write on a background thread
+  std::string resume = "auto";  // auto: from `latest` if any; none; or a checkpoint directory
+  OnCorrupt on_corrupt = OnCorrupt::error;  // previous: fall back to the newest intact one
+  template <class V> void visit(V& v) {
+    v("dir", dir);
+    v("every", every, at_least(0));
+    v("keep_last", keep_last, at_least(1));
+    v("async", async);
+    v("resume", resume);
+    v("on_corrupt", on_corrupt);
+  }
+  bool operator==(const CheckpointConfig&) const = default;
+};
+
 struct LogConfig {
   bool all_ranks = false;
   LogLevel level = LogLevel::info;
@@ -188,6 +208,7 @@ struct Config {
   TrainConfig train;
   OptimConfig optim;
   ParallelConfig parallel;
+  CheckpointConfig checkpoint;
   LogConfig log;
   template <class V> void visit(V& v) {
     v.section("run", run);
@@ -196,6 +217,7 @@ struct Config {
     v.section("train", train);
     v.section("optim", optim);
     v.section("parallel", parallel);
+    v.section("checkpoint", checkpoint);
     v.section("log", log);
   }
   bool operator==(const Config&) const = default;

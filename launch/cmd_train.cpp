@@ -3,6 +3,7 @@
 #include "launch/cli.h"
 #include "launch/commands.h"
 #include "launch/launcher.h"
+#include "launch/preemption.h"
 #include "launch/trainer.h"
 
 namespace zt {
@@ -19,8 +20,7 @@ int cmd_train(const Args& args) {
     for (const auto& s : cli.all("set")) o.command.insert(o.command.end(), {"--set", s});
     return run_launcher(o);
   }
-  run_training(config);
-  return 0;
+  return run_training(config).preempted ? kExitPreempted : 0;
 }
 
 }  // namespace zt

@@ -4,16 +4,20 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
 #include "core/allocator.h"
+#include "core/fault_injection.h"
 #include "core/log.h"
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
 #include "launch/metrics.h"
+#include "launch/preemption.h"
 #include "launch/train_data.h"
+#include "launch/train_resume.h"
 #include "launch/train_setup.h"
 #include "model/hf_io.h"
 #include "optim/schedule.h"
@@ -66,6 +70,41 @@ nlohmann::json memory_json(const MemStats& m) {
   return j;
 }
 
+// Test hook: with ZT_TEST_SAMPLE_LOG=PREFIX each rank appends "STEP ID ID ..." per step
+// (its slice of the global batch, in stream order) to PREFIX.rank<r>.
+class SampleLog {
+ public:
+  explicit SampleLog(int rank) {
+    if (const char* p = std::getenv("ZT_TEST_SAMPLE_LOG"); p && *p)
+      out_.open(fmt::format("{}.rank{}", p, rank), std::ios::app);
+  }
+  void record(int64_t step, const std::vector<std::vector<int64_t>>& micro_batches) {
+    if (!out_.is_open()) return;
+    out_ << step;
+    for (const auto& mb : micro_batches)
+      for (int64_t id : mb) out_ << ' ' << id;
+    out_ << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+std::string format_bytes(double b) {
+  return b >= 1 << 30 ? fmt::format("{:.2f} GiB", b / (1 << 30)) : fmt::format("{:.1f} MiB", b / (1 << 20));
+}
+
+void log_save(const SaveStats& s, bool async) {
+  const double mb_s = s.bytes / 1e6 / std::max(s.write_s, 1e-9);
+  if (async)
+    log::info("checkpoint step {} published: {} ({} per rank written in {:.2f} s, {:.0f} MB/s per rank in the background)",
+              s.step, s.dir.string(), format_bytes(s.bytes), s.write_s, mb_s);
+  else
+    log::info("checkpoint step {} saved: {} ({} per rank in {:.2f} s, {:.0f} MB/s per rank; training stalled {:.2f} s)",
+              s.step, s.dir.string(), format_bytes(s.bytes), s.write_s, mb_s, s.stall_s);
+}
+
 std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where) {
   switch (backend) {
     case CommBackend::single:
@@ -106,15 +145,16 @@ TrainSummary run_training(const Config& cfg_in) {
   log::init(log_options);
   omp_set_num_threads(threads_per_rank(static_cast<int>(cfg.parallel.threads), where));
 
+  install_preemption_handlers();
+
   // Everything that can reject the input happens before the first write to disk.
   DataPlan plan = plan_data(cfg.data, cfg.model.vocab_size);
   cfg.model.vocab_size = plan.vocab_size;
+  const fs::path ckpt_root = checkpoint_root(cfg);
+  const std::optional<ResumePoint> resume =
+      find_resume_point(*comm, ckpt_root, cfg.checkpoint.resume, cfg.checkpoint.on_corrupt);
   const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len;
-  const int64_t global_batch =
-      cfg.train.global_batch > 0 ? cfg.train.global_batch : B * cfg.train.grad_accum * world;
-  if (global_batch % (B * world) != 0)
-    fail("train.global_batch ({}) must be a multiple of train.micro_batch ({}) x world size ({})", global_batch, B,
-         world);
+  const int64_t global_batch = resolve_global_batch(cfg, world, resume);
   cfg.train.grad_accum = global_batch / (B * world);
   cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
   ModelSpec spec = model_spec(cfg);
@@ -123,29 +163,54 @@ TrainSummary run_training(const Config& cfg_in) {
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
-  engine.with_full_params(
-      [&] {
-        if (!cfg.model.init_from.empty())
-          load_hf_safetensors(model, cfg.model.init_from);
-        else
-          model.init_parameters();
-      },
-      /*write_back=*/true);
+  CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
+  int64_t start_step = 0;
+  int64_t consumed_samples = 0;
+  if (resume) {
+    LoadStats ls;
+    const TrainingState state = checkpoints.load(*resume, &ls);
+    start_step = state.step;
+    consumed_samples = state.consumed_samples;
+    log::info("resumed from {} (step {}, saved by {} rank(s) at ZeRO stage {}): verified in {:.2f} s, read {} per rank "
+              "in {:.2f} s ({:.0f} MB/s per rank)",
+              resume->dir.string(), state.step, resume->meta.world_size, resume->meta.zero_stage, ls.verify_s,
+              format_bytes(ls.bytes), ls.read_s, ls.bytes / 1e6 / std::max(ls.read_s, 1e-9));
+  } else {
+    engine.with_full_params(
+        [&] {
+          if (!cfg.model.init_from.empty())
+            load_hf_safetensors(model, cfg.model.init_from);
+          else
+            model.init_parameters();
+        },
+        /*write_back=*/true);
+  }
 
   const fs::path run_dir = fs::path(cfg.run.out_dir) / cfg.run.name;
-  std::unique_ptr<MetricsWriter> metrics;
+  TrainData data;
   if (writer) {
     fs::create_directories(run_dir);
-    std::ofstream(run_dir / "config.yaml") << dump_config(cfg);
-    metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string());
+    data = materialize_data(std::move(plan), cfg.data, run_dir.string(), true);
   }
-  TrainData data;
-  if (writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), true);
   comm->barrier()->wait();  // the prepared corpus exists for every rank
   if (!writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), false);
+  if (resume) check_stream_continues(cfg, *resume, data.train->num_samples());
+  std::unique_ptr<MetricsWriter> metrics;
+  if (writer) {
+    std::ofstream(run_dir / "config.yaml") << dump_config(cfg);
+    if (resume) trim_metrics(run_dir / "metrics.jsonl", start_step);
+    metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string(), resume.has_value());
+  }
 
   DistributedSampler sampler({cfg.run.seed, data.train->num_samples(), cfg.data.shuffle, global_batch, B, world, rank});
+  sampler.set_consumed_samples(consumed_samples);
   LrSchedule schedule = lr_schedule(cfg.optim, cfg.train.steps);
+  const std::string config_yaml = dump_config(cfg);
+  auto training_state = [&](int64_t steps_done) {
+    return TrainingState{steps_done, sampler.consumed_samples(), global_batch,
+                         loop_state(cfg, sampler, data.train->num_samples(), schedule, steps_done), config_yaml};
+  };
+  SampleLog sample_log(rank);
 
   const double flops_per_token = spec.train_flops_per_token(T);
   const int64_t tokens_per_step = global_batch * T;
@@ -164,12 +229,17 @@ TrainSummary run_training(const Config& cfg_in) {
   const auto run_start = Clock::now();
   auto window_start = run_start;
   int64_t window_tokens = 0;
+  if (start_step >= cfg.train.steps)
+    log::info("the checkpoint is at step {} and train.steps is {}: nothing left to train", start_step, cfg.train.steps);
 
-  for (int64_t step = 0; step < cfg.train.steps; ++step) {
+  for (int64_t step = start_step; step < cfg.train.steps; ++step) {
     const bool last = step + 1 == cfg.train.steps;
     engine.zero_grads();
-    Tensor loss_sum = Tensor::zeros({1}, DType::f64, MemTag::comm);
+    // One all-reduce per step carries the loss and two flags: a rank received a stop
+    // signal; a rank is still writing an async checkpoint.
+    Tensor loss_sum = Tensor::zeros({3}, DType::f64, MemTag::comm);
     const auto micro_batches = sampler.next_batch();
+    sample_log.record(step, micro_batches);
     for (size_t m = 0; m < micro_batches.size(); ++m) {
       engine.begin_micro_batch(m + 1 == micro_batches.size());
       data.train->fill_batch(micro_batches[m], inputs, targets);
@@ -186,7 +256,13 @@ TrainSummary run_training(const Config& cfg_in) {
     }
     const float lr = static_cast<float>(schedule.at(step));
     StepStats stats = engine.step(lr);
+    if (fault_injected("sigterm", step + 1, rank)) std::raise(SIGTERM);
+    if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
+    loss_sum.data<double>()[1] = preemption_signal() != 0;
+    loss_sum.data<double>()[2] = checkpoints.has_pending() && !checkpoints.pending_written();
     comm->all_reduce(loss_sum)->wait();
+    const bool stop = loss_sum.data<double>()[1] > 0;
+    if (checkpoints.has_pending() && loss_sum.data<double>()[2] == 0) log_save(*checkpoints.finish(), true);
     const double loss = loss_sum.data<double>()[0] / static_cast<double>(tokens_per_step);
     if (!std::isfinite(loss)) fail("loss is {} at step {}: training diverged (try a lower optim.lr)", loss, step);
     window_tokens += tokens_per_step;
@@ -252,11 +328,36 @@ TrainSummary run_training(const Config& cfg_in) {
       window_start = Clock::now();
       window_tokens = 0;
     }
+
+    const int64_t done = step + 1;
+    const bool scheduled = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || last);
+    if (scheduled || stop) {
+      const SaveStats saved = checkpoints.save(training_state(done));
+      if (cfg.checkpoint.async && !stop)
+        log::info("checkpoint step {}: snapshot taken in {:.3f} s (training stall), writing in the background",
+                  done, saved.stall_s);
+      else if (!cfg.checkpoint.async)
+        log_save(saved, false);
+    }
+    if (stop) {
+      if (auto s = checkpoints.finish()) log_save(*s, true);
+      const int sig = preemption_signal();
+      log::warn("stopping at step {} on {}: checkpoint {} is complete; run the same command again to resume "
+                "(exit code {})",
+                done, sig ? strsignal(sig) : "another rank's signal", (ckpt_root / checkpoint_name(done)).string(),
+                kExitPreempted);
+      summary.steps = done;
+      summary.preempted = true;
+      summary.wall_s = seconds_since(run_start);
+      return summary;
+    }
   }
+  if (auto s = checkpoints.finish()) log_save(*s, true);
 
   summary.steps = cfg.train.steps;
   summary.wall_s = seconds_since(run_start);
-  summary.tokens_per_s = cfg.train.steps * tokens_per_step / std::max(summary.wall_s, 1e-9);
+  summary.tokens_per_s =
+      std::max<int64_t>(cfg.train.steps - start_step, 0) * tokens_per_step / std::max(summary.wall_s, 1e-9);
   const std::string weights = (run_dir / "model.safetensors").string();
   engine.with_full_params(
       [&] {

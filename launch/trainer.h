@@ -14,6 +14,7 @@ struct TrainSummary {
   double val_loss = -1;      // last evaluation, -1 when none ran
   double wall_s = 0;
   double tokens_per_s = 0;   // over the whole run
+  bool preempted = false;    // stopped on a signal after saving a checkpoint
 };
 
 TrainSummary run_training(const Config& config);

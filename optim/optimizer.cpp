@@ -47,6 +47,10 @@ class AdamW : public Optimizer {
     if (!state_.has(shard)) return {};
     return {{"exp_avg", state_.of(shard)[0]}, {"exp_avg_sq", state_.of(shard)[1]}};
   }
+  std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+  void init_state(std::span<ParamShard> shards) override {
+    for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params.numel());
+  }
 
  private:
   AdamWOptions o_;
@@ -72,6 +76,13 @@ class Sgd : public Optimizer {
   std::vector<std::pair<std::string, Tensor>> state(size_t shard) override {
     if (!state_.has(shard)) return {};
     return {{"momentum_buffer", state_.of(shard)[0]}};
+  }
+  std::vector<std::string> state_names() const override {
+    return o_.momentum > 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+  }
+  void init_state(std::span<ParamShard> shards) override {
+    if (o_.momentum > 0)
+      for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params.numel());
   }
 
  private:

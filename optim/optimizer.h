@@ -27,8 +27,13 @@ class Optimizer {
   virtual ~Optimizer() = default;
   // One update of every shard; the step count is incremented first (1-based, as in PyTorch).
   virtual void step(std::span<ParamShard> shards, float lr) = 0;
-  // Named state of shard i ({"exp_avg", m}, ...) for checkpoints; allocated on the first step.
+  // Named state of shard i ({"exp_avg", m}, ...) for checkpoints; allocated on the first step
+  // or by init_state.
   virtual std::vector<std::pair<std::string, Tensor>> state(size_t shard) = 0;
+  // Names of the state tensors each shard has, in state() order.
+  virtual std::vector<std::string> state_names() const = 0;
+  // Allocates (zeroed) state for every shard now, e.g. to load a checkpoint into.
+  virtual void init_state(std::span<ParamShard> shards) = 0;
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t s) { step_ = s; }
 

@@ -294,6 +294,25 @@ void Engine::publish_params() {
   for (auto& w : works) w->wait();
 }
 
+Engine::OwnedState Engine::owned_state(size_t unit) {
+  ZT_CHECK(unit < units_.size(), "unit {}", unit);
+  optimizer_->init_state(shards_);
+  const UnitState& s = *units_[unit];
+  OwnedState out;
+  out.begin = options_.zero_stage == 0 ? 0 : comm_.rank() * s.shard;
+  out.tensors.push_back({"params", s.shard_params});
+  for (auto& named : optimizer_->state(unit)) out.tensors.push_back(named);
+  return out;
+}
+
+std::vector<std::string> Engine::saved_tensor_names() const {
+  std::vector<std::string> names{"params"};
+  for (auto& n : optimizer_->state_names()) names.push_back(n);
+  return names;
+}
+
+void Engine::publish_loaded_params() { publish_params(); }
+
 ModelStateBytes Engine::model_state_bytes() const {
   ModelStateBytes b;
   for (size_t i = 0; i < units_.size(); ++i) {

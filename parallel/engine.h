@@ -75,6 +75,19 @@ class Engine : public UnitHooks {
 
   ModelStateBytes model_state_bytes() const;
 
+  // Checkpoint access. Unit i's flat range this rank's optimizer owns starts at `begin`
+  // (the whole padded buffer at stage 0, else the rank's shard); `tensors` are "params" (the
+  // fp32 master weights) and then the optimizer's state over that range, allocated if the
+  // optimizer has not stepped yet. Writing into them and then calling publish_loaded_params
+  // replaces the training state.
+  struct OwnedState {
+    int64_t begin = 0;
+    std::vector<std::pair<std::string, Tensor>> tensors;
+  };
+  OwnedState owned_state(size_t unit);
+  std::vector<std::string> saved_tensor_names() const;  // "params", then the optimizer's
+  void publish_loaded_params();
+
   void pre_forward(Unit& unit) override;
   void post_forward(Unit& unit) override;
   void pre_backward(Unit& unit) override;

@@ -1,0 +1,90 @@
+#include "launch/train_resume.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fileio.h"
+
+namespace zt {
+
+namespace fs = std::filesystem;
+
+fs::path checkpoint_root(const Config& cfg) {
+  if (!cfg.checkpoint.dir.empty()) return cfg.checkpoint.dir;
+  return fs::path(cfg.run.out_dir) / cfg.run.name / "checkpoints";
+}
+
+int64_t resolve_global_batch(const Config& cfg, int world, const std::optional<ResumePoint>& resume) {
+  const int64_t B = cfg.train.micro_batch;
+  int64_t global_batch = cfg.train.global_batch > 0 ? cfg.train.global_batch : B * cfg.train.grad_accum * world;
+  if (resume) {
+    const int64_t saved = resume->meta.global_batch;
+    if (cfg.train.global_batch > 0 && cfg.train.global_batch != saved)
+      fail("train.global_batch is {} but checkpoint {} was trained with {}; the data stream and the optimizer "
+           "continue only with the same global batch (set train.global_batch: {}, or checkpoint.resume: none)",
+           cfg.train.global_batch, resume->dir.string(), saved, saved);
+    global_batch = saved;
+    if (global_batch % (B * world) != 0)
+      fail("checkpoint {} was trained with global batch {}, which {} rank(s) x train.micro_batch {} cannot split into "
+           "whole micro-batches; choose a micro_batch that divides {} / {}",
+           resume->dir.string(), global_batch, world, B, global_batch, world);
+  } else if (global_batch % (B * world) != 0) {
+    fail("train.global_batch ({}) must be a multiple of train.micro_batch ({}) x world size ({})", global_batch, B,
+         world);
+  }
+  return global_batch;
+}
+
+nlohmann::json loop_state(const Config& cfg, const DistributedSampler& sampler, int64_t num_samples,
+                          const LrSchedule& schedule, int64_t step) {
+  return {{"sampler",
+           {{"seed", cfg.run.seed},
+            {"shuffle", cfg.data.shuffle},
+            {"num_samples", num_samples},
+            {"consumed_samples", sampler.consumed_samples()},
+            {"epoch", sampler.epoch()}}},
+          {"lr_schedule",
+           {{"kind", std::string(to_string(cfg.optim.schedule.kind))},
+            {"lr", schedule.lr},
+            {"min_lr", schedule.min_lr},
+            {"warmup_steps", schedule.warmup_steps},
+            {"total_steps", schedule.total_steps},
+            {"next_step", step},
+            {"next_lr", schedule.at(step)}}},
+          // Every random draw (init, shuffling) is a counter-based Philox stream keyed by the
+          // seed and its purpose: the seed is the whole RNG state.
+          {"rng", {{"generator", "philox4x32-10"}, {"seed", cfg.run.seed}}}};
+}
+
+void check_stream_continues(const Config& cfg, const ResumePoint& resume, int64_t num_samples) {
+  const nlohmann::json& s = resume.meta.state.at("sampler");
+  const std::string dir = resume.dir.string();
+  if (s.at("num_samples").get<int64_t>() != num_samples)
+    fail("checkpoint {} was trained on {} samples per epoch, this config gives {} (data.train or data.seq_len "
+         "changed?); the sample stream cannot continue exactly",
+         dir, s.at("num_samples").get<int64_t>(), num_samples);
+  if (s.at("seed").get<uint64_t>() != cfg.run.seed)
+    fail("run.seed is {} but checkpoint {} used {}; the shuffled sample stream would change", cfg.run.seed, dir,
+         s.at("seed").get<uint64_t>());
+  if (s.at("shuffle").get<bool>() != cfg.data.shuffle)
+    fail("data.shuffle is {} but checkpoint {} was trained with {}", cfg.data.shuffle, dir, s.at("shuffle").get<bool>());
+}
+
+void trim_metrics(const fs::path& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::istringstream in(read_text_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) > step) continue;
+    } catch (const std::exception&) {
+      continue;  // a line torn by a crash
+    }
+    kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+}  // namespace zt
