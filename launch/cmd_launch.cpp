@@ -21,16 +21,19 @@ LaunchOptions launch_options(const CliArgs& cli) {
   o.master_addr = cli.get_or("master-addr", "127.0.0.1");
   o.master_port = static_cast<int>(cli.get_int("master-port", 29500));
   o.max_restarts = static_cast<int>(cli.get_int("max-restarts", 0));
+  o.stop_timeout_s = cli.get_double("stop-timeout", 300);
+  if (o.max_restarts < 0) fail("zt launch: --max-restarts must be >= 0, got {}", o.max_restarts);
+  if (o.stop_timeout_s < 0) fail("zt launch: --stop-timeout must be >= 0 seconds, got {}", o.stop_timeout_s);
   return o;
 }
 
 const std::set<std::string> kLaunchFlags = {"nproc-per-node", "nnodes", "node-rank", "master-addr", "master-port",
-                                            "max-restarts"};
+                                            "max-restarts", "stop-timeout"};
 
 }  // namespace
 
 // zt launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P]
-//           [--max-restarts K] -- CMD ...
+//           [--max-restarts K] [--stop-timeout SECONDS] -- CMD ...
 int cmd_launch(const Args& args) {
   auto sep = std::find(args.begin(), args.end(), "--");
   if (sep == args.end()) fail("zt launch: put the worker command after '--' (zt launch --nproc-per-node 2 -- zt train cfg.yaml)");

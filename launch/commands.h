@@ -13,6 +13,7 @@ int cmd_export(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_data(const Args& args);  // `zt data prepare ...`
 int cmd_launch(const Args& args);
+int cmd_ckpt(const Args& args);  // `zt ckpt inspect|verify DIR`
 // Path of the running zt binary (for relaunching itself under `zt launch`).
 std::string self_executable();
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "launch/preemption.h"
 #include "parallel/store.h"
 
 namespace zt {
@@ -22,7 +23,11 @@ namespace zt {
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
+volatile std::sig_atomic_t g_signal_count = 0;
+void on_signal(int sig) {
+  g_signal = sig;
+  g_signal_count = g_signal_count + 1;
+}
 
 struct Worker {
   int rank = 0, local_rank = 0;
@@ -65,6 +70,7 @@ Worker spawn(const LaunchOptions& o, int local_rank, int attempt) {
     close(err[1]);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     setenv("RANK", std::to_string(w.rank).c_str(), 1);
     setenv("LOCAL_RANK", std::to_string(local_rank).c_str(), 1);
     setenv("WORLD_SIZE", std::to_string(o.nnodes * o.nproc_per_node).c_str(), 1);
@@ -134,17 +140,23 @@ void signal_all(std::vector<Worker>& workers, int sig) {
   for (auto& w : workers) kill(-w.pid, sig);
 }
 
-// Stops the group: SIGTERM, then SIGKILL after a grace period.
-void stop_group(std::vector<Worker>& workers, int sig) {
-  signal_all(workers, sig);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+// Waits until every worker has exited, pumping their output, for at most `timeout_s`;
+// signals the launcher receives meanwhile are forwarded. Then SIGKILLs what is left.
+void wait_group(std::vector<Worker>& workers, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int forwarded = g_signal_count;
   for (;;) {
     pump_output(workers, 50, false);
     reap(workers);
     bool all = true;
     for (auto& w : workers) all &= w.exited;
     if (all) break;
+    if (g_signal_count != forwarded) {  // a second signal: the workers exit at once
+      forwarded = g_signal_count;
+      signal_all(workers, g_signal);
+    }
     if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "zt launch: workers still running after %.0f s; killing them\n", timeout_s);
       signal_all(workers, SIGKILL);
       for (auto& w : workers)
         if (!w.exited) {
@@ -178,6 +190,7 @@ int run_launcher(const LaunchOptions& o) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
 
   for (int attempt = 0;; ++attempt) {
     std::vector<Worker> workers;
@@ -194,19 +207,31 @@ int run_launcher(const LaunchOptions& o) {
       }
     }
     if (g_signal) {
+      // Preemption: the workers finish their step, save a checkpoint and exit.
       const int sig = g_signal;
       std::fprintf(stderr, "zt launch: received signal %d, forwarding it to the workers\n", sig);
-      stop_group(workers, sig);
+      signal_all(workers, sig);
+      wait_group(workers, o.stop_timeout_s);
       for (auto& w : workers)
         if (w.code != 0) return w.code;
       return 128 + sig;
     }
     if (failed_rank < 0) {
-      stop_group(workers, SIGTERM);  // drains the remaining output
+      wait_group(workers, 0);  // drains the remaining output
       return 0;
     }
+    if (failed_code == kExitPreempted) {
+      // A worker was signalled directly (by a scheduler, say): the whole group is saving.
+      std::fprintf(stderr, "zt launch: rank %d was preempted; waiting for the group to finish its checkpoint\n",
+                   failed_rank);
+      wait_group(workers, o.stop_timeout_s);
+      return kExitPreempted;
+    }
+    // A failed group cannot save (a checkpoint needs every rank): stop the others now; a
+    // restart resumes from the last complete checkpoint.
     std::fprintf(stderr, "zt launch: rank %d exited with code %d; stopping the group\n", failed_rank, failed_code);
-    stop_group(workers, SIGTERM);
+    signal_all(workers, SIGKILL);
+    wait_group(workers, 15);
     if (attempt >= o.max_restarts) {
       if (o.max_restarts > 0) std::fprintf(stderr, "zt launch: no restarts left (--max-restarts %d)\n", o.max_restarts);
       return failed_code;

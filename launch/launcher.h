@@ -1,8 +1,10 @@
 // `zt launch`: a torchrun-style launcher. It starts the workers of this node with RANK,
 // LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and ZT_RESTART_COUNT),
 // serves the rendezvous store on node 0, prefixes each worker's output with its rank,
-// forwards SIGINT and SIGTERM, and when a worker fails stops the others and, while restarts
-// remain, starts the group again.
+// forwards SIGINT, SIGTERM and SIGUSR1 (the workers save a checkpoint and exit; a second
+// signal is forwarded too and stops them at once), and when a worker fails kills the others
+// and, while restarts remain, starts the group again (it resumes from the last complete
+// checkpoint).
 #pragma once
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@ struct LaunchOptions {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   int max_restarts = 0;
+  double stop_timeout_s = 300;  // after forwarding a signal, how long saving may take
   std::vector<std::string> command;
 };
 

@@ -15,9 +15,13 @@ commands:
   train CONFIG.yaml [--set key=value]... [--nproc-per-node N]
                                             train a model (progress, metrics, final weights)
   launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P]
-         [--max-restarts K] -- CMD ...      start N workers per node, torchrun-style
+         [--max-restarts K] [--stop-timeout S] -- CMD ...
+                                            start N workers per node, torchrun-style
   generate RUN_DIR --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
-  export RUN_DIR -o model.safetensors       write the run's weights with Hugging Face names
+  export RUN_DIR|CHECKPOINT -o model.safetensors
+                                            write weights with Hugging Face names
+  ckpt inspect DIR                          step, world, stage, parameters, files, checksums
+  ckpt verify DIR                           check every file of one or all checkpoints
   data prepare INPUT.txt [-o DIR] [--tokenizer char|byte] [--val-fraction F]
 )";
 
@@ -36,6 +40,7 @@ int main(int argc, char** argv) {
     if (command == "export") return zt::cmd_export(args);
     if (command == "data") return zt::cmd_data(args);
     if (command == "launch") return zt::cmd_launch(args);
+    if (command == "ckpt") return zt::cmd_ckpt(args);
     std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zt::Error& e) {
