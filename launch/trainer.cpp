@@ -239,7 +239,7 @@ TrainSummary run_training(const Config& cfg_in) {
     // signal; a rank is still writing an async checkpoint.
     Tensor loss_sum = Tensor::zeros({3}, DType::f64, MemTag::comm);
     const auto micro_batches = sampler.next_batch();
-    sample_log.record(step, micro_batches);
+    sample_log.record(step + 1, micro_batches);
     for (size_t m = 0; m < micro_batches.size(); ++m) {
       engine.begin_micro_batch(m + 1 == micro_batches.size());
       data.train->fill_batch(micro_batches[m], inputs, targets);
@@ -264,7 +264,7 @@ TrainSummary run_training(const Config& cfg_in) {
     const bool stop = loss_sum.data<double>()[1] > 0;
     if (checkpoints.has_pending() && loss_sum.data<double>()[2] == 0) log_save(*checkpoints.finish(), true);
     const double loss = loss_sum.data<double>()[0] / static_cast<double>(tokens_per_step);
-    if (!std::isfinite(loss)) fail("loss is {} at step {}: training diverged (try a lower optim.lr)", loss, step);
+    if (!std::isfinite(loss)) fail("loss is {} at step {}: training diverged (try a lower optim.lr)", loss, step + 1);
     window_tokens += tokens_per_step;
     summary.final_loss = loss;
 

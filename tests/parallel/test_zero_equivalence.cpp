@@ -8,6 +8,7 @@
 
 #include "model/safetensors.h"
 #include "tests/support/run_dir.h"
+#include "tests/support/weights.h"
 
 namespace zt {
 namespace {
@@ -15,6 +16,8 @@ namespace {
 using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
+using testing::last_metrics;
+using testing::weight_difference;
 
 const std::string kMpirun =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
@@ -24,33 +27,6 @@ std::string train_args(const std::string& config, const TempDir& tmp, const std:
   return "train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
          " --set train.steps=20 --set train.micro_batch=2 --set train.global_batch=8 --set parallel.threads=1"
          " --set train.log_every=20";
-}
-
-// Relative difference of all parameters together, and the worst single tensor.
-std::pair<double, double> weight_difference(const std::string& a_path, const std::string& b_path) {
-  SafetensorsFile a = SafetensorsFile::open(a_path), b = SafetensorsFile::open(b_path);
-  EXPECT_EQ(a.names(), b.names());
-  double diff = 0, norm = 0, worst = 0;
-  for (const auto& name : a.names()) {
-    Tensor x = a.get(name), y = b.get(name);
-    double d = 0, n = 0;
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      const double u = x.data<float>()[i], v = y.data<float>()[i];
-      d += (u - v) * (u - v);
-      n += u * u;
-    }
-    diff += d;
-    norm += n;
-    worst = std::max(worst, std::sqrt(d / std::max(n, 1e-30)));
-  }
-  return {std::sqrt(diff / norm), worst};
-}
-
-nlohmann::json last_metrics(const std::filesystem::path& run) {
-  std::istringstream in(read_file(run / "metrics.jsonl"));
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  return nlohmann::json::parse(last);
 }
 
 struct Case {
