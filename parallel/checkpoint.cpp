@@ -109,9 +109,19 @@ CheckpointManager::CheckpointManager(Engine& engine, CheckpointOptions options)
   units_ = describe_units(engine_.model());
   tensors_ = engine_.saved_tensor_names();
   layout_ = shard_layout(units_, tensors_, comm_.rank(), comm_.world_size());
+  if (options_.async) {
+    // The snapshot buffer lives as long as the manager. Its pages are touched now, on a
+    // background thread, so that the first save does not stall training for the page faults
+    // (a fresh page costs ~11 us here: seconds for a GPT-2 124M shard).
+    int64_t total = 0;
+    for (const CkptSegment& s : layout_) total += s.count;
+    staging_ = Tensor::empty({std::max<int64_t>(total, 1)}, DType::f32, MemTag::other);
+    prefault_ = std::thread([p = staging_.data<float>(), n = staging_.numel()] { std::memset(p, 0, n * 4); });
+  }
 }
 
 CheckpointManager::~CheckpointManager() {
+  if (prefault_.joinable()) prefault_.join();
   if (writer_.joinable()) writer_.join();
 }
 
@@ -186,10 +196,7 @@ SaveStats CheckpointManager::save(const TrainingState& state) {
     return p.stats;
   }
   // Async: copy to a host snapshot that training cannot touch, write it in the background.
-  int64_t total = 0;
-  for (const CkptSegment& s : layout_) total += s.count;
-  if (!staging_.defined() || staging_.numel() != total)
-    staging_ = Tensor::empty({std::max<int64_t>(total, 1)}, DType::f32, MemTag::other);
+  if (prefault_.joinable()) prefault_.join();
   std::vector<const float*> snapshot;
   float* at = staging_.data<float>();
   for (size_t i = 0; i < layout_.size(); ++i) {

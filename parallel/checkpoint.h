@@ -115,6 +115,7 @@ class CheckpointManager {
   std::vector<std::string> tensors_;
   std::vector<CkptSegment> layout_;  // this rank's shard file
   Tensor staging_;                   // async: host snapshot, kept across saves
+  std::thread prefault_;             // async: touches staging_'s pages once, off the step
   std::optional<Pending> pending_;
   std::thread writer_;
   std::atomic<bool> write_done_{false};
