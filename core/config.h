@@ -191,6 +191,22 @@ struct CheckpointConfig {
   bool operator==(const CheckpointConfig&) const = default;
 };
 
+struct ProfileConfig {
+  bool enabled = false;
+  int64_t start_step = 3;    // first step recorded (1-based; earlier steps warm up buffers)
+  int64_t steps = 3;         // steps recorded
+  std::string dir;           // empty = RUN_DIR/trace
+  double peak_gflops = 0;    // per rank, for MFU; 0 = measure this machine's sgemm rate
+  template <class V> void visit(V& v) {
+    v("enabled", enabled);
+    v("start_step", start_step, at_least(1));
+    v("steps", steps, at_least(1));
+    v("dir", dir);
+    v("peak_gflops", peak_gflops, at_least(0));
+  }
+  bool operator==(const ProfileConfig&) const = default;
+};
+
 struct LogConfig {
   bool all_ranks = false;
   LogLevel level = LogLevel::info;
@@ -209,6 +225,7 @@ struct Config {
   OptimConfig optim;
   ParallelConfig parallel;
   CheckpointConfig checkpoint;
+  ProfileConfig profile;
   LogConfig log;
   template <class V> void visit(V& v) {
     v.section("run", run);
@@ -218,6 +235,7 @@ struct Config {
     v.section("optim", optim);
     v.section("parallel", parallel);
     v.section("checkpoint", checkpoint);
+    v.section("profile", profile);
     v.section("log", log);
   }
   bool operator==(const Config&) const = default;

@@ -11,11 +11,13 @@
 #include "core/allocator.h"
 #include "core/fault_injection.h"
 #include "core/log.h"
+#include "core/profiler.h"
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
 #include "launch/metrics.h"
 #include "launch/preemption.h"
+#include "launch/profile_window.h"
 #include "launch/train_data.h"
 #include "launch/train_resume.h"
 #include "launch/train_setup.h"
@@ -232,17 +234,28 @@ TrainSummary run_training(const Config& cfg_in) {
   if (start_step >= cfg.train.steps)
     log::info("the checkpoint is at step {} and train.steps is {}: nothing left to train", start_step, cfg.train.steps);
 
+  ProfileWindow profile(cfg.profile, cfg.profile.dir.empty() ? run_dir / "trace" : fs::path(cfg.profile.dir), *comm,
+                        start_step + 1, cfg.train.steps, flops_per_token * static_cast<double>(tokens_per_step) / world);
+
   for (int64_t step = start_step; step < cfg.train.steps; ++step) {
     const bool last = step + 1 == cfg.train.steps;
+    profile.begin_step(step + 1);
+    std::optional<profiler::Scope> step_span(std::in_place, profiler::Category::step, "step");
     engine.zero_grads();
     // One all-reduce per step carries the loss and two flags: a rank received a stop
     // signal; a rank is still writing an async checkpoint.
     Tensor loss_sum = Tensor::zeros({3}, DType::f64, MemTag::comm);
-    const auto micro_batches = sampler.next_batch();
+    const auto micro_batches = [&] {
+      profiler::Scope span(profiler::Category::data, "sample");
+      return sampler.next_batch();
+    }();
     sample_log.record(step + 1, micro_batches);
     for (size_t m = 0; m < micro_batches.size(); ++m) {
       engine.begin_micro_batch(m + 1 == micro_batches.size());
-      data.train->fill_batch(micro_batches[m], inputs, targets);
+      {
+        profiler::Scope span(profiler::Category::data, "fill_batch");
+        data.train->fill_batch(micro_batches[m], inputs, targets);
+      }
       Stream s;
       s.B = B;
       s.T = T;
@@ -255,7 +268,10 @@ TrainSummary run_training(const Config& cfg_in) {
       loss_sum.data<double>()[0] += s.loss_sum;
     }
     const float lr = static_cast<float>(schedule.at(step));
-    StepStats stats = engine.step(lr);
+    StepStats stats = [&] {
+      profiler::Scope span(profiler::Category::optimizer, "optimizer_step");
+      return engine.step(lr);
+    }();
     if (fault_injected("sigterm", step + 1, rank)) std::raise(SIGTERM);
     if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
     loss_sum.data<double>()[1] = preemption_signal() != 0;
@@ -270,11 +286,14 @@ TrainSummary run_training(const Config& cfg_in) {
 
     std::optional<double> val_loss;
     if (data.val && cfg.train.eval_every > 0 && ((step + 1) % cfg.train.eval_every == 0 || last)) {
+      profiler::Scope span(profiler::Category::eval, "evaluate");
       val_loss = evaluate(model, engine, *data.val, B, T, cfg.train.eval_batches, inputs, targets);
       summary.val_loss = *val_loss;
     }
 
-    if (step == 0 || (step + 1) % cfg.train.log_every == 0 || last || val_loss) {
+    step_span.reset();
+    const std::optional<nlohmann::json> profile_record = profile.end_step(step + 1);
+    if (step == 0 || (step + 1) % cfg.train.log_every == 0 || last || val_loss || profile_record) {
       const double window_s = seconds_since(window_start);
       const double tok_s = window_tokens / std::max(window_s, 1e-9);
       const double elapsed = seconds_since(run_start);
@@ -324,6 +343,7 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"comm_exposed_s", all.data<double>()[3 * r + 2]}});
       rec["ranks"] = per_rank;
       if (val_loss) rec["val_loss"] = *val_loss;
+      if (profile_record) rec["profile"] = *profile_record;
       if (metrics) metrics->write(rec);
       window_start = Clock::now();
       window_tokens = 0;
@@ -332,6 +352,7 @@ TrainSummary run_training(const Config& cfg_in) {
     const int64_t done = step + 1;
     const bool scheduled = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || last);
     if (scheduled || stop) {
+      profiler::Scope span(profiler::Category::checkpoint, "checkpoint_save");
       const SaveStats saved = checkpoints.save(training_state(done));
       if (cfg.checkpoint.async && !stop)
         log::info("checkpoint step {}: snapshot taken in {:.3f} s (training stall), writing in the background",

@@ -36,6 +36,7 @@ class FinalNorm : public Module {
 // per-token cross-entropy. When training, dlogits overwrite logits in the same pass.
 class LmHead : public Module {
  public:
+  const char* name() const override { return "head"; }
   LmHead(Unit& unit, int weight_index, const ModelSpec& spec);
   void forward(Stream& s) override;
   void backward(Stream& s) override;

@@ -27,6 +27,8 @@ class Module {
   virtual void forward(Stream& s) = 0;
   virtual void backward(Stream& s) = 0;
   Unit& unit() const { return *unit_; }
+  // For traces: the unit's name, except where two modules share a unit (the tied head).
+  virtual const char* name() const { return unit_->name().c_str(); }
 
  protected:
   // (Re)allocates an activation buffer when the micro-batch shape changes; otherwise the

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/kernels.h"
+#include "core/profiler.h"
 #include "core/rng.h"
 
 namespace zt {
@@ -107,6 +108,7 @@ void Transformer::forward(Stream& s, UnitHooks* hooks) {
   ZT_CHECK(s.T <= spec_.max_seq_len, "sequence of {} tokens exceeds max_seq_len {}", s.T,
            spec_.max_seq_len);
   for (auto& m : chain_) {
+    profiler::Scope span(profiler::Category::forward, m->name());
     if (hooks) hooks->pre_forward(m->unit());
     m->forward(s);
     if (hooks) hooks->post_forward(m->unit());
@@ -116,6 +118,7 @@ void Transformer::forward(Stream& s, UnitHooks* hooks) {
 void Transformer::backward(Stream& s, UnitHooks* hooks) {
   for (size_t i = chain_.size(); i-- > 0;) {
     Module& m = *chain_[i];
+    profiler::Scope span(profiler::Category::backward, m.name());
     if (hooks) hooks->pre_backward(m.unit());
     m.backward(s);
     if (hooks) hooks->post_backward(m.unit(), last_use_in_backward_[i]);

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "core/profiler.h"
+
 namespace zt {
 
 struct CommThread::Task : Work {
@@ -16,6 +18,7 @@ struct CommThread::Task : Work {
     std::unique_lock<std::mutex> lock(mu);
     if (!done) {
       const auto t0 = std::chrono::steady_clock::now();
+      profiler::Scope span(profiler::Category::comm_wait, "wait");
       cv.wait(lock, [&] { return done; });
       if (on_blocked) on_blocked(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -54,6 +57,7 @@ WorkPtr CommThread::submit(std::function<void()> fn, std::function<void(double)>
 }
 
 void CommThread::run() {
+  profiler::set_thread_name("comm");
   for (;;) {
     std::shared_ptr<Task> task;
     {
@@ -80,6 +84,8 @@ WorkPtr ThreadedCommunicator::submit(CommOp op, int64_t bytes_sent, std::functio
   return thread_.submit(
       [this, op, bytes_sent, fn = std::move(fn)] {
         const auto t0 = std::chrono::steady_clock::now();
+        // Every collective runs over all ranks: the group is always "world" for now.
+        profiler::Scope span(profiler::Category::comm, comm_op_name(op).data(), bytes_sent, "world");
         fn();
         record(op, bytes_sent, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       },
