@@ -14,6 +14,8 @@ int cmd_generate(const Args& args);
 int cmd_data(const Args& args);  // `zt data prepare ...`
 int cmd_launch(const Args& args);
 int cmd_ckpt(const Args& args);  // `zt ckpt inspect|verify DIR`
+int cmd_trace(const Args& args);  // `zt trace merge DIR -o merged.json`
+int cmd_report(const Args& args);
 // Path of the running zt binary (for relaunching itself under `zt launch`).
 std::string self_executable();
 
