@@ -55,6 +55,12 @@ template <> struct EnumNames<OnCorrupt> {
       {{OnCorrupt::error, "error"}, {OnCorrupt::previous, "previous"}}};
 };
 
+template <> struct EnumNames<ActivationCheckpointing> {
+  static constexpr std::array<std::pair<ActivationCheckpointing, const char*>, 3> values{
+      {{ActivationCheckpointing::none, "none"}, {ActivationCheckpointing::all, "all"},
+       {ActivationCheckpointing::every_k, "every_k"}}};
+};
+
 template <class E> std::string_view enum_name(E v) {
   for (auto& [e, name] : EnumNames<E>::values)
     if (e == v) return name;
@@ -446,6 +452,7 @@ std::string_view to_string(LrScheduleKind v) { return enum_name(v); }
 std::string_view to_string(LogLevel v) { return enum_name(v); }
 std::string_view to_string(CommBackend v) { return enum_name(v); }
 std::string_view to_string(OnCorrupt v) { return enum_name(v); }
+std::string_view to_string(ActivationCheckpointing v) { return enum_name(v); }
 
 std::vector<std::string> config_keys() {
   static const std::vector<std::string> keys = [] {

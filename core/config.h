@@ -31,6 +31,7 @@ enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
 enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
 enum class OnCorrupt : uint8_t { error, previous };
+enum class ActivationCheckpointing : uint8_t { none, all, every_k };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
@@ -39,6 +40,7 @@ std::string_view to_string(LrScheduleKind v);
 std::string_view to_string(LogLevel v);
 std::string_view to_string(CommBackend v);
 std::string_view to_string(OnCorrupt v);
+std::string_view to_string(ActivationCheckpointing v);
 
 struct RunConfig {
   std::string name = "default";
@@ -191,6 +193,18 @@ struct CheckpointConfig {
   bool operator==(const CheckpointConfig&) const = default;
 };
 
+struct MemoryConfig {
+  // all: every block keeps only its input and recomputes its forward during backward;
+  // every_k: blocks 0, k, 2k, ... do (k = checkpoint_every).
+  ActivationCheckpointing activation_checkpointing = ActivationCheckpointing::none;
+  int64_t checkpoint_every = 2;
+  template <class V> void visit(V& v) {
+    v("activation_checkpointing", activation_checkpointing);
+    v("checkpoint_every", checkpoint_every, at_least(1));
+  }
+  bool operator==(const MemoryConfig&) const = default;
+};
+
 struct ProfileConfig {
   bool enabled = false;
   int64_t start_step = 3;    // first step recorded (1-based; earlier steps warm up buffers)
@@ -225,6 +239,7 @@ struct Config {
   OptimConfig optim;
   ParallelConfig parallel;
   CheckpointConfig checkpoint;
+  MemoryConfig memory;
   ProfileConfig profile;
   LogConfig log;
   template <class V> void visit(V& v) {
@@ -235,6 +250,7 @@ struct Config {
     v.section("optim", optim);
     v.section("parallel", parallel);
     v.section("checkpoint", checkpoint);
+    v.section("memory", memory);
     v.section("profile", profile);
     v.section("log", log);
   }

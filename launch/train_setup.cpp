@@ -56,4 +56,15 @@ LrSchedule lr_schedule(const OptimConfig& o, int64_t total_steps) {
   return s;
 }
 
+std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_layer) {
+  std::vector<bool> out(n_layer, false);
+  for (int64_t l = 0; l < n_layer; ++l)
+    switch (memory.activation_checkpointing) {
+      case ActivationCheckpointing::none: break;
+      case ActivationCheckpointing::all: out[l] = true; break;
+      case ActivationCheckpointing::every_k: out[l] = l % memory.checkpoint_every == 0; break;
+    }
+  return out;
+}
+
 }  // namespace zt

@@ -16,5 +16,7 @@ ModelSpec model_spec(const Config& config);
 std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& optim);
 EngineOptions engine_options(const OptimConfig& optim);
 LrSchedule lr_schedule(const OptimConfig& optim, int64_t total_steps);
+// Which blocks memory.activation_checkpointing checkpoints, per layer.
+std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_layer);
 
 }  // namespace zt

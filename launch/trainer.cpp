@@ -161,6 +161,7 @@ TrainSummary run_training(const Config& cfg_in) {
   cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
+  model.set_checkpointed_blocks(checkpointed_layers(cfg.memory, spec.n_layer));
   EngineOptions engine_opts = engine_options(cfg.optim);
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
@@ -219,6 +220,9 @@ TrainSummary run_training(const Config& cfg_in) {
   log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank",
             cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
             world, comm->backend(), engine.stage(), omp_get_max_threads());
+  if (model.num_checkpointed_blocks() > 0)
+    log::info("activation checkpointing: {} of {} blocks keep only their input and recompute their forward in backward",
+              model.num_checkpointed_blocks(), spec.n_layer);
   log::info("data: {} train samples of {} tokens{}, vocab {}; {} tokens per step; run dir {}",
             data.train->num_samples(), T,
             data.val ? fmt::format(", {} val samples", data.val->num_samples()) : "",

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/profiler.h"
+
 namespace zt {
 
 Block::Block(Unit& unit, const ModelSpec& spec, int layer, const Tensor* rope_table,
@@ -62,20 +64,26 @@ AttnShape Block::attn_shape(int64_t B, int64_t T) const {
   return {B, T, spec_.n_head, spec_.n_kv_head, spec_.head_dim()};
 }
 
+void Block::set_checkpointed(BlockActivations* shared) {
+  act_ = shared ? shared : &own_;
+  if (shared) own_ = {};
+}
+
 void Block::ensure_buffers(int64_t B, int64_t T) {
   const int64_t N = B * T, C = spec_.d_model, F = spec_.d_ff;
-  ensure(ln1_, {N, C});
-  ensure(mean1_, {N});
-  ensure(rstd1_, {N});
-  ensure(qkv_buf_, {N, qkv_.out});
-  ensure(probs_, {B, spec_.n_head, T, T});
-  ensure(atty_, {N, out_proj_.in});
-  ensure(x2_, {N, C});
-  ensure(ln2_, {N, C});
-  ensure(mean2_, {N});
-  ensure(rstd2_, {N});
-  ensure(h_, {N, ff_width_});
-  ensure(a_, {N, F});
+  BlockActivations& v = *act_;
+  ensure(v.ln1, {N, C});
+  ensure(v.mean1, {N});
+  ensure(v.rstd1, {N});
+  ensure(v.qkv, {N, qkv_.out});
+  ensure(v.probs, {B, spec_.n_head, T, T});
+  ensure(v.atty, {N, out_proj_.in});
+  ensure(v.x2, {N, C});
+  ensure(v.ln2, {N, C});
+  ensure(v.mean2, {N});
+  ensure(v.rstd2, {N});
+  ensure(v.h, {N, ff_width_});
+  ensure(v.a, {N, F});
   ensure(y_, {N, C});
   BlockScratch& w = *scratch_;
   ensure(w.dln, {N, C}, MemTag::workspace);
@@ -87,58 +95,72 @@ void Block::ensure_buffers(int64_t B, int64_t T) {
 
 void Block::forward(Stream& s) {
   ensure_buffers(s.B, s.T);
-  const AttnShape shape = attn_shape(s.B, s.T);
   x_in_ = s.x;
-  norm1_.forward(ln1_, mean1_, rstd1_, x_in_);
-  qkv_.forward(qkv_buf_, ln1_);
-  if (rope_table_) {
-    Tensor table = rope_table_->slice(0, s.T);
-    rope_forward(qkv_buf_, table, shape);
-  }
-  attention_forward(atty_, probs_, qkv_buf_, shape);
-  out_proj_.forward(x2_, atty_);
-  add_inplace(x2_, x_in_);
-
-  norm2_.forward(ln2_, mean2_, rstd2_, x2_);
-  fc_.forward(h_, ln2_);
-  if (spec_.gpt2())
-    gelu_forward(a_, h_);
-  else
-    swiglu_forward(a_, h_);
-  fc_proj_.forward(y_, a_);
-  add_inplace(y_, x2_);
+  run_forward(s.B, s.T, /*output=*/true);
   s.x = y_;
+}
+
+void Block::run_forward(int64_t B, int64_t T, bool output) {
+  BlockActivations& v = *act_;
+  const AttnShape shape = attn_shape(B, T);
+  norm1_.forward(v.ln1, v.mean1, v.rstd1, x_in_);
+  qkv_.forward(v.qkv, v.ln1);
+  if (rope_table_) {
+    Tensor table = rope_table_->slice(0, T);
+    rope_forward(v.qkv, table, shape);
+  }
+  attention_forward(v.atty, v.probs, v.qkv, shape);
+  out_proj_.forward(v.x2, v.atty);
+  add_inplace(v.x2, x_in_);
+
+  norm2_.forward(v.ln2, v.mean2, v.rstd2, v.x2);
+  fc_.forward(v.h, v.ln2);
+  if (spec_.gpt2())
+    gelu_forward(v.a, v.h);
+  else
+    swiglu_forward(v.a, v.h);
+  if (!output) return;  // backward does not read y
+  fc_proj_.forward(y_, v.a);
+  add_inplace(y_, v.x2);
 }
 
 // s.dx holds dL/dy on entry and dL/dx on exit, updated in place: the residual connections
 // make dL/dx2 = dL/dy + (MLP path) and dL/dx = dL/dx2 + (attention path).
 void Block::backward(Stream& s) {
+  if (checkpointed()) {
+    // Same kernels on the same input and parameters: the recomputed activations are bitwise
+    // those of the forward pass. (At stage 3 the engine gathered the parameters for backward.)
+    profiler::Scope span(profiler::Category::recompute, name());
+    ensure_buffers(s.B, s.T);
+    run_forward(s.B, s.T, /*output=*/false);
+  }
   BlockScratch& w = *scratch_;
+  BlockActivations& v = *act_;
   const AttnShape shape = attn_shape(s.B, s.T);
   Tensor& dres = s.dx;
 
   w.da.zero_();
-  fc_proj_.backward(&w.da, dres, a_);
+  fc_proj_.backward(&w.da, dres, v.a);
   w.dh.zero_();
   if (spec_.gpt2())
-    gelu_backward(w.dh, w.da, h_);
+    gelu_backward(w.dh, w.da, v.h);
   else
-    swiglu_backward(w.dh, w.da, h_);
+    swiglu_backward(w.dh, w.da, v.h);
   w.dln.zero_();
-  fc_.backward(&w.dln, w.dh, ln2_);
-  norm2_.backward(dres, w.dln, x2_, mean2_, rstd2_);
+  fc_.backward(&w.dln, w.dh, v.ln2);
+  norm2_.backward(dres, w.dln, v.x2, v.mean2, v.rstd2);
 
   w.datty.zero_();
-  out_proj_.backward(&w.datty, dres, atty_);
+  out_proj_.backward(&w.datty, dres, v.atty);
   w.dqkv.zero_();
-  attention_backward(w.dqkv, w.datty, qkv_buf_, probs_, shape);
+  attention_backward(w.dqkv, w.datty, v.qkv, v.probs, shape);
   if (rope_table_) {
     Tensor table = rope_table_->slice(0, s.T);
     rope_backward(w.dqkv, table, shape);
   }
   w.dln.zero_();
-  qkv_.backward(&w.dln, w.dqkv, ln1_);
-  norm1_.backward(dres, w.dln, x_in_, mean1_, rstd1_);
+  qkv_.backward(&w.dln, w.dqkv, v.ln1);
+  norm1_.backward(dres, w.dln, x_in_, v.mean1, v.rstd1);
 }
 
 }  // namespace zt

@@ -13,15 +13,29 @@ struct BlockScratch {
   Tensor dln, dh, da, datty, dqkv;
 };
 
+// What a block's backward reads besides its input. A checkpointed block keeps none of it
+// between its forward and its backward: every checkpointed block of a model shares one set,
+// refilled by recomputing the block's forward (from its input, the previous module's output,
+// which each module keeps) right before its backward.
+struct BlockActivations {
+  Tensor ln1, mean1, rstd1, qkv, probs, atty;
+  Tensor x2, ln2, mean2, rstd2, h, a;
+};
+
 class Block : public Module {
  public:
   Block(Unit& unit, const ModelSpec& spec, int layer, const Tensor* rope_table,
         BlockScratch* scratch);
   void forward(Stream& s) override;
   void backward(Stream& s) override;
+  // shared: the set checkpointed blocks share; null: keep activations (the default).
+  void set_checkpointed(BlockActivations* shared);
+  bool checkpointed() const { return act_ != &own_; }
 
  private:
   void ensure_buffers(int64_t B, int64_t T);
+  // Fills act_ from x_in_; with output, also the block's output y_.
+  void run_forward(int64_t B, int64_t T, bool output);
   AttnShape attn_shape(int64_t B, int64_t T) const;
 
   const ModelSpec spec_;
@@ -31,10 +45,11 @@ class Block : public Module {
   Linear qkv_, out_proj_, fc_, fc_proj_;
   int64_t ff_width_ = 0;  // fc output width: d_ff (GELU) or 2*d_ff (SwiGLU gate|up)
 
-  // Saved activations for backward; reused across steps.
-  Tensor x_in_;                       // the stream's input (owned by the previous module)
-  Tensor ln1_, mean1_, rstd1_, qkv_buf_, probs_, atty_;
-  Tensor x2_, ln2_, mean2_, rstd2_, h_, a_, y_;
+  // Saved for backward and reused across steps.
+  Tensor x_in_;  // the stream's input (owned by the previous module)
+  BlockActivations own_;
+  BlockActivations* act_ = &own_;
+  Tensor y_;     // output; the next module's input, so never shared
 };
 
 }  // namespace zt

@@ -125,6 +125,19 @@ void Transformer::backward(Stream& s, UnitHooks* hooks) {
   }
 }
 
+void Transformer::set_checkpointed_blocks(const std::vector<bool>& layers) {
+  ZT_CHECK(static_cast<int64_t>(layers.size()) == spec_.n_layer, "{} checkpoint flags for {} layers", layers.size(),
+           spec_.n_layer);
+  for (int64_t l = 0; l < spec_.n_layer; ++l)
+    static_cast<Block&>(*chain_[1 + l]).set_checkpointed(layers[l] ? &shared_activations_ : nullptr);
+}
+
+int64_t Transformer::num_checkpointed_blocks() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < spec_.n_layer; ++l) n += static_cast<const Block&>(*chain_[1 + l]).checkpointed();
+  return n;
+}
+
 LocalModel::LocalModel(const ModelSpec& spec) : model(spec) {
   for (Unit* u : model.units()) {
     params.push_back(Tensor::zeros({u->numel()}, DType::f32, MemTag::params));

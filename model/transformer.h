@@ -47,6 +47,12 @@ class Transformer {
   // Accumulates parameter gradients (+=) of the last forward.
   void backward(Stream& s, UnitHooks* hooks = nullptr);
 
+  // Activation checkpointing: block l keeps only its input between forward and backward
+  // when layers[l], recomputing its forward right before its backward. Gradients are
+  // bitwise those without it.
+  void set_checkpointed_blocks(const std::vector<bool>& layers);
+  int64_t num_checkpointed_blocks() const;
+
  private:
   ModelSpec spec_;
   std::vector<std::unique_ptr<Unit>> units_;
@@ -54,6 +60,7 @@ class Transformer {
   std::vector<bool> last_use_in_backward_;  // per chain position
   Tensor rope_table_;
   BlockScratch scratch_;
+  BlockActivations shared_activations_;  // of every checkpointed block
 };
 
 // Sets up a model with plain (unsharded) fp32 buffers for one process: tests and tools.
