@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
     ModelSpec spec = model_spec(cfg);
     Transformer model(spec);
     auto comm = make_single_process_comm();
-    Engine engine(model, *comm, make_optimizer(cfg.optim), engine_options(cfg.optim));
+    EngineOptions opts = engine_options(cfg.optim);
+    opts.compute_dtype = compute_dtype(cfg.precision.compute);
+    Engine engine(model, *comm, make_optimizer(cfg.optim), opts);
     model.init_parameters();
     const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len, accum = cfg.train.grad_accum;
     Tensor tokens = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
@@ -95,7 +97,7 @@ int main(int argc, char** argv) {
     std::printf("config      %s (%s, %lld params, B=%lld T=%lld accum=%lld)\n", cli.positional(0, "").c_str(),
                 std::string(family_name(spec.family)).c_str(), static_cast<long long>(model.num_params()),
                 static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum));
-    std::printf("threads     %d\n", omp_get_max_threads());
+    std::printf("threads     %d, compute %s\n", omp_get_max_threads(), std::string(to_string(cfg.precision.compute)).c_str());
     std::printf("ms/step     %.1f\n", ms);
     std::printf("breakdown   zero grads %.1f ms | forward %.1f ms | backward %.1f ms | optimizer %.1f ms\n",
                 t_zero / steps, t_fwd / steps, t_bwd / steps, t_opt / steps);

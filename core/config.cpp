@@ -61,6 +61,11 @@ template <> struct EnumNames<ActivationCheckpointing> {
        {ActivationCheckpointing::every_k, "every_k"}}};
 };
 
+template <> struct EnumNames<Precision> {
+  static constexpr std::array<std::pair<Precision, const char*>, 3> values{
+      {{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}}};
+};
+
 template <class E> std::string_view enum_name(E v) {
   for (auto& [e, name] : EnumNames<E>::values)
     if (e == v) return name;
@@ -437,6 +442,18 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (!m.attn_bias) m.attn_bias = m.family == ModelFamily::gpt2;
   if (m.family == ModelFamily::gpt2 && !*m.attn_bias)
     bad({"model.attn_bias", "model.family"}, "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
+  if (c.precision.reduce == Precision::fp16)
+    bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
+  if (c.precision.reduce == Precision::bf16)
+    bad({"precision.reduce"}, "precision.reduce: bf16 gradient reduction is not supported yet (neither the MPI nor "
+                              "the Gloo backend sums bf16); gradients are reduced in fp32, set precision.reduce: fp32");
+  if (c.precision.loss_scale != "dynamic") {
+    char* end = nullptr;
+    const double v = std::strtod(c.precision.loss_scale.c_str(), &end);
+    if (c.precision.loss_scale.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
+      bad({"precision.loss_scale"}, fmt::format("precision.loss_scale must be dynamic or a positive number, not '{}'",
+                                                c.precision.loss_scale));
+  }
   if (c.checkpoint.resume.empty())
     bad({"checkpoint.resume"}, "checkpoint.resume must be auto, none or a checkpoint directory");
   if (c.optim.schedule.min_lr > c.optim.lr)
@@ -453,6 +470,7 @@ std::string_view to_string(LogLevel v) { return enum_name(v); }
 std::string_view to_string(CommBackend v) { return enum_name(v); }
 std::string_view to_string(OnCorrupt v) { return enum_name(v); }
 std::string_view to_string(ActivationCheckpointing v) { return enum_name(v); }
+std::string_view to_string(Precision v) { return enum_name(v); }
 
 std::vector<std::string> config_keys() {
   static const std::vector<std::string> keys = [] {

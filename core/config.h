@@ -32,6 +32,7 @@ enum class LogLevel : uint8_t { debug, info, warn };
 enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
 enum class OnCorrupt : uint8_t { error, previous };
 enum class ActivationCheckpointing : uint8_t { none, all, every_k };
+enum class Precision : uint8_t { fp32, bf16, fp16 };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
@@ -41,6 +42,7 @@ std::string_view to_string(LogLevel v);
 std::string_view to_string(CommBackend v);
 std::string_view to_string(OnCorrupt v);
 std::string_view to_string(ActivationCheckpointing v);
+std::string_view to_string(Precision v);
 
 struct RunConfig {
   std::string name = "default";
@@ -193,6 +195,22 @@ struct CheckpointConfig {
   bool operator==(const CheckpointConfig&) const = default;
 };
 
+struct PrecisionConfig {
+  Precision compute = Precision::fp32;  // dtype of matmul weights and inputs
+  Precision reduce = Precision::fp32;   // dtype gradients are reduced in
+  std::string loss_scale = "dynamic";   // dynamic (fp16 only) or a fixed positive number
+  double initial_scale = 65536;         // dynamic: starting scale
+  int64_t growth_interval = 2000;       // dynamic: clean steps before the scale doubles
+  template <class V> void visit(V& v) {
+    v("compute", compute);
+    v("reduce", reduce);
+    v("loss_scale", loss_scale);
+    v("initial_scale", initial_scale, at_least(1));
+    v("growth_interval", growth_interval, at_least(1));
+  }
+  bool operator==(const PrecisionConfig&) const = default;
+};
+
 struct MemoryConfig {
   // all: every block keeps only its input and recomputes its forward during backward;
   // every_k: blocks 0, k, 2k, ... do (k = checkpoint_every).
@@ -239,6 +257,7 @@ struct Config {
   OptimConfig optim;
   ParallelConfig parallel;
   CheckpointConfig checkpoint;
+  PrecisionConfig precision;
   MemoryConfig memory;
   ProfileConfig profile;
   LogConfig log;
@@ -250,6 +269,7 @@ struct Config {
     v.section("optim", optim);
     v.section("parallel", parallel);
     v.section("checkpoint", checkpoint);
+    v.section("precision", precision);
     v.section("memory", memory);
     v.section("profile", profile);
     v.section("log", log);

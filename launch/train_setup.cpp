@@ -67,4 +67,19 @@ std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_laye
   return out;
 }
 
+DType compute_dtype(Precision p) {
+  switch (p) {
+    case Precision::fp32: return DType::f32;
+    case Precision::bf16: return DType::bf16;
+    case Precision::fp16: return DType::f16;
+  }
+  return DType::f32;
+}
+
+LossScaler make_loss_scaler(const PrecisionConfig& precision) {
+  if (precision.loss_scale != "dynamic") return LossScaler(false, std::stod(precision.loss_scale), 1);
+  if (precision.compute == Precision::fp16) return LossScaler(true, precision.initial_scale, precision.growth_interval);
+  return LossScaler(false, 1.0, 1);
+}
+
 }  // namespace zt

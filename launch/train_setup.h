@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "model/spec.h"
+#include "optim/loss_scaler.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "parallel/engine.h"
@@ -18,5 +19,8 @@ EngineOptions engine_options(const OptimConfig& optim);
 LrSchedule lr_schedule(const OptimConfig& optim, int64_t total_steps);
 // Which blocks memory.activation_checkpointing checkpoints, per layer.
 std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_layer);
+DType compute_dtype(Precision p);
+// precision.loss_scale: dynamic scaling for fp16 compute, a fixed scale if a number, else none.
+LossScaler make_loss_scaler(const PrecisionConfig& precision);
 
 }  // namespace zt

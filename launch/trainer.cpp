@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/allocator.h"
 #include "core/fault_injection.h"
@@ -165,15 +166,19 @@ TrainSummary run_training(const Config& cfg_in) {
   EngineOptions engine_opts = engine_options(cfg.optim);
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
+  engine_opts.compute_dtype = compute_dtype(cfg.precision.compute);
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
   int64_t start_step = 0;
   int64_t consumed_samples = 0;
+  LossScaler scaler = make_loss_scaler(cfg.precision);
   if (resume) {
     LoadStats ls;
     const TrainingState state = checkpoints.load(*resume, &ls);
     start_step = state.step;
     consumed_samples = state.consumed_samples;
+    if (scaler.dynamic() && state.extra.contains("loss_scaler") && state.extra["loss_scaler"].value("dynamic", false))
+      scaler.load(state.extra["loss_scaler"]);
     log::info("resumed from {} (step {}, saved by {} rank(s) at ZeRO stage {}): verified in {:.2f} s, read {} per rank "
               "in {:.2f} s ({:.0f} MB/s per rank)",
               resume->dir.string(), state.step, resume->meta.world_size, resume->meta.zero_stage, ls.verify_s,
@@ -210,8 +215,9 @@ TrainSummary run_training(const Config& cfg_in) {
   LrSchedule schedule = lr_schedule(cfg.optim, cfg.train.steps);
   const std::string config_yaml = dump_config(cfg);
   auto training_state = [&](int64_t steps_done) {
-    return TrainingState{steps_done, sampler.consumed_samples(), global_batch,
-                         loop_state(cfg, sampler, data.train->num_samples(), schedule, steps_done), config_yaml};
+    nlohmann::json extra = loop_state(cfg, sampler, data.train->num_samples(), schedule, steps_done);
+    extra["loss_scaler"] = scaler.state();
+    return TrainingState{steps_done, sampler.consumed_samples(), global_batch, std::move(extra), config_yaml};
   };
   SampleLog sample_log(rank);
 
@@ -220,6 +226,10 @@ TrainSummary run_training(const Config& cfg_in) {
   log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank",
             cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
             world, comm->backend(), engine.stage(), omp_get_max_threads());
+  if (cfg.precision.compute != Precision::fp32 || scaler.scale() != 1.0)
+    log::info("precision: {} matmuls (weights and inputs), fp32 master weights, accumulation, norms, softmax, loss "
+              "and gradient reduction; loss scale {}{}",
+              to_string(cfg.precision.compute), scaler.scale(), scaler.dynamic() ? " (dynamic)" : "");
   if (model.num_checkpointed_blocks() > 0)
     log::info("activation checkpointing: {} of {} blocks keep only their input and recompute their forward in backward",
               model.num_checkpointed_blocks(), spec.n_layer);
@@ -266,7 +276,8 @@ TrainSummary run_training(const Config& cfg_in) {
       s.tokens = inputs;
       s.targets = targets;
       s.need_backward = true;
-      s.grad_scale = 1.f / static_cast<float>(tokens_per_step);
+      s.grad_scale = static_cast<float>(scaler.scale() / static_cast<double>(tokens_per_step));
+      if (m == 0 && fault_injected("overflow", step + 1, rank)) s.grad_scale = std::numeric_limits<float>::infinity();
       model.forward(s, &engine);
       model.backward(s, &engine);
       loss_sum.data<double>()[0] += s.loss_sum;
@@ -274,8 +285,13 @@ TrainSummary run_training(const Config& cfg_in) {
     const float lr = static_cast<float>(schedule.at(step));
     StepStats stats = [&] {
       profiler::Scope span(profiler::Category::optimizer, "optimizer_step");
-      return engine.step(lr);
+      return engine.step(lr, static_cast<float>(1.0 / scaler.scale()));
     }();
+    const double loss_scale = scaler.scale();
+    scaler.update(stats.skipped);
+    if (stats.skipped)
+      log::warn("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
+                loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
     if (fault_injected("sigterm", step + 1, rank)) std::raise(SIGTERM);
     if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
     loss_sum.data<double>()[1] = preemption_signal() != 0;
@@ -331,7 +347,9 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"comm_bytes_sent", comm_bytes},
                             {"comm_calls", comm_calls},
                             {"comm_busy_s", cs.total_busy_s()},
-                            {"comm_exposed_s", cs.exposed_s}};
+                            {"comm_exposed_s", cs.exposed_s},
+                            {"loss_scale", loss_scale},
+                            {"skipped_steps", scaler.skipped_steps()}};
       // What differs between ranks: every rank's allocator peak and communication times.
       Tensor mine = Tensor::empty({3}, DType::f64, MemTag::comm);
       mine.data<double>()[0] = static_cast<double>(mem.peak_total);

@@ -3,7 +3,7 @@
 namespace zt {
 
 void Linear::forward(Tensor& y, const Tensor& x) const {
-  Tensor w = weight();
+  Tensor w = unit->compute_span(w_first, w_last, {out, in});
   if (has_bias()) {
     Tensor b = unit->param_span(b_first, b_last, {out});
     linear_forward(y, x, w, &b);
@@ -13,7 +13,7 @@ void Linear::forward(Tensor& y, const Tensor& x) const {
 }
 
 void Linear::backward(Tensor* dx, const Tensor& dy, const Tensor& x) const {
-  Tensor w = weight();
+  Tensor w = unit->compute_span(w_first, w_last, {out, in});
   Tensor dw = dweight();
   if (has_bias()) {
     Tensor db = unit->grad_span(b_first, b_last, {out});

@@ -54,13 +54,20 @@ class Unit {
     return view_of(grads_flat_, first, last, shape);
   }
 
+  // Mixed precision: a copy of the full params in the compute dtype (bf16 or f16), which the
+  // engine keeps in step with the fp32 ones. Matmul weights are read from it when bound.
+  void bind_compute(Tensor flat_compute) { compute_flat_ = std::move(flat_compute); }
+  Tensor compute_span(int first, int last, const Shape& shape) const {
+    return view_of(compute_flat_.defined() ? compute_flat_ : params_flat_, first, last, shape);
+  }
+
  private:
   Tensor view_of(const Tensor& flat, int first, int last, const Shape& shape) const;
 
   std::string name_;
   std::vector<ParamSpec> params_;
   int64_t numel_ = 0;
-  Tensor params_flat_, grads_flat_;
+  Tensor params_flat_, grads_flat_, compute_flat_;
 };
 
 }  // namespace zt

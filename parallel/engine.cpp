@@ -26,6 +26,8 @@ struct Engine::UnitState {
   Tensor shard_params;            // the optimizer's parameters: full, a view or an owned shard
   Tensor full_grads;              // resident at stages 0-1; during backward at stages 2-3
   Tensor shard_grads;             // the optimizer's gradients
+  Tensor compute;                 // mixed precision: full params in the compute dtype
+  int64_t compute_version = -1;   // params_version_ it was converted from
 };
 
 
@@ -124,6 +126,7 @@ Engine::UnitState& Engine::state_of(Unit& unit) {
 }
 
 void Engine::with_full_params(const std::function<void()>& fn, bool write_back) {
+  if (write_back) ++params_version_;
   if (params_resident()) {
     fn();
     return;
@@ -160,6 +163,7 @@ void Engine::ensure_params(UnitState& s) {
     s.gather.reset();
   }
   s.unit->bind_params(s.full_params);
+  refresh_compute(s);
 }
 
 void Engine::release_params(UnitState& s) {
@@ -169,6 +173,8 @@ void Engine::release_params(UnitState& s) {
   }
   s.unit->bind_params(Tensor());
   s.full_params = Tensor();
+  s.unit->bind_compute(Tensor());
+  s.compute = Tensor();
 }
 
 void Engine::prefetch(const std::vector<Unit*>& order, size_t next) {
@@ -186,7 +192,7 @@ void Engine::begin_micro_batch(bool last) {
 
 void Engine::pre_forward(Unit& unit) {
   const size_t pos = forward_pos_++;
-  if (params_resident()) return;
+  if (params_resident()) return refresh_compute(state_of(unit));
   ensure_params(state_of(unit));
   prefetch(forward_order_, pos + 1);
 }
@@ -200,6 +206,7 @@ void Engine::post_forward(Unit& unit) {
 void Engine::pre_backward(Unit& unit) {
   const size_t pos = backward_pos_++;
   UnitState& s = state_of(unit);
+  if (params_resident()) refresh_compute(s);
   if (!params_resident()) {
     ensure_params(s);
     std::vector<Unit*> backward_order(forward_order_.rbegin(), forward_order_.rend());
@@ -268,7 +275,7 @@ void Engine::zero_grads() {
 
 // ---- the optimizer step --------------------------------------------------------------------
 
-StepStats Engine::step(float lr) {
+StepStats Engine::step(float lr, float grad_multiplier) {
   finish_reductions();
   std::vector<Tensor> grads;
   for (ParamShard& s : shards_) grads.push_back(s.grads);
@@ -276,12 +283,18 @@ StepStats Engine::step(float lr) {
   sumsq.data<double>()[0] = sum_of_squares(grads);
   if (options_.zero_stage > 0) comm_.all_reduce(sumsq)->wait();  // stage 0 grads are already global
   StepStats stats;
-  stats.grad_norm = std::sqrt(sumsq.data<double>()[0]);
+  stats.grad_norm = std::sqrt(sumsq.data<double>()[0]) * grad_multiplier;
+  if (!std::isfinite(stats.grad_norm)) {
+    stats.skipped = true;
+    return stats;
+  }
   stats.clip_scale = clip_scale(stats.grad_norm, options_.grad_clip);
-  if (stats.clip_scale != 1.f)
-    for (Tensor& g : grads) scale_inplace(g, stats.clip_scale);
+  const float factor = stats.clip_scale * grad_multiplier;
+  if (factor != 1.f)
+    for (Tensor& g : grads) scale_inplace(g, factor);
   optimizer_->step(shards_, lr);
   publish_params();
+  ++params_version_;
   return stats;
 }
 
@@ -311,7 +324,19 @@ std::vector<std::string> Engine::saved_tensor_names() const {
   return names;
 }
 
-void Engine::publish_loaded_params() { publish_params(); }
+void Engine::publish_loaded_params() {
+  publish_params();
+  ++params_version_;
+}
+
+void Engine::refresh_compute(UnitState& s) {
+  if (options_.compute_dtype == DType::f32) return;
+  if (s.compute.defined() && s.compute_version == params_version_) return;
+  if (!s.compute.defined()) s.compute = Tensor::empty({s.padded}, options_.compute_dtype, MemTag::params);
+  convert(s.compute, s.full_params);
+  s.unit->bind_compute(s.compute);
+  s.compute_version = params_version_;
+}
 
 ModelStateBytes Engine::model_state_bytes() const {
   ModelStateBytes b;

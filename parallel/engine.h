@@ -38,11 +38,14 @@ struct EngineOptions {
   // Stage 0 all-reduces gradients in buckets of consecutive units, launched as soon as the
   // bucket's last unit finishes backward; 0 = one bucket per unit.
   double bucket_mb = 25;
+  // Matmul weights' dtype: f32, or bf16 / f16 copies of the fp32 params (mixed precision).
+  DType compute_dtype = DType::f32;
 };
 
 struct StepStats {
-  double grad_norm = 0;   // global norm before clipping
+  double grad_norm = 0;   // global norm before clipping (of the unscaled gradients)
   float clip_scale = 1;   // factor applied to the gradients
+  bool skipped = false;   // the norm was inf/NaN (fp16 overflow): nothing was updated
 };
 
 // Bytes of model state this rank holds, by kind (padding included).
@@ -71,7 +74,9 @@ class Engine : public UnitHooks {
   void begin_micro_batch(bool last);
   // Waits for outstanding reductions, clips by the global norm, updates the shards and
   // publishes the updated parameters.
-  StepStats step(float lr);
+  // grad_multiplier unscales loss-scaled gradients (1 / loss scale). The global norm is
+  // all-reduced, so every rank sees an overflow on any rank and skips the step alike.
+  StepStats step(float lr, float grad_multiplier = 1.f);
 
   ModelStateBytes model_state_bytes() const;
 
@@ -108,6 +113,7 @@ class Engine : public UnitHooks {
   void gather_params(UnitState& s);        // stage 3: start an all-gather into a full buffer
   void ensure_params(UnitState& s);        // stage 3: wait for (or start and wait) the gather
   void release_params(UnitState& s);
+  void refresh_compute(UnitState& s);      // mixed precision: the compute-dtype copy of full params
   void prefetch(const std::vector<Unit*>& order, size_t next);
   void reduce_unit_grads(UnitState& s);
   void finish_oldest_reduction();
@@ -136,6 +142,7 @@ class Engine : public UnitHooks {
   std::vector<Unit*> forward_order_;
   size_t forward_pos_ = 0, backward_pos_ = 0;
   bool last_micro_batch_ = true;
+  int64_t params_version_ = 0;  // bumped whenever the fp32 params change
 };
 
 }  // namespace zt

@@ -32,10 +32,48 @@ void check_token_range(const Tensor& ids, int64_t limit) {
 }
 }  // namespace
 
+namespace {
+
+// A GEMM operand in the compute dtype (the weight's). bf16: the operand as bf16 (converted
+// from f32 if needed) for a real bf16 GEMM. f16: rounded to f16 (inf past 65504, as on a
+// GPU) and held as f32 for an fp32 GEMM. f32: as is.
+Tensor gemm_operand(const Tensor& t, DType compute) {
+  const DType held = compute == DType::bf16 ? DType::bf16 : DType::f32;
+  if (t.dtype() == held && (compute != DType::f16 || t.dtype() != DType::f32)) return t;
+  Tensor out = Tensor::empty(t.shape(), held, MemTag::workspace);
+  if (compute == DType::f16 && t.dtype() == DType::f32) {
+    Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
+    convert(h, t);
+    convert(out, h);
+  } else {
+    convert(out, t);
+  }
+  return out;
+}
+
+// C (M,N) f32 = op(A) @ op(B) + beta C, A and B from gemm_operand.
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda, const Tensor& B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (A.dtype() == DType::bf16)
+    cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta, C, ldc);
+  else
+    cpu::sgemm(ta, tb, M, N, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, beta, C, ldc);
+}
+
+DType compute_dtype_of(const Tensor& weight, const Tensor& inp) {
+  const DType c = weight.dtype();
+  ZT_CHECK(weight.device().is_cpu() && inp.device().is_cpu(), "linear: CPU tensors expected");
+  ZT_CHECK(c == DType::f32 || c == DType::bf16 || c == DType::f16, "linear weight dtype {}", dtype_name(c));
+  ZT_CHECK(inp.dtype() == DType::f32 || inp.dtype() == c, "linear input {} with {} weights", dtype_name(inp.dtype()),
+           dtype_name(c));
+  return c;
+}
+
+}  // namespace
+
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
   check_f32_cpu(out, "out");
-  check_f32_cpu(inp, "inp");
-  check_f32_cpu(weight, "weight");
+  const DType compute = compute_dtype_of(weight, inp);
   const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(out) == N && cols(out) == OC,
            "linear: inp {} weight {} out {}", inp.shape_str(), weight.shape_str(), out.shape_str());
@@ -43,29 +81,27 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     check_f32_cpu(*bias, "bias");
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
-  cpu::sgemm(false, true, N, OC, C, 1.f, inp.data<float>(), C, weight.data<float>(), C, 0.f,
-             out.data<float>(), OC);
+  gemm(false, true, N, OC, C, gemm_operand(inp, compute), C, gemm_operand(weight, compute), C, 0.f,
+       out.data<float>(), OC);
   if (bias) cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                      const Tensor& inp, const Tensor& weight) {
-  check_f32_cpu(inp, "inp");
-  check_f32_cpu(weight, "weight");
+  const DType compute = compute_dtype_of(weight, inp);
   check_f32_cpu(dout, "dout");
   check_f32_cpu(dweight, "dweight");
   const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
-           "linear backward: dout {} inp {} dweight {}", dout.shape_str(), inp.shape_str(),
-           dweight.shape_str());
+           "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
+           dout.shape_str(), dweight.shape_str());
+  const Tensor dout_c = gemm_operand(dout, compute);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
-    cpu::sgemm(false, false, N, C, OC, 1.f, dout.data<float>(), OC, weight.data<float>(), C, 1.f,
-               dinp->data<float>(), C);
+    gemm(false, false, N, C, OC, dout_c, OC, gemm_operand(weight, compute), C, 1.f, dinp->data<float>(), C);
   }
-  cpu::sgemm(true, false, OC, C, N, 1.f, dout.data<float>(), OC, inp.data<float>(), C, 1.f,
-             dweight.data<float>(), C);
+  gemm(true, false, OC, C, N, dout_c, OC, gemm_operand(inp, compute), C, 1.f, dweight.data<float>(), C);
   if (dbias) {
     check_f32_cpu(*dbias, "dbias");
     ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());

@@ -115,5 +115,78 @@ TEST(KernelLinearCases, RejectsMismatchedShapes) {
   EXPECT_NE(error_of([&] { linear_backward(nullptr, dw_wrong, nullptr, g, x, w_ok); }), "(no error)");
 }
 
+
+// Mixed precision: with bf16 or f16 weights the GEMM operands (f32 inputs included) are
+// rounded to that dtype and accumulated in fp32, so the result equals an f64 reference on
+// the rounded operands to fp32 accumulation error.
+Tensor rounded(const Tensor& t, DType dt) {
+  Tensor low = Tensor::empty(t.shape(), dt), back = Tensor::empty(t.shape(), DType::f32);
+  convert(low, t);
+  convert(back, low);
+  return back;
+}
+
+class KernelLinearLowPrecision : public ::testing::TestWithParam<DType> {};
+
+TEST_P(KernelLinearLowPrecision, ForwardAndBackwardMatchTheReferenceOnRoundedOperands) {
+  const DType dt = GetParam();
+  constexpr int64_t n = 33, c = 40, oc = 24;  // odd sizes: no lucky blocking
+  Tensor x = random_tensor({n, c}, 11), w = random_tensor({oc, c}, 12), b = random_tensor({oc}, 13);
+  Tensor w_low = Tensor::empty({oc, c}, dt);
+  convert(w_low, w);
+  const Tensor xr = rounded(x, dt), wr = rounded(w, dt);
+  Tensor y = Tensor::empty({n, oc}, DType::f32);
+  linear_forward(y, x, w_low, &b);
+  expect_matches(y, linear_ref(xr, wr, &b, n, c, oc), 1e-5, 1e-5, "forward");
+
+  Tensor dout = random_tensor({n, oc}, 14);
+  const Tensor gr = rounded(dout, dt);
+  Tensor dx = Tensor::zeros({n, c}, DType::f32), dw = Tensor::zeros({oc, c}, DType::f32), db = Tensor::zeros({oc}, DType::f32);
+  linear_backward(&dx, dw, &db, dout, x, w_low);
+  std::vector<double> dx_ref(n * c, 0.0), dw_ref(oc * c, 0.0), db_ref(oc, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t o = 0; o < oc; ++o) {
+      const double g = f32(gr)[i * oc + o];
+      db_ref[o] += f32(dout)[i * oc + o];  // the bias gradient sums fp32 dout: no GEMM
+      for (int64_t k = 0; k < c; ++k) {
+        dx_ref[i * c + k] += g * f32(wr)[o * c + k];
+        dw_ref[o * c + k] += g * f32(xr)[i * c + k];
+      }
+    }
+  expect_matches(dx, dx_ref, 1e-5, 1e-5, "dinp");
+  expect_matches(dw, dw_ref, 1e-5, 1e-5, "dweight");
+  expect_matches(db, db_ref, 1e-5, 1e-5, "dbias");
+  // Rounding is real: the f32 result differs from the low-precision one.
+  Tensor y32 = Tensor::empty({n, oc}, DType::f32);
+  linear_forward(y32, x, w, &b);
+  double diff = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) diff = std::max(diff, std::abs(double(f32(y)[i]) - f32(y32)[i]));
+  EXPECT_GT(diff, 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(DTypes, KernelLinearLowPrecision, ::testing::Values(DType::bf16, DType::f16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(KernelLinearLowPrecisionCases, F16OverflowsPast65504LikeHardware) {
+  Tensor x = Tensor::empty({1, 2}, DType::f32), w = Tensor::empty({1, 2}, DType::f16);
+  f32(x)[0] = 1e5f;  // not representable in f16
+  f32(x)[1] = 1.f;
+  Tensor w32 = Tensor::empty({1, 2}, DType::f32);
+  f32(w32)[0] = f32(w32)[1] = 1.f;
+  convert(w, w32);
+  Tensor y = Tensor::empty({1, 1}, DType::f32);
+  linear_forward(y, x, w, nullptr);
+  EXPECT_TRUE(std::isinf(f32(y)[0]));
+  Tensor wb = Tensor::empty({1, 2}, DType::bf16);
+  convert(wb, w32);
+  linear_forward(y, x, wb, nullptr);  // bf16 has fp32's range
+  EXPECT_NEAR(f32(y)[0], 1e5 + 1, 1e5 * 1e-2);
+}
+
+TEST(KernelLinearLowPrecisionCases, InputsOfAnotherLowPrecisionAreRefused) {
+  Tensor x = Tensor::empty({2, 3}, DType::f16), w = Tensor::empty({4, 3}, DType::bf16), y = Tensor::empty({2, 4}, DType::f32);
+  EXPECT_NE(error_of([&] { linear_forward(y, x, w, nullptr); }).find("linear input f16 with bf16 weights"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace zt
