@@ -22,6 +22,8 @@ commands:
                                             write weights with Hugging Face names
   ckpt inspect DIR                          step, world, stage, parameters, files, checksums
   ckpt verify DIR                           check every file of one or all checkpoints
+  plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...
+                                            per-rank memory by stage, precision and checkpointing
   trace merge DIR [-o merged.json]          every rank's trace of a profiled window on one timeline
   data prepare INPUT.txt [-o DIR] [--tokenizer char|byte] [--val-fraction F]
   report RUN_DIR [-o report.html]           one self-contained HTML page of a run's metrics
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
     if (command == "launch") return zt::cmd_launch(args);
     if (command == "ckpt") return zt::cmd_ckpt(args);
     if (command == "trace") return zt::cmd_trace(args);
+    if (command == "plan") return zt::cmd_plan(args);
     if (command == "report") return zt::cmd_report(args);
     std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;

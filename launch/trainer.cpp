@@ -66,11 +66,34 @@ double evaluate(Transformer& model, Engine& engine, const TokenDataset& data, in
   return loss_sum / static_cast<double>(count * T);
 }
 
-nlohmann::json memory_json(const MemStats& m) {
-  nlohmann::json j;
-  for (int t = 0; t < kNumMemTags; ++t) j[std::string(mem_tag_name(static_cast<MemTag>(t)))] = m.live[t];
+// Live bytes per tag at the end of the step, the step's peaks (peaks are reset as each step
+// starts), and the run's peak so far.
+nlohmann::json memory_json(const MemStats& m, const MemStats& run_peak) {
+  nlohmann::json j, peak;
+  for (int t = 0; t < kNumMemTags; ++t) {
+    const std::string tag(mem_tag_name(static_cast<MemTag>(t)));
+    j[tag] = m.live[t];
+    peak[tag] = m.peak[t];
+  }
+  j["peak"] = peak;
   j["peak_total"] = m.peak_total;
+  j["run_peak_total"] = run_peak.peak_total;
   return j;
+}
+
+// Running maxima of the per-step peaks.
+void track_peaks(MemStats& run, const MemStats& step) {
+  for (int t = 0; t < kNumMemTags; ++t) run.peak[t] = std::max(run.peak[t], step.peak[t]);
+  run.peak_total = std::max(run.peak_total, step.peak_total);
+}
+
+std::string peaks_by_tag(const MemStats& m) {
+  std::string out;
+  for (int t = 0; t < kNumMemTags; ++t)
+    if (m.peak[t] > 0)
+      out += fmt::format("{}{} {:.1f}", out.empty() ? "" : ", ", mem_tag_name(static_cast<MemTag>(t)),
+                         m.peak[t] / 1048576.0);
+  return out;
 }
 
 // Test hook: with ZT_TEST_SAMPLE_LOG=PREFIX each rank appends "STEP ID ID ..." per step
@@ -251,9 +274,12 @@ TrainSummary run_training(const Config& cfg_in) {
   ProfileWindow profile(cfg.profile, cfg.profile.dir.empty() ? run_dir / "trace" : fs::path(cfg.profile.dir), *comm,
                         start_step + 1, cfg.train.steps, flops_per_token * static_cast<double>(tokens_per_step) / world);
 
+  MemStats run_peak;  // maxima of the per-step peaks, setup included
   for (int64_t step = start_step; step < cfg.train.steps; ++step) {
     const bool last = step + 1 == cfg.train.steps;
     profile.begin_step(step + 1);
+    track_peaks(run_peak, memory_stats());
+    CpuAllocator::instance().reset_peaks();
     std::optional<profiler::Scope> step_span(std::in_place, profiler::Category::step, "step");
     engine.zero_grads();
     // One all-reduce per step carries the loss and two flags: a rank received a stop
@@ -319,6 +345,7 @@ TrainSummary run_training(const Config& cfg_in) {
       const double elapsed = seconds_since(run_start);
       const double eta = (cfg.train.steps - step - 1) * tokens_per_step / std::max(tok_s, 1e-9);
       MemStats mem = memory_stats();
+      track_peaks(run_peak, mem);
       log::info("step {:>5}/{} | loss {:.4f}{} | lr {:.2e} | gnorm {:.3f} | {} tok/s | {:.1f} GFLOP/s | {} | eta {}",
                 step + 1, cfg.train.steps, loss,
                 val_loss ? fmt::format(" | val {:.4f}", *val_loss) : "", lr, stats.grad_norm,
@@ -340,7 +367,7 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"gflops", tok_s * flops_per_token / 1e9},
                             {"tokens", (step + 1) * tokens_per_step},
                             {"elapsed_s", elapsed},
-                            {"memory", memory_json(mem)},
+                            {"memory", memory_json(mem, run_peak)},
                             {"model_state_bytes", {{"params", state.params}, {"grads", state.grads}, {"optimizer", state.optimizer}}},
                             {"world_size", world},
                             {"zero_stage", engine.stage()},
@@ -408,12 +435,13 @@ TrainSummary run_training(const Config& cfg_in) {
       },
       /*write_back=*/false);
   comm->barrier()->wait();
-  MemStats mem = memory_stats();
-  log::info("done: {} steps in {} ({} tok/s), final loss {:.4f}{}; peak memory {:.1f} MiB; weights {}",
+  track_peaks(run_peak, memory_stats());
+  log::info("done: {} steps in {} ({} tok/s), final loss {:.4f}{}; peak memory {:.1f} MiB per rank (MiB by tag: {}); "
+            "weights {}",
             summary.steps, format_duration(summary.wall_s), format_count(summary.tokens_per_s),
             summary.final_loss,
             summary.val_loss >= 0 ? fmt::format(", val loss {:.4f}", summary.val_loss) : "",
-            mem.peak_total / 1048576.0, weights);
+            run_peak.peak_total / 1048576.0, peaks_by_tag(run_peak), weights);
   return summary;
 }
 

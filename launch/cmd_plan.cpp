@@ -1,0 +1,94 @@
+// `zt plan CONFIG.yaml --world N [--budget 16GiB] [--set k=v]...`: the expected per-rank
+// memory of the config's run for every ZeRO stage, precision and activation-checkpointing
+// choice, and the largest micro-batch that fits a budget, before anything is launched.
+#include <cstdio>
+#include <string>
+
+#include "core/error.h"
+#include "launch/cli.h"
+#include "launch/commands.h"
+#include "launch/memory_plan.h"
+#include "launch/train_data.h"
+#include "launch/train_setup.h"
+#include "model/transformer.h"
+
+namespace zt {
+
+namespace {
+
+// "16GiB", "512MiB", "2.5GB", "1000000" (bytes).
+int64_t parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    fail("--budget '{}': expected a size such as 16GiB, 512MiB or 2.5GB", text);
+  }
+  const std::string unit = text.substr(used);
+  double scale = 0;
+  for (const auto& [name, s] : {std::pair{"", 1.0}, {"B", 1.0}, {"KiB", 1024.0}, {"MiB", 1048576.0},
+                                {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"KB", 1e3}, {"MB", 1e6},
+                                {"GB", 1e9}, {"TB", 1e12}})
+    if (unit == name) scale = s;
+  if (scale == 0 || !(value > 0)) fail("--budget '{}': expected a size such as 16GiB, 512MiB or 2.5GB", text);
+  return static_cast<int64_t>(value * scale);
+}
+
+std::string mib(int64_t bytes) {
+  const double m = bytes / 1048576.0;
+  return m < 10 ? fmt::format("{:.2f}", m) : fmt::format("{:.0f}", m);
+}
+
+}  // namespace
+
+int cmd_plan(const Args& args) {
+  CliArgs cli("plan", args, {"world", "budget"}, {}, {"set"});
+  cli.expect_positionals(1, 1);
+  Config cfg = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
+  const int64_t world = cli.get_int("world", 1);
+  if (world < 1) fail("--world must be at least 1, not {}", world);
+  const int64_t budget = cli.get("budget") ? parse_bytes(*cli.get("budget")) : 0;
+  cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
+  const ModelSpec spec = model_spec(cfg);
+
+  PlanInput base;
+  base.spec = spec;
+  base.world = static_cast<int>(world);
+  base.micro_batch = cfg.train.micro_batch;
+  base.seq_len = cfg.data.seq_len;
+  base.optimizer_states = cfg.optim.name == OptimName::adamw ? 2 : cfg.optim.momentum > 0 ? 1 : 0;
+
+  std::printf("zt plan: %s, %lld params, micro_batch %lld x %lld tokens, %lld rank(s); MiB per rank\n",
+              cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()),
+              static_cast<long long>(base.micro_batch), static_cast<long long>(base.seq_len),
+              static_cast<long long>(world));
+  std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s", "stage", "precision", "act. ckpt", "params", "grads",
+              "optimizer", "activations", "workspace", "total");
+  if (budget) std::printf(" | max micro_batch in %s MiB", mib(budget).c_str());
+  std::printf("\n");
+  const MemoryConfig none{};
+  MemoryConfig all_blocks;
+  all_blocks.activation_checkpointing = ActivationCheckpointing::all;
+  for (int stage = 0; stage <= 3; ++stage)
+    for (Precision precision : {Precision::fp32, Precision::bf16, Precision::fp16})
+      for (const MemoryConfig* memory : {&none, static_cast<const MemoryConfig*>(&all_blocks)}) {
+        PlanInput in = base;
+        in.stage = stage;
+        in.compute = precision;
+        in.checkpointed = checkpointed_layers(*memory, spec.n_layer);
+        const PlanBytes p = plan_memory(in);
+        const bool chosen = stage == cfg.parallel.zero_stage && precision == cfg.precision.compute &&
+                            memory->activation_checkpointing == cfg.memory.activation_checkpointing;
+        auto b = [&](MemTag t) { return mib(p.by_tag[static_cast<int>(t)]); };
+        std::printf("%-5d %-9s %-11s %8s %8s %9s %11s %9s %8s", stage, std::string(to_string(precision)).c_str(),
+                    std::string(to_string(memory->activation_checkpointing)).c_str(), b(MemTag::params).c_str(),
+                    b(MemTag::grads).c_str(), b(MemTag::optimizer).c_str(), b(MemTag::activations).c_str(),
+                    b(MemTag::workspace).c_str(), mib(p.total()).c_str());
+        if (budget) std::printf(" | %lld", static_cast<long long>(largest_micro_batch(in, budget)));
+        std::printf("%s\n", chosen ? "   <- this config" : "");
+      }
+  return 0;
+}
+
+}  // namespace zt

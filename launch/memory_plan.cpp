@@ -1,0 +1,131 @@
+#include "launch/memory_plan.h"
+
+#include <algorithm>
+
+#include "model/transformer.h"
+
+namespace zt {
+
+namespace {
+
+int64_t rounded(int64_t bytes) { return static_cast<int64_t>(CpuAllocator::rounded_size(static_cast<size_t>(bytes))); }
+
+int64_t& tag(PlanBytes& p, MemTag t) { return p.by_tag[static_cast<int>(t)]; }
+
+int64_t dtype_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
+
+}  // namespace
+
+int64_t PlanBytes::total() const {
+  int64_t t = 0;
+  for (int64_t b : by_tag) t += b;
+  return t;
+}
+
+PlanBytes plan_memory(const PlanInput& in) {
+  const ModelSpec& s = in.spec;
+  const int64_t W = in.world, B = in.micro_batch, T = in.seq_len, N = B * T;
+  const int64_t C = s.d_model, F = s.d_ff, H = s.n_head, D = s.head_dim(), V = s.vocab_size;
+  const int64_t qkv = (s.n_head + 2 * s.n_kv_head) * D, q_out = H * D, ff = s.gpt2() ? F : 2 * F;
+  PlanBytes p;
+
+  // ---- model state ----------------------------------------------------------------------
+  Transformer model(s);
+  std::vector<int64_t> padded;
+  for (const Unit* u : model.units()) padded.push_back((u->numel() + W - 1) / W * W);
+  int64_t full = 0, shard = 0, largest = 0;
+  for (int64_t n : padded) {
+    full += n;
+    shard += n / W;
+    largest = std::max(largest, n);
+  }
+  auto sum_rounded = [&](auto elems_of) {
+    int64_t b = 0;
+    for (int64_t n : padded) b += rounded(elems_of(n) * 4);
+    return b;
+  };
+  const bool resident_params = in.stage < 3, lowp = in.compute != Precision::fp32;
+  // Stage 3 holds a unit's gathered params while it runs plus the next one, prefetched:
+  // the largest pair of neighbours in forward order (the tied head reuses the embedding).
+  int64_t gathered_pair = 0;
+  {
+    const auto order = model.forward_order();
+    const auto units = model.units();
+    auto index = [&](const Unit* u) { return std::find(units.begin(), units.end(), u) - units.begin(); };
+    for (size_t i = 0; i + 1 < order.size(); ++i)
+      gathered_pair = std::max(gathered_pair, rounded(padded[index(order[i])] * 4) + rounded(padded[index(order[i + 1])] * 4));
+  }
+  if (resident_params) {
+    tag(p, MemTag::params) = sum_rounded([](int64_t n) { return n; });
+    if (lowp) tag(p, MemTag::params) += sum_rounded([&](int64_t n) { return n * dtype_bytes(in.compute) / 4; });
+  } else {
+    tag(p, MemTag::params) = sum_rounded([&](int64_t n) { return n / W; }) + gathered_pair;
+    // The compute copy is made for the running unit only, not for the prefetched one.
+    if (lowp) tag(p, MemTag::params) += rounded(largest * dtype_bytes(in.compute));
+  }
+  switch (in.stage) {
+    case 0: tag(p, MemTag::grads) = rounded(full * 4); break;  // one buffer, for contiguous buckets
+    case 1: tag(p, MemTag::grads) = sum_rounded([](int64_t n) { return n; }) + sum_rounded([&](int64_t n) { return n / W; }); break;
+    default: {
+      // Shards, plus full grads while a unit's backward runs and while up to two reductions
+      // are in flight; a tied embedding's full grads live from the head's backward to the
+      // embedding's. (The reduced shards in flight are freed as each reduction lands.)
+      const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
+      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + 3 * rounded(largest * 4);
+    }
+  }
+  tag(p, MemTag::optimizer) =
+      in.optimizer_states * sum_rounded([&](int64_t n) { return in.stage == 0 ? n : n / W; });
+
+  // ---- activations of one micro-batch ----------------------------------------------------
+  const int64_t set = rounded(N * C * 4) + 2 * rounded(N * 4) + rounded(N * qkv * 4) + rounded(B * H * T * T * 4) +
+                      rounded(N * q_out * 4) + rounded(N * C * 4) + rounded(N * C * 4) + 2 * rounded(N * 4) +
+                      rounded(N * ff * 4) + rounded(N * F * 4);
+  const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
+  const int64_t sets = s.n_layer - checkpointed + (checkpointed > 0 ? 1 : 0);
+  int64_t act = 2 * rounded(N * 4);                         // token ids and targets
+  act += rounded(N * C * 4);                                // embedding output
+  act += s.n_layer * rounded(N * C * 4) + sets * set;       // block outputs, saved sets
+  act += 2 * rounded(N * C * 4) + 2 * rounded(N * 4);       // final norm: out, dres, mean, rstd
+  act += rounded(N * V * 4) + rounded(N * 4) + rounded(N * C * 4);  // logits (dlogits in place), losses, head dx
+  tag(p, MemTag::activations) = act;
+
+  // ---- workspace: block backward scratch, and low-precision GEMM operands --------------
+  int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
+  // Low precision: a linear's backward holds its dout and its input as GEMM operands (fp16:
+  // rounded through an f16 temporary and held as f32, the weight too). The largest linear
+  // sets the peak.
+  if (lowp) {
+    const std::vector<std::pair<int64_t, int64_t>> linears = {{C, qkv}, {q_out, C}, {C, ff}, {F, C}, {C, V}};  // in, out
+    int64_t worst = 0;
+    for (const auto& [cin, cout] : linears) {
+      const int64_t b = in.compute == Precision::bf16
+                            ? rounded(N * cout * 2) + rounded(N * cin * 2)
+                            : rounded(N * cout * 4) + rounded(N * cin * 4) + rounded(cout * cin * 4) +
+                                  rounded(std::max(N * cin, cout * cin) * 2);
+      worst = std::max(worst, b);
+    }
+    ws += worst;
+  }
+  tag(p, MemTag::workspace) = ws;
+  tag(p, MemTag::comm) = 128;
+  return p;
+}
+
+int64_t largest_micro_batch(PlanInput in, int64_t budget, int64_t limit) {
+  auto fits = [&](int64_t b) {
+    in.micro_batch = b;
+    return plan_memory(in).total() <= budget;
+  };
+  if (!fits(1)) return 0;
+  int64_t lo = 1, hi = 2;
+  while (hi <= limit && fits(hi)) lo = hi, hi *= 2;
+  hi = std::min(hi, limit + 1);
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace zt

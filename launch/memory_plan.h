@@ -1,0 +1,36 @@
+// Expected per-rank allocator bytes of a training run, by tag, before anything runs: the
+// model state a ZeRO stage keeps (with the transient gathers and reductions stages 2 and 3
+// hold during a step), the activations one micro-batch keeps for backward (fewer with
+// activation checkpointing), and the workspace, each buffer rounded as the caching allocator
+// rounds it. `zt plan` prints it for every stage, precision and checkpointing choice.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/config.h"
+#include "model/spec.h"
+
+namespace zt {
+
+struct PlanInput {
+  ModelSpec spec;
+  int world = 1;
+  int stage = 0;
+  int64_t micro_batch = 1, seq_len = 1;
+  Precision compute = Precision::fp32;
+  std::vector<bool> checkpointed;  // per layer
+  int optimizer_states = 2;        // AdamW: exp_avg, exp_avg_sq; SGD with momentum: 1
+};
+
+struct PlanBytes {
+  std::array<int64_t, kNumMemTags> by_tag{};
+  int64_t total() const;
+};
+
+PlanBytes plan_memory(const PlanInput& in);
+// The largest micro-batch (up to `limit`) whose plan fits `budget` bytes; 0 if none.
+int64_t largest_micro_batch(PlanInput in, int64_t budget, int64_t limit = 1 << 16);
+
+}  // namespace zt

@@ -1,0 +1,115 @@
+// `zt plan` against measurement: the planned bytes per rank of 2-rank runs at ZeRO stages
+// 0-3 (fp32, and bf16 with activation checkpointing) within 10% of the allocator's measured
+// per-step peak; the largest micro-batch under a budget; the command's table and errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "launch/memory_plan.h"
+#include "launch/train_data.h"
+#include "launch/train_setup.h"
+#include "tests/support/run_dir.h"
+
+namespace zt {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::read_file;
+using testing::run_command;
+using testing::TempDir;
+
+const std::string kData = " --set data.train=" ZT_SOURCE_DIR "/data/tinyshakespeare.txt";
+
+PlanInput plan_input(const std::string& config, int stage, Precision precision, ActivationCheckpointing ckpt) {
+  Config cfg = load_config(std::string(ZT_SOURCE_DIR) + "/" + config, {"data.train=" ZT_SOURCE_DIR "/data/tinyshakespeare.txt"});
+  cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
+  PlanInput in;
+  in.spec = model_spec(cfg);
+  in.world = 2;
+  in.stage = stage;
+  in.micro_batch = cfg.train.micro_batch;
+  in.seq_len = cfg.data.seq_len;
+  in.compute = precision;
+  MemoryConfig m;
+  m.activation_checkpointing = ckpt;
+  in.checkpointed = checkpointed_layers(m, in.spec.n_layer);
+  return in;
+}
+
+class PlanAgainstMeasurement : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
+  const std::string config = GetParam();
+  TempDir tmp;
+  struct Variant {
+    Precision precision;
+    ActivationCheckpointing ckpt;
+  };
+  for (const Variant v : {Variant{Precision::fp32, ActivationCheckpointing::none}, Variant{Precision::bf16, ActivationCheckpointing::all}})
+    for (int stage = 0; stage <= 3; ++stage) {
+      const std::string name = "s" + std::to_string(stage) + std::string(to_string(v.precision));
+      auto r = run_command(
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 '" ZT_BINARY
+          "' train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
+          " --set train.steps=3 --set train.log_every=1 --set parallel.threads=1 --set parallel.zero_stage=" +
+          std::to_string(stage) + " --set precision.compute=" + std::string(to_string(v.precision)) +
+          " --set memory.activation_checkpointing=" + std::string(to_string(v.ckpt)));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      std::istringstream in(read_file(tmp.path() / name / "metrics.jsonl"));
+      std::string line, last;
+      while (std::getline(in, line)) last = line;
+      double measured = 0;  // the step's peak, highest rank
+      const nlohmann::json record = nlohmann::json::parse(last);
+      for (const auto& rank : record["ranks"]) measured = std::max(measured, rank["peak_bytes"].get<double>());
+      const double planned = static_cast<double>(plan_memory(plan_input(config, stage, v.precision, v.ckpt)).total());
+      EXPECT_NEAR(planned / measured, 1.0, 0.10) << name << ": planned " << planned << " measured " << measured;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, PlanAgainstMeasurement,
+                         ::testing::Values("configs/test-tiny-gpt2.yaml", "configs/test-tiny-llama.yaml"),
+                         [](const auto& info) { return std::string(info.param).find("gpt2") != std::string::npos ? "gpt2" : "llama"; });
+
+TEST(MemoryPlan, ModelStateFollowsTheStagesAndCheckpointingSavesActivations) {
+  const PlanInput s0 = plan_input("configs/shakespeare-char.yaml", 0, Precision::fp32, ActivationCheckpointing::none);
+  auto at = [](const PlanBytes& p, MemTag t) { return p.by_tag[static_cast<int>(t)]; };
+  PlanInput s1 = s0, s3 = s0, ck = s0;
+  s1.stage = 1;
+  s3.stage = 3;
+  ck.checkpointed.assign(ck.checkpointed.size(), true);
+  const PlanBytes p0 = plan_memory(s0), p1 = plan_memory(s1), p3 = plan_memory(s3), pc = plan_memory(ck);
+  EXPECT_NEAR(double(at(p1, MemTag::optimizer)) / at(p0, MemTag::optimizer), 0.5, 0.01);  // sharded over 2 ranks
+  EXPECT_LT(at(p3, MemTag::params), at(p0, MemTag::params));
+  EXPECT_LT(at(pc, MemTag::activations), at(p0, MemTag::activations) / 2);
+  EXPECT_EQ(at(pc, MemTag::params), at(p0, MemTag::params));
+}
+
+TEST(MemoryPlan, LargestMicroBatchIsTheLastThatFits) {
+  PlanInput in = plan_input("configs/shakespeare-char.yaml", 2, Precision::fp32, ActivationCheckpointing::none);
+  const int64_t budget = 256ll << 20;
+  const int64_t mb = largest_micro_batch(in, budget);
+  ASSERT_GT(mb, 0);
+  in.micro_batch = mb;
+  EXPECT_LE(plan_memory(in).total(), budget);
+  in.micro_batch = mb + 1;
+  EXPECT_GT(plan_memory(in).total(), budget);
+  EXPECT_EQ(largest_micro_batch(in, 1 << 20), 0) << "nothing fits 1 MiB";
+}
+
+TEST(MemoryPlan, TheCommandPrintsEveryChoiceAndMarksTheConfigs) {
+  auto r = testing::run_zt("plan configs/shakespeare-char.yaml --world 2 --budget 1GiB --set parallel.zero_stage=3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("max micro_batch in 1024 MiB"));
+  EXPECT_THAT(r.output, HasSubstr("<- this config"));
+  int rows = 0;
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) rows += line.size() > 2 && std::isdigit(line[0]) && line[1] == ' ';
+  EXPECT_EQ(rows, 4 * 3 * 2);  // stages x precisions x checkpointing
+  r = testing::run_zt("plan configs/shakespeare-char.yaml --world 2 --budget lots");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("--budget 'lots'"));
+}
+
+}  // namespace
+}  // namespace zt
