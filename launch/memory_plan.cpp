@@ -55,6 +55,18 @@ PlanBytes plan_memory(const PlanInput& in) {
     for (size_t i = 0; i + 1 < order.size(); ++i)
       gathered_pair = std::max(gathered_pair, rounded(padded[index(order[i])] * 4) + rounded(padded[index(order[i + 1])] * 4));
   }
+  // Stages 2-3: the largest three units in a row in backward order (the running one and two
+  // reductions in flight), the tied embedding left out (counted on its own).
+  int64_t grads_window = 0;
+  {
+    std::vector<int64_t> backward;  // rounded full-grad bytes, backward order
+    for (size_t i = padded.size(); i-- > (s.tie_embeddings ? 1 : 0);) backward.push_back(rounded(padded[i] * 4));
+    for (size_t i = 0; i < backward.size(); ++i) {
+      int64_t w = 0;
+      for (size_t j = i; j < std::min(i + 3, backward.size()); ++j) w += backward[j];
+      grads_window = std::max(grads_window, w);
+    }
+  }
   if (resident_params) {
     tag(p, MemTag::params) = sum_rounded([](int64_t n) { return n; });
     if (lowp) tag(p, MemTag::params) += sum_rounded([&](int64_t n) { return n * dtype_bytes(in.compute) / 4; });
@@ -71,7 +83,7 @@ PlanBytes plan_memory(const PlanInput& in) {
       // are in flight; a tied embedding's full grads live from the head's backward to the
       // embedding's. (The reduced shards in flight are freed as each reduction lands.)
       const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
-      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + 3 * rounded(largest * 4);
+      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + grads_window;
     }
   }
   tag(p, MemTag::optimizer) =
