@@ -24,10 +24,6 @@ using testing::run_zt;
 using testing::TempDir;
 using testing::weight_difference;
 
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-    "mpirun --oversubscribe --bind-to none ";
-
 // 30 steps of the tiny model with global batch 24 (grad_accum 3, 4, 6 and 12 at 4, 3, 2 and 1
 // ranks of micro-batch 2), a checkpoint every 10 steps.
 std::string train_args(const TempDir& tmp, const std::string& name, const std::string& extra = "") {
@@ -46,7 +42,7 @@ testing::CommandResult mpirun_zt(int world, const std::string& args, const std::
     forward += " -x " + env.substr(at, eq - at);
     at = sp == std::string::npos ? env.size() : sp + 1;
   }
-  return run_command(exports + kMpirun + "-np " + std::to_string(world) + forward + " '" ZT_BINARY "' " + args);
+  return run_command(exports + testing::mpirun(world) + forward + " '" ZT_BINARY "' " + args);
 }
 
 std::string zt_launch(int world, int port, const std::string& rest) {

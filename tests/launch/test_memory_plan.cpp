@@ -50,8 +50,7 @@ TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
     for (int stage = 0; stage <= 3; ++stage) {
       const std::string name = "s" + std::to_string(stage) + std::string(to_string(v.precision));
       auto r = run_command(
-          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 '" ZT_BINARY
-          "' train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
+          testing::mpirun(2) + "'" ZT_BINARY "' train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
           " --set train.steps=3 --set train.log_every=1 --set parallel.threads=1 --set parallel.zero_stage=" +
           std::to_string(stage) + " --set precision.compute=" + std::string(to_string(v.precision)) +
           " --set memory.activation_checkpointing=" + std::string(to_string(v.ckpt)));

@@ -21,8 +21,7 @@ using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kMpirun2 =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 ";
+const std::string kMpirun2 = testing::mpirun(2);
 
 std::map<int64_t, nlohmann::json> metrics_by_step(const fs::path& run) {
   std::map<int64_t, nlohmann::json> out;

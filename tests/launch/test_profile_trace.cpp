@@ -19,9 +19,7 @@ using testing::run_command;
 using testing::run_zt;
 using testing::TempDir;
 
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-    "mpirun --oversubscribe --bind-to none -np 2 '" ZT_BINARY "' ";
+const std::string kMpirun = testing::mpirun(2) + "'" ZT_BINARY "' ";
 
 struct Collective {
   std::string op;

@@ -137,8 +137,7 @@ TEST(ActivationCheckpointingConfig, PolicyPicksTheBlocks) {
 TEST(ActivationCheckpointingEndToEnd, StageThreeMatchesBitwiseAndTracesTheRecompute) {
   testing::TempDir tmp;
   const std::string mpirun =
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 '" ZT_BINARY
-      "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
+      testing::mpirun(2) + "'" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
       " --set train.steps=6 --set train.micro_batch=2 --set train.global_batch=8 --set parallel.threads=1"
       " --set parallel.zero_stage=3 --set profile.enabled=true --set profile.start_step=2 --set profile.steps=2";
   auto r = testing::run_command(mpirun + " --set run.name=plain");

@@ -19,10 +19,6 @@ using testing::TempDir;
 using testing::last_metrics;
 using testing::weight_difference;
 
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-    "mpirun --oversubscribe --bind-to none -np ";
-
 std::string train_args(const std::string& config, const TempDir& tmp, const std::string& name) {
   return "train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
          " --set train.steps=20 --set train.micro_batch=2 --set train.global_batch=8 --set parallel.threads=1"
@@ -48,7 +44,7 @@ TEST_P(ZeroEquivalence, EveryStageMatchesOneProcess) {
     const std::string launcher =
         c.zt_launch ? "'" ZT_BINARY "' launch --nproc-per-node " + std::to_string(c.world) + " --master-port " +
                           std::to_string(c.port) + " -- "
-                    : kMpirun + std::to_string(c.world) + " ";
+                    : testing::mpirun(c.world);
     auto r = run_command(launcher + "'" ZT_BINARY "' " + train_args(c.config, tmp, name) +
                          " --set parallel.zero_stage=" + std::to_string(stage));
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -87,7 +83,7 @@ TEST(ZeroVolume, CommunicationAndModelStateMatchTheory) {
   nlohmann::json m[4];
   for (int stage = 0; stage <= 3; ++stage) {
     const std::string name = "v" + std::to_string(stage);
-    auto r = run_command(kMpirun + std::to_string(W) + " '" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" +
+    auto r = run_command(testing::mpirun(W) + "'" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" +
                          tmp.str() + " --set run.name=" + name + " --set train.steps=" + std::to_string(steps) +
                          " --set train.micro_batch=2 --set train.global_batch=4 --set parallel.threads=1 --set train.log_every=100"
                          " --set parallel.zero_stage=" + std::to_string(stage));
@@ -119,7 +115,7 @@ TEST(ZeroVolume, StageZeroAllReducesInBuckets) {
   nlohmann::json m[2];
   for (int per_unit = 0; per_unit < 2; ++per_unit) {
     const std::string name = "b" + std::to_string(per_unit);
-    auto r = run_command(kMpirun + "2 '" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
+    auto r = run_command(testing::mpirun(2) + "'" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
                          " --set run.name=" + name + " --set train.steps=" + std::to_string(steps) +
                          " --set train.micro_batch=2 --set train.global_batch=4 --set parallel.threads=1 --set train.log_every=100" +
                          (per_unit ? " --set parallel.bucket_mb=0" : ""));

@@ -47,6 +47,12 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
+// "mpirun ... -np N " as root, oversubscribed, unbound: prefix of a command run on N ranks.
+inline std::string mpirun(int np) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+         "mpirun --oversubscribe --bind-to none -np " + std::to_string(np) + " ";
+}
+
 inline CommandResult run_zt(const std::string& args) {
   return run_command("OMP_NUM_THREADS=1 '" ZT_BINARY "' " + args);
 }
