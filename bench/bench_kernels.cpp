@@ -48,40 +48,21 @@ void BM_Sgemm(benchmark::State& st) {
   flops_counter(st, 2.0 * N * C * OC);
 }
 
-void BM_LinearForward(benchmark::State& st) {
-  const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
-  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), b = randn({OC}, 3);
-  Tensor y = Tensor::empty({N, OC}, DType::f32);
-  for (auto _ : st) {
-    linear_forward(y, x, w, &b);
-    benchmark::DoNotOptimize(y.raw());
-  }
-  flops_counter(st, 2.0 * N * C * OC);
-}
-
-void BM_LinearBackward(benchmark::State& st) {
-  const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
-  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), g = randn({N, OC}, 3);
-  Tensor dx = Tensor::zeros({N, C}, DType::f32), dw = Tensor::zeros({OC, C}, DType::f32),
-         db = Tensor::zeros({OC}, DType::f32);
-  for (auto _ : st) {
-    linear_backward(&dx, dw, &db, g, x, w);
-    benchmark::DoNotOptimize(dw.raw());
-  }
-  flops_counter(st, 4.0 * N * C * OC);
-}
-
-// The same with bf16 weights (precision.compute: bf16): inputs rounded to bf16, oneDNN's
-// bf16 matmul with fp32 accumulation.
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  convert(out, t);
+// With kBf16 the weights are bf16 (precision.compute: bf16): inputs rounded to bf16,
+// oneDNN's bf16 matmul with fp32 accumulation.
+template <bool kBf16>
+Tensor weight(const Shape& shape) {
+  Tensor w = randn(shape, 2);
+  if (!kBf16) return w;
+  Tensor out = Tensor::empty(shape, DType::bf16);
+  convert(out, w);
   return out;
 }
 
-void BM_LinearForwardBf16(benchmark::State& st) {
+template <bool kBf16>
+void BM_LinearForward(benchmark::State& st) {
   const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
-  Tensor x = randn({N, C}, 1), w = to_bf16(randn({OC, C}, 2)), b = randn({OC}, 3);
+  Tensor x = randn({N, C}, 1), w = weight<kBf16>({OC, C}), b = randn({OC}, 3);
   Tensor y = Tensor::empty({N, OC}, DType::f32);
   for (auto _ : st) {
     linear_forward(y, x, w, &b);
@@ -90,9 +71,10 @@ void BM_LinearForwardBf16(benchmark::State& st) {
   flops_counter(st, 2.0 * N * C * OC);
 }
 
-void BM_LinearBackwardBf16(benchmark::State& st) {
+template <bool kBf16>
+void BM_LinearBackward(benchmark::State& st) {
   const int64_t N = st.range(0), C = st.range(1), OC = st.range(2);
-  Tensor x = randn({N, C}, 1), w = to_bf16(randn({OC, C}, 2)), g = randn({N, OC}, 3);
+  Tensor x = randn({N, C}, 1), w = weight<kBf16>({OC, C}), g = randn({N, OC}, 3);
   Tensor dx = Tensor::zeros({N, C}, DType::f32), dw = Tensor::zeros({OC, C}, DType::f32),
          db = Tensor::zeros({OC}, DType::f32);
   for (auto _ : st) {
@@ -226,10 +208,10 @@ void BM_EmbeddingBackward(benchmark::State& st) {
 }
 
 BENCHMARK(BM_Sgemm)->Apply(sgemm_shapes);
-BENCHMARK(BM_LinearForward)->Apply(linear_shapes);
-BENCHMARK(BM_LinearBackward)->Apply(linear_shapes);
-BENCHMARK(BM_LinearForwardBf16)->Apply(linear_shapes);
-BENCHMARK(BM_LinearBackwardBf16)->Apply(linear_shapes);
+BENCHMARK_TEMPLATE(BM_LinearForward, false)->Apply(linear_shapes);
+BENCHMARK_TEMPLATE(BM_LinearBackward, false)->Apply(linear_shapes);
+BENCHMARK_TEMPLATE(BM_LinearForward, true)->Apply(linear_shapes);
+BENCHMARK_TEMPLATE(BM_LinearBackward, true)->Apply(linear_shapes);
 BENCHMARK(BM_LayerNormForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LayerNormBackward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GeluForward)->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->UseRealTime()->Unit(benchmark::kMicrosecond);

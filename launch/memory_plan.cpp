@@ -33,10 +33,9 @@ PlanBytes plan_memory(const PlanInput& in) {
   Transformer model(s);
   std::vector<int64_t> padded;
   for (const Unit* u : model.units()) padded.push_back((u->numel() + W - 1) / W * W);
-  int64_t full = 0, shard = 0, largest = 0;
+  int64_t full = 0, largest = 0;
   for (int64_t n : padded) {
     full += n;
-    shard += n / W;
     largest = std::max(largest, n);
   }
   auto sum_rounded = [&](auto elems_of) {
