@@ -25,31 +25,54 @@ void flops_counter(benchmark::State& st, double flops) {
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Raw sgemm, one row per transpose case the linear layer uses:
+// Raw GEMMs, one row per transpose case the linear layer uses:
 // NT = forward (N,C)x(OC,C)^T, NN = dinp (N,OC)x(OC,C), TN = dweight (N,OC)^T x (N,C).
-void BM_Sgemm(benchmark::State& st) {
+// Kind: fp32 sgemm (oneDNN), or bf16 operands with fp32 accumulation through our AVX-512
+// kernel or oneDNN's matmul primitive.
+enum class GemmKind { f32, bf16_avx512, bf16_onednn };
+
+template <GemmKind kKind>
+void BM_Gemm(benchmark::State& st) {
   const int64_t N = st.range(0), C = st.range(1), OC = st.range(2), which = st.range(3);
-  Tensor x = randn({N, C}, 1), w = randn({OC, C}, 2), g = randn({N, OC}, 3);
+  if (kKind == GemmKind::bf16_avx512 && !cpu::has_avx512()) {
+    st.SkipWithError("this CPU has no AVX-512");
+    return;
+  }
+  constexpr DType dt = kKind == GemmKind::f32 ? DType::f32 : DType::bf16;
+  auto operand = [&](const Shape& shape, uint64_t stream) {
+    Tensor f = randn(shape, stream), out = Tensor::empty(shape, dt);
+    convert(out, f);
+    return out;
+  };
+  Tensor x = operand({N, C}, 1), w = operand({OC, C}, 2), g = operand({N, OC}, 3);
   Tensor y = Tensor::zeros({N, OC}, DType::f32), dx = Tensor::zeros({N, C}, DType::f32),
          dw = Tensor::zeros({OC, C}, DType::f32);
+  auto gemm = [](bool ta, bool tb, int64_t M, int64_t Nn, int64_t K, const Tensor& A, int64_t lda,
+                 const Tensor& B, int64_t ldb, float beta, Tensor& Cm, int64_t ldc) {
+    if constexpr (kKind == GemmKind::f32)
+      cpu::sgemm(ta, tb, M, Nn, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, beta, Cm.data<float>(), ldc);
+    else if constexpr (kKind == GemmKind::bf16_avx512)
+      cpu::gemm_bf16_avx512(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
+                            Cm.data<float>(), ldc);
+    else
+      cpu::gemm_bf16_onednn(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
+                            Cm.data<float>(), ldc);
+  };
   for (auto _ : st) {
     if (which == 0)
-      cpu::sgemm(false, true, N, OC, C, 1.f, x.data<float>(), C, w.data<float>(), C, 0.f,
-                 y.data<float>(), OC);
+      gemm(false, true, N, OC, C, x, C, w, C, 0.f, y, OC);
     else if (which == 1)
-      cpu::sgemm(false, false, N, C, OC, 1.f, g.data<float>(), OC, w.data<float>(), C, 1.f,
-                 dx.data<float>(), C);
+      gemm(false, false, N, C, OC, g, OC, w, C, 1.f, dx, C);
     else
-      cpu::sgemm(true, false, OC, C, N, 1.f, g.data<float>(), OC, x.data<float>(), C, 1.f,
-                 dw.data<float>(), C);
+      gemm(true, false, OC, C, N, g, OC, x, C, 1.f, dw, C);
     benchmark::ClobberMemory();
   }
   st.SetLabel(which == 0 ? "NT fwd" : which == 1 ? "NN dinp" : "TN dweight");
   flops_counter(st, 2.0 * N * C * OC);
 }
 
-// With kBf16 the weights are bf16 (precision.compute: bf16): inputs rounded to bf16,
-// oneDNN's bf16 matmul with fp32 accumulation.
+// With kBf16 the weights are bf16 (precision.compute: bf16): inputs rounded to bf16, then
+// cpu::gemm_bf16 with fp32 accumulation.
 template <bool kBf16>
 Tensor weight(const Shape& shape) {
   Tensor w = randn(shape, 2);
@@ -207,7 +230,9 @@ void BM_EmbeddingBackward(benchmark::State& st) {
   st.SetBytesProcessed(st.iterations() * 5 * N * C * int64_t{sizeof(float)});
 }
 
-BENCHMARK(BM_Sgemm)->Apply(sgemm_shapes);
+BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::f32)->Apply(sgemm_shapes);
+BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::bf16_avx512)->Apply(sgemm_shapes);
+BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::bf16_onednn)->Apply(sgemm_shapes);
 BENCHMARK_TEMPLATE(BM_LinearForward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearBackward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearForward, true)->Apply(linear_shapes);

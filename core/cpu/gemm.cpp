@@ -6,7 +6,9 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
+#include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace zt::cpu {
@@ -64,9 +66,34 @@ const Bf16Gemm& bf16_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
 
 }  // namespace
 
+namespace {
+
+// op(X) (rows x cols, row stride ld) as bf16: the data itself, or a rounded copy in `copy`.
+const uint16_t* as_bf16(Bf16Operand x, int64_t rows, int64_t cols, int64_t ld, bool trans,
+                        std::vector<uint16_t>& copy) {
+  if (!x.fp32 || rows == 0 || cols == 0) return static_cast<const uint16_t*>(x.data);
+  const int64_t n = (trans ? cols - 1 : rows - 1) * ld + (trans ? rows : cols);
+  const float* f = static_cast<const float*>(x.data);
+  copy.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) copy[size_t(i)] = f32_to_bf16(f[i]);
+  return copy.data();
+}
+
+}  // namespace
+
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+               Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc) {
+  if (has_avx512()) return gemm_bf16_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (M == 0 || N == 0) return;
+  std::vector<uint16_t> a_copy, b_copy;
+  gemm_bf16_onednn(trans_a, trans_b, M, N, K, alpha, as_bf16(A, M, K, lda, trans_a, a_copy), lda,
+                   as_bf16(B, K, N, ldb, trans_b, b_copy), ldb, beta, C, ldc);
+}
+
+void gemm_bf16_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                      int64_t ldc) {
   if (M == 0 || N == 0) return;
   try {
     const Bf16Gemm& g = bf16_gemm(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);

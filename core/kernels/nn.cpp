@@ -34,30 +34,40 @@ void check_token_range(const Tensor& ids, int64_t limit) {
 
 namespace {
 
-// A GEMM operand in the compute dtype (the weight's). bf16: the operand as bf16 (converted
-// from f32 if needed) for a real bf16 GEMM. f16: rounded to f16 (inf past 65504, as on a
-// GPU) and held as f32 for an fp32 GEMM. f32: as is.
-Tensor gemm_operand(const Tensor& t, DType compute) {
-  const DType held = compute == DType::bf16 ? DType::bf16 : DType::f32;
-  if (t.dtype() == held && (compute != DType::f16 || t.dtype() != DType::f32)) return t;
-  Tensor out = Tensor::empty(t.shape(), held, MemTag::workspace);
-  if (compute == DType::f16 && t.dtype() == DType::f32) {
-    Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
-    convert(h, t);
-    convert(out, h);
-  } else {
-    convert(out, t);
+// A GEMM operand in the compute dtype (the weight's). bf16: a real bf16 GEMM, with f32
+// inputs rounded to bf16 as the kernel packs them. f16: rounded to f16 (inf past 65504, as on
+// a GPU) and held as f32 for an fp32 GEMM. f32: as is.
+class GemmOperand {
+ public:
+  GemmOperand(const Tensor& t, DType compute) : t_(t), compute_(compute) {
+    if (compute == DType::f16 && t.dtype() == DType::f32) {
+      Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
+      convert(h, t);
+      t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
+      convert(t_, h);
+    } else if (compute == DType::f16) {
+      t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
+      convert(t_, t);
+    }
   }
-  return out;
-}
+  bool bf16() const { return compute_ == DType::bf16; }
+  cpu::Bf16Operand as_bf16() const {
+    return t_.dtype() == DType::bf16 ? cpu::Bf16Operand(t_.data<uint16_t>()) : cpu::Bf16Operand::rounded(t_.data<float>());
+  }
+  const float* as_f32() const { return t_.data<float>(); }
 
-// C (M,N) f32 = op(A) @ op(B) + beta C, A and B from gemm_operand.
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda, const Tensor& B,
-          int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (A.dtype() == DType::bf16)
-    cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta, C, ldc);
+ private:
+  Tensor t_;
+  DType compute_;
+};
+
+// C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype.
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A, int64_t lda,
+          const GemmOperand& B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (A.bf16())
+    cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.as_bf16(), lda, B.as_bf16(), ldb, beta, C, ldc);
   else
-    cpu::sgemm(ta, tb, M, N, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, beta, C, ldc);
+    cpu::sgemm(ta, tb, M, N, K, 1.f, A.as_f32(), lda, B.as_f32(), ldb, beta, C, ldc);
 }
 
 DType compute_dtype_of(const Tensor& weight, const Tensor& inp) {
@@ -81,7 +91,7 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     check_f32_cpu(*bias, "bias");
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
-  gemm(false, true, N, OC, C, gemm_operand(inp, compute), C, gemm_operand(weight, compute), C, 0.f,
+  gemm(false, true, N, OC, C, GemmOperand(inp, compute), C, GemmOperand(weight, compute), C, 0.f,
        out.data<float>(), OC);
   if (bias) cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
 }
@@ -95,13 +105,13 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
            dout.shape_str(), dweight.shape_str());
-  const Tensor dout_c = gemm_operand(dout, compute);
+  const GemmOperand dout_c(dout, compute);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
-    gemm(false, false, N, C, OC, dout_c, OC, gemm_operand(weight, compute), C, 1.f, dinp->data<float>(), C);
+    gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, 1.f, dinp->data<float>(), C);
   }
-  gemm(true, false, OC, C, N, dout_c, OC, gemm_operand(inp, compute), C, 1.f, dweight.data<float>(), C);
+  gemm(true, false, OC, C, N, dout_c, OC, GemmOperand(inp, compute), C, 1.f, dweight.data<float>(), C);
   if (dbias) {
     check_f32_cpu(*dbias, "dbias");
     ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());

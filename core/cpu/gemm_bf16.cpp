@@ -1,0 +1,238 @@
+// bf16 GEMM with fp32 accumulation on AVX-512, BLIS-style: B is packed in KC x NC blocks of
+// NR-wide panels and A in MC x KC blocks of MR-high panels, and packing widens bf16 to fp32
+// (a 16-bit shift, exact; fp32 operands are rounded to bf16 on the way, so activations need
+// no converted copy), so the micro-kernel is plain fp32 FMA on an MR x NR tile of C held
+// in registers. Products of bf16 values are exact in fp32, so this computes what a native
+// bf16 dot-product kernel does, without flushing denormals. We widen rather than use
+// vdpbf16ps because on Zen 5 vdpbf16ps retires at about half the FLOP rate of vfmadd231ps
+// (bench/bench_bf16_dot: ~80 vs ~170 GFLOP/s per core, registers only); the bf16 win on this
+// CPU is halved operand bytes, not faster arithmetic. Threads share the packed blocks and
+// split the tiles.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() operands that -Wmaybe-uninitialized
+// reports once inlined (GCC bug 105593); they are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace zt::cpu {
+namespace {
+
+constexpr int64_t MR = 6;        // rows of C per micro-tile
+constexpr int64_t NV = 4;        // zmm vectors per micro-tile row
+constexpr int64_t NR = 16 * NV;  // columns of C per micro-tile: 6 x 4 = 24 zmm accumulators
+constexpr int64_t KC = 128;      // depth of a packed block
+constexpr int64_t MC = 120;      // most rows of A per packed block (a multiple of MR): 120 KiB
+constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 2 MiB
+
+#define ZT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+ZT_AVX512 inline __mmask16 first(int64_t n) { return n >= 16 ? 0xFFFF : __mmask16((1u << n) - 1); }
+
+// n (<= 16) bf16 values as fp32, zero past n.
+ZT_AVX512 inline __m512 load16(const uint16_t* src, int64_t n) {
+  const __m256i h = _mm256_mask_loadu_epi16(_mm256_setzero_si256(), first(n), src);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// n (<= 16) fp32 values rounded to bf16 (to nearest even, NaN stays a quiet NaN, exactly as
+// f32_to_bf16) and held as fp32, zero past n.
+ZT_AVX512 inline __m512 load16(const float* src, int64_t n) {
+  const __m512 x = _mm512_maskz_loadu_ps(first(n), src);
+  const __m512i u = _mm512_castps_si512(x), hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+  const __m512i quiet = _mm512_or_si512(u, _mm512_set1_epi32(0x00400000));
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_mask_blend_epi32(nan, rounded, quiet), hi));
+}
+
+// In-place 16 x 16 fp32 transpose: r[i] element j becomes r[j] element i.
+ZT_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved within 128-bit lanes
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // each lane now holds one column of four rows
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {  // gather lane L of the four row groups into column 4L + c
+    const __m512 v0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), w0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88),
+                 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+    t[c] = _mm512_shuffle_f32x4(v0, v1, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(v0, v1, 0xDD);
+    t[4 + c] = _mm512_shuffle_f32x4(w0, w1, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(w0, w1, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+nc] as fp32 into panels of NR columns: panel p holds kc
+// rows of NR values, zero past the edges. Panels are split across the team.
+template <typename T>
+ZT_AVX512 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                      float* out) {
+  const int64_t panels = (nc + NR - 1) / NR;
+#pragma omp for schedule(static)
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = out + p * kc * NR;
+    const int64_t jb = j0 + p * NR, nj = std::min(NR, j0 + nc - jb);
+    if (!tb) {  // row k of the panel is contiguous in B
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t v = 0; v < NV; ++v)
+          _mm512_storeu_ps(dst + k * NR + 16 * v,
+                           v * 16 < nj ? load16(B + (k0 + k) * ldb + jb + 16 * v, nj - 16 * v) : _mm512_setzero_ps());
+    } else {  // B[k][j] = B[j*ldb + k]: transpose 16 x 16 blocks of source rows
+      for (int64_t jj = 0; jj < NR; jj += 16)
+        for (int64_t kk = 0; kk < kc; kk += 16) {
+          __m512 r[16];
+          for (int64_t j = 0; j < 16; ++j)
+            r[j] = jj + j < nj ? load16(B + (jb + jj + j) * ldb + k0 + kk, kc - kk) : _mm512_setzero_ps();
+          transpose16(r);
+          for (int64_t k = 0; k < 16 && kk + k < kc; ++k) _mm512_storeu_ps(dst + (kk + k) * NR + jj, r[k]);
+        }
+    }
+  }
+}
+
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into panels of MR rows, zero past the edges,
+// in whichever order is contiguous in the source: k-major (kc groups of MR values) when A is
+// transposed, row-major (MR rows of kc values) when not. Each thread packs its own block.
+template <typename T>
+ZT_AVX512 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                      float* out) {
+  const int64_t panels = (mc + MR - 1) / MR;
+  const __mmask16 mr_mask = (1u << MR) - 1;
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = out + p * kc * MR;
+    const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
+    if (ta) {  // A[i][k] = A[k*lda + i]
+      for (int64_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(dst + k * MR, mr_mask, load16(A + (k0 + k) * lda + ib, ni));
+    } else {
+      for (int64_t r = 0; r < MR; ++r)
+        for (int64_t k = 0; k < kc; k += 16) {
+          _mm512_mask_storeu_ps(dst + r * kc + k, first(kc - k),
+                                r < ni ? load16(A + (ib + r) * lda + k0 + k, kc - k) : _mm512_setzero_ps());
+        }
+    }
+  }
+}
+
+// acc (MR x NR) = a (MR x kc) times b (kc x NR); a is k-major (a[k*MR + r]) or row-major
+// (a[r*kc + k]) as pack_a wrote it.
+template <bool kKMajorA>
+ZT_AVX512 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m512 acc[MR][NV]) {
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+    for (int64_t v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    for (int64_t r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(kKMajorA ? a[k * MR + r] : a[r * kc + k]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+    b += NR;
+  }
+}
+
+// C tile = alpha * acc + beta * C over the valid mr x nr corner (beta == 0 never reads C).
+ZT_AVX512 inline void store_tile(__m512 acc[MR][NV], int64_t mr, int64_t nr, float alpha, float beta, float* C,
+                                 int64_t ldc) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int64_t r = 0; r < mr; ++r) {
+    float* c = C + r * ldc;
+    for (int64_t v = 0; v < NV; ++v) {
+      const int64_t j = v * 16;
+      if (j >= nr) break;
+      const __mmask16 m = first(nr - j);
+      __m512 x = _mm512_mul_ps(acc[r][v], va);
+      if (beta != 0.f) x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, c + j), vb, x);
+      _mm512_mask_storeu_ps(c + j, m, x);
+    }
+  }
+}
+
+}  // namespace
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
+ZT_AVX512 void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
+                                int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // C = beta * C
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+    return;
+  }
+  // The packing buffers are shared by the team and kept across calls: one GEMM at a time.
+  // B blocks are packed by the team into one shared buffer; each thread packs its own A
+  // blocks. Both buffers are kept across calls, so one GEMM runs at a time.
+  static std::mutex mu;
+  static std::vector<float> b_pack(size_t(NC) * KC);
+  std::lock_guard<std::mutex> lock(mu);
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int threads = flops < 4e6 ? 1 : omp_get_max_threads();
+  // Rows split into a multiple of `threads` equal blocks of at most MC, so that each thread
+  // gets the same work between the two barriers per B block.
+  int64_t blocks_m = (M + MC - 1) / MC;
+  blocks_m = (blocks_m + threads - 1) / threads * threads;
+  const int64_t mc_step = ((M + blocks_m - 1) / blocks_m + MR - 1) / MR * MR;
+#pragma omp parallel num_threads(threads)
+  {
+    thread_local std::vector<float> a_pack;
+    a_pack.resize(size_t(MC) * KC);
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+      const int64_t nc = std::min(NC, N - j0), panels_n = (nc + NR - 1) / NR;
+      for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = std::min(KC, K - k0);
+        const float block_beta = k0 == 0 ? beta : 1.f;  // later K blocks accumulate onto C
+        if (B.fp32)  // omp for: ends in a barrier
+          pack_b(trans_b, static_cast<const float*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
+        else
+          pack_b(trans_b, static_cast<const uint16_t*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
+#pragma omp for schedule(static)
+        for (int64_t i0 = 0; i0 < blocks_m * mc_step; i0 += mc_step) {
+          if (i0 >= M) continue;
+          const int64_t mc = std::min(mc_step, M - i0), panels_m = (mc + MR - 1) / MR;
+          if (A.fp32)
+            pack_a(trans_a, static_cast<const float*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
+          else
+            pack_a(trans_a, static_cast<const uint16_t*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
+          for (int64_t pn = 0; pn < panels_n; ++pn)
+            for (int64_t pm = 0; pm < panels_m; ++pm) {
+              __m512 acc[MR][NV];
+              const float* a = a_pack.data() + pm * kc * MR;
+              const float* b = b_pack.data() + pn * kc * NR;
+              if (trans_a)
+                micro_kernel<true>(kc, a, b, acc);
+              else
+                micro_kernel<false>(kc, a, b, acc);
+              const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
+              store_tile(acc, std::min(MR, M - i), std::min(NR, N - j), alpha, block_beta, C + i * ldc + j, ldc);
+            }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace zt::cpu

@@ -1,0 +1,171 @@
+// bf16 GEMM (fp32 accumulation): both implementations behind cpu::gemm_bf16 against an f64
+// reference for every transpose pair, shapes that cross each blocking edge (MR, NR, KC, MC,
+// NC, odd K), row strides wider than the matrix, alpha/beta, and thread-count invariance.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+#include "core/dtype.h"
+
+namespace zt {
+namespace {
+
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, cpu::Bf16Operand, int64_t,
+                        cpu::Bf16Operand, int64_t, float, float*, int64_t);
+
+void onednn(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, cpu::Bf16Operand A, int64_t lda,
+            cpu::Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cpu::gemm_bf16_onednn(ta, tb, M, N, K, alpha, static_cast<const uint16_t*>(A.data), lda,
+                        static_cast<const uint16_t*>(B.data), ldb, beta, C, ldc);
+}
+
+struct Impl {
+  const char* name;
+  GemmFn fn;
+  bool available;
+};
+
+std::vector<Impl> impls() {
+  return {{"avx512", &cpu::gemm_bf16_avx512, cpu::has_avx512()},
+          {"onednn", &onednn, true},
+          {"dispatch", &cpu::gemm_bf16, true}};
+}
+
+std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<uint16_t> v(n);
+  for (auto& x : v) x = f32_to_bf16(u(gen));
+  return v;
+}
+
+struct Case {
+  int64_t M, N, K;
+};
+
+// Runs one case with row strides pad wider than needed and checks every element of C against
+// f64 within the fp32 accumulation bound K * 2^-23 * sum|a*b| (products of bf16 are exact).
+void check(const Impl& impl, bool ta, bool tb, Case c, float alpha, float beta) {
+  const int64_t pad = 3;
+  const int64_t a_rows = ta ? c.K : c.M, a_cols = ta ? c.M : c.K;
+  const int64_t b_rows = tb ? c.N : c.K, b_cols = tb ? c.K : c.N;
+  const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = c.N + pad;
+  const auto A = random_bf16(size_t(a_rows * lda), 1), B = random_bf16(size_t(b_rows * ldb), 2);
+  std::vector<float> C(size_t(c.M * ldc));
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (auto& x : C) x = beta == 0.f ? std::numeric_limits<float>::quiet_NaN() : u(gen);
+  const std::vector<float> C0 = C;
+  impl.fn(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  int misses = 0;
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = 0; j < c.N; ++j) {
+      double s = 0, mag = 0;
+      for (int64_t k = 0; k < c.K; ++k) {
+        const double a = bf16_to_f32(ta ? A[k * lda + i] : A[i * lda + k]);
+        const double b = bf16_to_f32(tb ? B[j * ldb + k] : B[k * ldb + j]);
+        s += a * b;
+        mag += std::fabs(a * b);
+      }
+      const double want = alpha * s + (beta != 0.f ? beta * double(C0[i * ldc + j]) : 0.0);
+      const double tol = std::fabs(alpha) * (double(c.K) * 0x1p-23 * mag) + 1e-6 * (1 + std::fabs(want));
+      const double got = C[i * ldc + j];
+      if (!(std::fabs(got - want) <= tol) && ++misses <= 5)
+        ADD_FAILURE() << impl.name << " C[" << i << "," << j << "] = " << got << ", want " << want;
+    }
+  EXPECT_EQ(misses, 0);
+  // The padding columns of C are never written.
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = c.N; j < ldc; ++j) {
+      if (beta != 0.f) EXPECT_EQ(C[i * ldc + j], C0[i * ldc + j]);
+      else EXPECT_TRUE(std::isnan(C[i * ldc + j]));
+    }
+}
+
+TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
+  const std::vector<Case> cases = {
+      {1, 1, 1},      {7, 10, 12},  // far below one micro-tile
+      {13, 65, 385},                // one past MR, NR and KC; odd K
+      {197, 70, 777},               // crosses MC twice, odd K across two KC blocks
+      {5, 3137, 40},                // crosses NC
+  };
+  for (const Impl& impl : impls()) {
+    if (!impl.available) continue;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Case& c : cases) {
+          SCOPED_TRACE(::testing::Message() << impl.name << " ta " << ta << " tb " << tb << " M " << c.M
+                                            << " N " << c.N << " K " << c.K);
+          check(impl, ta, tb, c, 1.f, 0.f);
+        }
+  }
+}
+
+TEST(GemmBf16, AlphaScalesAndBetaAccumulates) {
+  for (const Impl& impl : impls()) {
+    if (!impl.available) continue;
+    for (auto [alpha, beta] : {std::pair{0.5f, 1.f}, {-2.f, 0.25f}, {1.f, 1.f}}) {
+      SCOPED_TRACE(::testing::Message() << impl.name << " alpha " << alpha << " beta " << beta);
+      check(impl, false, true, {13, 65, 777}, alpha, beta);
+      check(impl, true, false, {13, 65, 777}, alpha, beta);
+    }
+  }
+}
+
+// fp32 operands rounded while packing must give bitwise the product of operands converted
+// first with f32_to_bf16: ties to even, values just below a tie, and NaN.
+TEST(GemmBf16, Fp32OperandsRoundExactlyAsConversion) {
+  const int64_t M = 37, N = 70, K = 45;
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> u(-4.f, 4.f);
+  auto make = [&](int64_t n) {
+    std::vector<float> f(static_cast<size_t>(n));
+    for (size_t i = 0; i < f.size(); ++i) {
+      uint32_t bits = std::bit_cast<uint32_t>(u(gen));
+      if (i % 3 == 0) bits = (bits & 0xFFFF0000u) | 0x8000u;  // an exact tie
+      if (i % 3 == 1) bits = (bits & 0xFFFF0000u) | 0x7FFFu;  // just below a tie
+      f[i] = std::bit_cast<float>(bits);
+    }
+    return f;
+  };
+  std::vector<float> a = make(M * K), b = make(K * N);
+  a[5] = std::numeric_limits<float>::quiet_NaN();  // row 0 of C becomes NaN either way
+  auto to_bf16 = [](const std::vector<float>& f) {
+    std::vector<uint16_t> h(f.size());
+    for (size_t i = 0; i < f.size(); ++i) h[i] = f32_to_bf16(f[i]);
+    return h;
+  };
+  const std::vector<uint16_t> ah = to_bf16(a), bh = to_bf16(b);
+  std::vector<float> from_f32(size_t(M * N)), from_bf16(size_t(M * N));
+  cpu::gemm_bf16(false, false, M, N, K, 1.f, cpu::Bf16Operand::rounded(a.data()), K,
+                 cpu::Bf16Operand::rounded(b.data()), N, 0.f, from_f32.data(), N);
+  cpu::gemm_bf16(false, false, M, N, K, 1.f, ah.data(), K, bh.data(), N, 0.f, from_bf16.data(), N);
+  EXPECT_EQ(std::memcmp(from_f32.data(), from_bf16.data(), from_f32.size() * sizeof(float)), 0);
+  EXPECT_TRUE(std::isnan(from_f32[0]));
+  EXPECT_FALSE(std::isnan(from_f32[N]));
+}
+
+// Each C tile is summed by one thread in one K order, so the result cannot depend on threads.
+TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
+  if (!cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const int64_t M = 150, N = 300, K = 500;
+  const auto A = random_bf16(size_t(M * K), 4), B = random_bf16(size_t(N * K), 5);
+  std::vector<float> one(size_t(M * N)), many(size_t(M * N));
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  cpu::gemm_bf16_avx512(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, one.data(), N);
+  omp_set_num_threads(3);
+  cpu::gemm_bf16_avx512(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, many.data(), N);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one, many);
+}
+
+}  // namespace
+}  // namespace zt
