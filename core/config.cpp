@@ -444,9 +444,6 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
     bad({"model.attn_bias", "model.family"}, "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
   if (c.precision.reduce == Precision::fp16)
     bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
-  if (c.precision.reduce == Precision::bf16)
-    bad({"precision.reduce"}, "precision.reduce: bf16 gradient reduction is not supported yet (neither the MPI nor "
-                              "the Gloo backend sums bf16); gradients are reduced in fp32, set precision.reduce: fp32");
   if (c.precision.loss_scale != "dynamic") {
     char* end = nullptr;
     const double v = std::strtod(c.precision.loss_scale.c_str(), &end);

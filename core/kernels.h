@@ -91,7 +91,7 @@ void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tenso
 
 // ---- elementwise and reductions -----------------------------------------------------------
 void fill(Tensor& t, float value);
-void add_inplace(Tensor& y, const Tensor& x);      // y += x
+void add_inplace(Tensor& y, const Tensor& x);      // y += x (x f32 or bf16)
 void axpy(Tensor& y, float a, const Tensor& x);    // y += a * x
 void scale_inplace(Tensor& x, float s);            // x *= s
 double sum_squares(const Tensor& x);               // sum x^2 accumulated in f64

@@ -57,14 +57,17 @@ int cmd_plan(const Args& args) {
   base.world = static_cast<int>(world);
   base.micro_batch = cfg.train.micro_batch;
   base.seq_len = cfg.data.seq_len;
+  base.reduce = cfg.precision.reduce;
+  base.bucket_mb = cfg.parallel.bucket_mb;
   base.optimizer_states = cfg.optim.name == OptimName::adamw ? 2 : cfg.optim.momentum > 0 ? 1 : 0;
 
-  std::printf("zt plan: %s, %lld params, micro_batch %lld x %lld tokens, %lld rank(s); MiB per rank\n",
+  std::printf("zt plan: %s, %lld params, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
+              "MiB per rank\n",
               cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()),
               static_cast<long long>(base.micro_batch), static_cast<long long>(base.seq_len),
-              static_cast<long long>(world));
-  std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s", "stage", "precision", "act. ckpt", "params", "grads",
-              "optimizer", "activations", "workspace", "total");
+              static_cast<long long>(world), std::string(to_string(base.reduce)).c_str());
+  std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s %8s", "stage", "precision", "act. ckpt", "params", "grads",
+              "optimizer", "activations", "workspace", "comm", "total");
   if (budget) std::printf(" | max micro_batch in %s MiB", mib(budget).c_str());
   std::printf("\n");
   const MemoryConfig none{};
@@ -81,10 +84,10 @@ int cmd_plan(const Args& args) {
         const bool chosen = stage == cfg.parallel.zero_stage && precision == cfg.precision.compute &&
                             memory->activation_checkpointing == cfg.memory.activation_checkpointing;
         auto b = [&](MemTag t) { return mib(p.by_tag[static_cast<int>(t)]); };
-        std::printf("%-5d %-9s %-11s %8s %8s %9s %11s %9s %8s", stage, std::string(to_string(precision)).c_str(),
+        std::printf("%-5d %-9s %-11s %8s %8s %9s %11s %9s %8s %8s", stage, std::string(to_string(precision)).c_str(),
                     std::string(to_string(memory->activation_checkpointing)).c_str(), b(MemTag::params).c_str(),
                     b(MemTag::grads).c_str(), b(MemTag::optimizer).c_str(), b(MemTag::activations).c_str(),
-                    b(MemTag::workspace).c_str(), mib(p.total()).c_str());
+                    b(MemTag::workspace).c_str(), b(MemTag::comm).c_str(), mib(p.total()).c_str());
         if (budget) std::printf(" | %lld", static_cast<long long>(largest_micro_batch(in, budget)));
         std::printf("%s\n", chosen ? "   <- this config" : "");
       }

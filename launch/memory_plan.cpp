@@ -55,15 +55,23 @@ PlanBytes plan_memory(const PlanInput& in) {
       gathered_pair = std::max(gathered_pair, rounded(padded[index(order[i])] * 4) + rounded(padded[index(order[i + 1])] * 4));
   }
   // Stages 2-3: the largest three units in a row in backward order (the running one and two
-  // reductions in flight), the tied embedding left out (counted on its own).
-  int64_t grads_window = 0;
+  // reductions in flight), the tied embedding left out (counted on its own). fp32 reductions
+  // read the full grads themselves; bf16 ones a rounded copy (comm) with a bf16 output, and
+  // only the running unit's fp32 grads are alive.
+  const bool wire_bf16 = in.reduce == Precision::bf16;
+  int64_t grads_window = 0, wire_window = 0, largest_grads = 0;
   {
-    std::vector<int64_t> backward;  // rounded full-grad bytes, backward order
-    for (size_t i = padded.size(); i-- > (s.tie_embeddings ? 1 : 0);) backward.push_back(rounded(padded[i] * 4));
+    std::vector<int64_t> backward, wire;  // rounded bytes, backward order
+    for (size_t i = padded.size(); i-- > (s.tie_embeddings ? 1 : 0);) {
+      backward.push_back(rounded(padded[i] * 4));
+      wire.push_back(rounded(padded[i] * 2) + rounded(padded[i] / W * 2));
+      largest_grads = std::max(largest_grads, backward.back());
+    }
     for (size_t i = 0; i < backward.size(); ++i) {
-      int64_t w = 0;
-      for (size_t j = i; j < std::min(i + 3, backward.size()); ++j) w += backward[j];
-      grads_window = std::max(grads_window, w);
+      int64_t g = 0, w = 0;
+      for (size_t j = i; j < std::min(i + 3, backward.size()); ++j) g += backward[j], w += wire[j];
+      grads_window = std::max(grads_window, g);
+      wire_window = std::max(wire_window, w);
     }
   }
   if (resident_params) {
@@ -74,15 +82,38 @@ PlanBytes plan_memory(const PlanInput& in) {
     // The compute copy is made for the running unit only, not for the prefetched one.
     if (lowp) tag(p, MemTag::params) += rounded(largest * dtype_bytes(in.compute));
   }
+  int64_t comm = 128;
   switch (in.stage) {
-    case 0: tag(p, MemTag::grads) = rounded(full * 4); break;  // one buffer, for contiguous buckets
-    case 1: tag(p, MemTag::grads) = sum_rounded([](int64_t n) { return n; }) + sum_rounded([&](int64_t n) { return n / W; }); break;
+    case 0:
+      tag(p, MemTag::grads) = rounded(full * 4);  // one buffer, for contiguous buckets
+      if (wire_bf16) {  // rounded copies of up to three buckets in a row are in flight
+        const int64_t bucket_bytes = static_cast<int64_t>(in.bucket_mb * 1048576.0);
+        std::vector<int64_t> wires;
+        int64_t len = 0;
+        for (size_t i = padded.size(); i-- > 0;) {
+          len += padded[i];
+          if (len * 4 >= bucket_bytes || i == 0) wires.push_back(rounded(len * 2)), len = 0;
+        }
+        int64_t window = 0;
+        for (size_t i = 0; i < wires.size(); ++i) {
+          int64_t w = 0;
+          for (size_t j = i; j < std::min(i + 3, wires.size()); ++j) w += wires[j];
+          window = std::max(window, w);
+        }
+        comm += window;
+      }
+      break;
+    case 1:
+      tag(p, MemTag::grads) = sum_rounded([](int64_t n) { return n; }) + sum_rounded([&](int64_t n) { return n / W; });
+      if (wire_bf16) comm += wire_window;
+      break;
     default: {
       // Shards, plus full grads while a unit's backward runs and while up to two reductions
       // are in flight; a tied embedding's full grads live from the head's backward to the
       // embedding's. (The reduced shards in flight are freed as each reduction lands.)
       const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
-      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + grads_window;
+      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + (wire_bf16 ? largest_grads : grads_window);
+      if (wire_bf16) comm += wire_window;
     }
   }
   tag(p, MemTag::optimizer) =
@@ -101,25 +132,21 @@ PlanBytes plan_memory(const PlanInput& in) {
   act += rounded(N * V * 4) + rounded(N * 4) + rounded(N * C * 4);  // logits (dlogits in place), losses, head dx
   tag(p, MemTag::activations) = act;
 
-  // ---- workspace: block backward scratch, and low-precision GEMM operands --------------
+  // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
   int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
-  // Low precision: a linear's backward holds its dout and its input as GEMM operands (fp16:
-  // rounded through an f16 temporary and held as f32, the weight too). The largest linear
-  // sets the peak.
-  if (lowp) {
+  // fp16: a linear's backward holds its dout, its input and its weight rounded through an
+  // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
+  // their operands while packing them, into buffers outside the allocator.)
+  if (in.compute == Precision::fp16) {
     const std::vector<std::pair<int64_t, int64_t>> linears = {{C, qkv}, {q_out, C}, {C, ff}, {F, C}, {C, V}};  // in, out
     int64_t worst = 0;
-    for (const auto& [cin, cout] : linears) {
-      const int64_t b = in.compute == Precision::bf16
-                            ? rounded(N * cout * 2) + rounded(N * cin * 2)
-                            : rounded(N * cout * 4) + rounded(N * cin * 4) + rounded(cout * cin * 4) +
-                                  rounded(std::max(N * cin, cout * cin) * 2);
-      worst = std::max(worst, b);
-    }
+    for (const auto& [cin, cout] : linears)
+      worst = std::max(worst, rounded(N * cout * 4) + rounded(N * cin * 4) + rounded(cout * cin * 4) +
+                                  rounded(std::max(N * cin, cout * cin) * 2));
     ws += worst;
   }
   tag(p, MemTag::workspace) = ws;
-  tag(p, MemTag::comm) = 128;
+  tag(p, MemTag::comm) = comm;
   return p;
 }
 

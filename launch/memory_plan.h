@@ -20,7 +20,9 @@ struct PlanInput {
   int stage = 0;
   int64_t micro_batch = 1, seq_len = 1;
   Precision compute = Precision::fp32;
-  std::vector<bool> checkpointed;  // per layer
+  Precision reduce = Precision::fp32;  // gradients on the wire: fp32 or bf16
+  double bucket_mb = 25;               // stage 0 all-reduce buckets
+  std::vector<bool> checkpointed;      // per layer
   int optimizer_states = 2;        // AdamW: exp_avg, exp_avg_sq; SGD with momentum: 1
 };
 

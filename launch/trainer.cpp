@@ -190,6 +190,7 @@ TrainSummary run_training(const Config& cfg_in) {
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
   engine_opts.compute_dtype = compute_dtype(cfg.precision.compute);
+  engine_opts.reduce_dtype = cfg.precision.reduce == Precision::bf16 ? DType::bf16 : DType::f32;
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
   int64_t start_step = 0;
@@ -249,10 +250,11 @@ TrainSummary run_training(const Config& cfg_in) {
   log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank",
             cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
             world, comm->backend(), engine.stage(), omp_get_max_threads());
-  if (cfg.precision.compute != Precision::fp32 || scaler.scale() != 1.0)
-    log::info("precision: {} matmuls (weights and inputs), fp32 master weights, accumulation, norms, softmax, loss "
-              "and gradient reduction; loss scale {}{}",
-              to_string(cfg.precision.compute), scaler.scale(), scaler.dynamic() ? " (dynamic)" : "");
+  if (cfg.precision.compute != Precision::fp32 || cfg.precision.reduce != Precision::fp32 || scaler.scale() != 1.0)
+    log::info("precision: {} matmuls (weights and inputs), fp32 master weights, accumulation, norms, softmax and loss; "
+              "gradients reduced in {}; loss scale {}{}",
+              to_string(cfg.precision.compute), to_string(cfg.precision.reduce), scaler.scale(),
+              scaler.dynamic() ? " (dynamic)" : "");
   if (model.num_checkpointed_blocks() > 0)
     log::info("activation checkpointing: {} of {} blocks keep only their input and recompute their forward in backward",
               model.num_checkpointed_blocks(), spec.n_layer);

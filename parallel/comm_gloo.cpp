@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/cpu/ops.h"
 #include "core/error.h"
 #include "parallel/comm_thread.h"
 #include "parallel/store.h"
@@ -44,6 +45,11 @@ using ReduceFn = void (*)(void*, const void*, const void*, size_t);
 template <typename T>
 ReduceFn reduce_fn(ReduceOp op) {
   return op == ReduceOp::max ? ReduceFn(&gloo::max<T>) : ReduceFn(&gloo::sum<T>);
+}
+
+void sum_bf16_fn(void* c, const void* a, const void* b, size_t n) {
+  cpu::sum_bf16(static_cast<uint16_t*>(c), static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b),
+                static_cast<int64_t>(n));
 }
 
 class GlooComm : public ThreadedCommunicator {
@@ -147,15 +153,24 @@ class GlooComm : public ThreadedCommunicator {
           opts.setOutput(t.data<int32_t>(), t.numel());
           opts.setReduceFunction(reduce_fn<int32_t>(op));
           break;
-        default: ZT_CHECK(false, "gloo reductions need f32, f64 or i32, got {}", dtype_name(t.dtype()));
+        case DType::bf16:  // as 16-bit words, summed in f32 and rounded back
+          ZT_CHECK(op != ReduceOp::max, "gloo: max of bf16 is not supported");
+          opts.setOutput(t.data<uint16_t>(), t.numel());
+          opts.setReduceFunction(ReduceFn(&sum_bf16_fn));
+          break;
+        default:
+          ZT_CHECK(false, "gloo reductions need f32, f64 or i32 (or bf16 for sum and avg), got {}",
+                   dtype_name(t.dtype()));
       }
       opts.setTag(next_tag());
       gloo::allreduce(opts);
     }
     if (op == ReduceOp::avg) {
-      ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "avg needs a floating-point tensor");
+      ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::bf16,
+               "avg needs a floating-point tensor");
       for (int64_t i = 0; i < t.numel(); ++i) {
         if (t.dtype() == DType::f32) t.data<float>()[i] /= static_cast<float>(world_);
+        else if (t.dtype() == DType::bf16) t.data<uint16_t>()[i] = f32_to_bf16(bf16_to_f32(t.data<uint16_t>()[i]) / static_cast<float>(world_));
         else t.data<double>()[i] /= world_;
       }
     }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/cpu/ops.h"
 #include "core/error.h"
 #include "parallel/comm_thread.h"
 
@@ -26,7 +27,26 @@ MPI_Datatype mpi_type(DType t) {
   return MPI_BYTE;
 }
 
-MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::max ? MPI_MAX : MPI_SUM; }
+// bf16 travels as MPI_UINT16_T, which MPI_SUM would add as integers: our own op sums the
+// values in f32 and rounds back to bf16.
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  auto* acc = static_cast<uint16_t*>(inout);
+  cpu::sum_bf16(acc, acc, static_cast<const uint16_t*>(in), *len);
+}
+
+MPI_Op bf16_sum_op() {
+  static MPI_Op op = [] {
+    MPI_Op o;
+    MPI_Op_create(&bf16_sum, /*commute=*/1, &o);
+    return o;
+  }();
+  return op;
+}
+
+MPI_Op mpi_op(ReduceOp op, DType t) {
+  if (t == DType::bf16) return bf16_sum_op();
+  return op == ReduceOp::max ? MPI_MAX : MPI_SUM;
+}
 
 void check(int rc, const char* what) {
   if (rc != MPI_SUCCESS) {
@@ -37,9 +57,10 @@ void check(int rc, const char* what) {
   }
 }
 
-void require_reducible(const Tensor& t) {
-  ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i32,
-           "MPI reductions need f32, f64 or i32, got {}", dtype_name(t.dtype()));
+void require_reducible(const Tensor& t, ReduceOp op) {
+  ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i32 ||
+               (t.dtype() == DType::bf16 && op != ReduceOp::max),
+           "MPI reductions need f32, f64 or i32 (or bf16 for sum and avg), got {}", dtype_name(t.dtype()));
 }
 
 void divide(Tensor& t, int world) {
@@ -49,6 +70,9 @@ void divide(Tensor& t, int world) {
   } else if (t.dtype() == DType::f64) {
     double* p = t.data<double>();
     for (int64_t i = 0; i < t.numel(); ++i) p[i] /= world;
+  } else if (t.dtype() == DType::bf16) {
+    uint16_t* p = t.data<uint16_t>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = f32_to_bf16(bf16_to_f32(p[i]) / static_cast<float>(world));
   } else {
     ZT_CHECK(false, "avg needs a floating-point tensor");
   }
@@ -67,22 +91,22 @@ class MpiComm : public ThreadedCommunicator {
   std::string_view backend() const override { return "mpi"; }
 
   WorkPtr all_reduce(Tensor& buffer, ReduceOp op) override {
-    require_reducible(buffer);
+    require_reducible(buffer, op);
     return submit(CommOp::all_reduce, ring_bytes_sent(CommOp::all_reduce, buffer.nbytes(), world_), [=, this]() mutable {
       check(MPI_Allreduce(MPI_IN_PLACE, buffer.raw(), static_cast<int>(buffer.numel()), mpi_type(buffer.dtype()),
-                          mpi_op(op), MPI_COMM_WORLD), "all_reduce");
+                          mpi_op(op, buffer.dtype()), MPI_COMM_WORLD), "all_reduce");
       if (op == ReduceOp::avg) divide(buffer, world_);
     });
   }
 
   WorkPtr reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op) override {
-    require_reducible(input);
+    require_reducible(input, op);
     ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
              "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
     return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
                   [=, this]() mutable {
                     check(MPI_Reduce_scatter_block(input.raw(), output.raw(), static_cast<int>(output.numel()),
-                                                   mpi_type(input.dtype()), mpi_op(op), MPI_COMM_WORLD),
+                                                   mpi_type(input.dtype()), mpi_op(op, input.dtype()), MPI_COMM_WORLD),
                           "reduce_scatter");
                     if (op == ReduceOp::avg) divide(output, world_);
                   });

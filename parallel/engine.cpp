@@ -231,20 +231,42 @@ void Engine::post_backward(Unit& unit, bool last_use) {
 // Sums gradients over ranks, launched as soon as the unit's backward is done so it overlaps
 // the backward of the units before it. Stage 0: all-reduce in place. Stage 1: reduce-scatter
 // into the grad shard once per step. Stages 2-3: reduce-scatter every micro-batch into a
-// partial that is added to the shard; the full grads are dropped once the op completes.
+// partial that is added to the shard; the full grads are dropped once the op completes (or
+// at once with bf16 reduction, whose input is a rounded copy).
 void Engine::reduce_unit_grads(UnitState& s) {
+  const bool bf16 = options_.reduce_dtype == DType::bf16;
+  auto on_wire = [&](const Tensor& grads) {
+    if (!bf16) return grads;
+    Tensor wire = Tensor::empty({grads.numel()}, DType::bf16, MemTag::comm);
+    convert(wire, grads);
+    return wire;
+  };
   switch (options_.zero_stage) {
     case 0: {
       Bucket& b = buckets_[bucket_of_unit_[unit_index(s)]];
-      if (++b.ready == b.last_unit - b.first_unit + 1) pending_.push_back({&s, comm_.all_reduce(b.grads), {}, {}});
+      if (++b.ready < b.last_unit - b.first_unit + 1) break;
+      if (!bf16) {
+        pending_.push_back({comm_.all_reduce(b.grads), {}, {}, false, {}});
+      } else {
+        Tensor wire = on_wire(b.grads);
+        pending_.push_back({comm_.all_reduce(wire), wire, b.grads, false, {}});
+        while (pending_.size() > kMaxReductionsInFlight) finish_oldest_reduction();  // bound the copies
+      }
       break;
     }
     case 1:
-      pending_.push_back({&s, comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}});
+      if (!bf16) {
+        pending_.push_back({comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}, false, {}});
+      } else {
+        Tensor wire = on_wire(s.full_grads), out = Tensor::empty({s.shard}, DType::bf16, MemTag::comm);
+        pending_.push_back({comm_.reduce_scatter(out, wire), out, s.shard_grads, false, wire});
+        while (pending_.size() > kMaxReductionsInFlight) finish_oldest_reduction();  // bound the copies
+      }
       break;
     default: {
-      Tensor partial = Tensor::empty({s.shard}, DType::f32, MemTag::grads);
-      pending_.push_back({&s, comm_.reduce_scatter(partial, s.full_grads), partial, s.full_grads});
+      Tensor wire = on_wire(s.full_grads);
+      Tensor partial = Tensor::empty({s.shard}, options_.reduce_dtype, bf16 ? MemTag::comm : MemTag::grads);
+      pending_.push_back({comm_.reduce_scatter(partial, wire), partial, s.shard_grads, true, wire});
       s.unit->bind_grads(Tensor());
       s.full_grads = Tensor();
       // Bound the full gradients alive at once: finish the oldest reductions while this one
@@ -258,7 +280,11 @@ void Engine::finish_oldest_reduction() {
   Pending p = std::move(pending_.front());
   pending_.pop_front();
   p.work->wait();
-  if (p.partial.defined()) add_inplace(p.unit->shard_grads, p.partial);
+  if (!p.result.defined()) return;
+  if (p.accumulate)
+    add_inplace(p.dest, p.result);
+  else
+    convert(p.dest, p.result);
 }
 
 void Engine::finish_reductions() {

@@ -40,6 +40,10 @@ struct EngineOptions {
   double bucket_mb = 25;
   // Matmul weights' dtype: f32, or bf16 / f16 copies of the fp32 params (mixed precision).
   DType compute_dtype = DType::f32;
+  // Gradients on the wire: f32, or bf16 (half the bytes; each rank's fp32 gradients are
+  // rounded to bf16, every hop sums in f32 and rounds, and the result is widened back into
+  // the fp32 gradients the optimizer reads).
+  DType reduce_dtype = DType::f32;
 };
 
 struct StepStats {
@@ -100,11 +104,14 @@ class Engine : public UnitHooks {
 
  private:
   struct UnitState;
+  // A gradient reduction in flight. When `result` is defined, finishing moves it into `dest`
+  // (adding at stages 2-3, which reduce every micro-batch; else converting bf16 to f32).
   struct Pending {
-    UnitState* unit;
     WorkPtr work;
-    Tensor partial;     // reduced shard to add into the unit's shard_grads (stages 2-3)
-    Tensor keep_alive;  // full grads the in-flight op reads
+    Tensor result;      // what the op writes, when not `dest` itself
+    Tensor dest;        // the fp32 gradients it belongs to
+    bool accumulate = false;
+    Tensor keep_alive;  // the op's input
   };
   static constexpr size_t kMaxReductionsInFlight = 2;
   bool params_resident() const { return options_.zero_stage < 3; }

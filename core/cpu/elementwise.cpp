@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/cpu/ops.h"
+#include "core/dtype.h"
 
 namespace zt::cpu {
 
@@ -14,6 +15,11 @@ void fill(float* x, float value, int64_t n) {
 void axpy(float* y, float a, const float* x, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void sum_bf16(uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
 }
 
 void scale(float* x, float s, int64_t n) {

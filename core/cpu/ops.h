@@ -35,6 +35,9 @@ void fill(float* x, float value, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* x, float s, int64_t n);
 double sum_squares(const float* x, int64_t n);
+// y = bf16(a + b) elementwise on bf16 bits, the sum taken in f32 and rounded to nearest even;
+// y may alias a or b. Single-threaded: communication backends call it from their own thread.
+void sum_bf16(uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n);
 
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step);

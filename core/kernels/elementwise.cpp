@@ -28,7 +28,16 @@ void fill(Tensor& t, float value) {
   cpu::fill(t.data<float>(), value, t.numel());
 }
 
-void add_inplace(Tensor& y, const Tensor& x) { axpy(y, 1.f, x); }
+void add_inplace(Tensor& y, const Tensor& x) {
+  if (x.dtype() != DType::bf16) return axpy(y, 1.f, x);
+  check_f32_cpu(y, "y");
+  check_same_numel(y, x, "add_inplace");
+  float* d = y.data<float>();
+  const uint16_t* s = x.data<uint16_t>();
+  const int64_t n = y.numel();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) d[i] += bf16_to_f32(s[i]);
+}
 
 void axpy(Tensor& y, float a, const Tensor& x) {
   check_f32_cpu(y, "y");

@@ -1,6 +1,7 @@
 // `zt plan` against measurement: the planned bytes per rank of 2-rank runs at ZeRO stages
-// 0-3 (fp32, and bf16 with activation checkpointing) within 10% of the allocator's measured
-// per-step peak; the largest micro-batch under a budget; the command's table and errors.
+// 0-3 (fp32; bf16 with activation checkpointing; bf16 with bf16 gradient reduction) within
+// 10% of the allocator's measured per-step peak; the largest micro-batch under a budget; the
+// command's table and errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -21,7 +22,8 @@ using testing::TempDir;
 
 const std::string kData = " --set data.train=" ZT_SOURCE_DIR "/data/tinyshakespeare.txt";
 
-PlanInput plan_input(const std::string& config, int stage, Precision precision, ActivationCheckpointing ckpt) {
+PlanInput plan_input(const std::string& config, int stage, Precision precision, ActivationCheckpointing ckpt,
+                     Precision reduce = Precision::fp32) {
   Config cfg = load_config(std::string(ZT_SOURCE_DIR) + "/" + config, {"data.train=" ZT_SOURCE_DIR "/data/tinyshakespeare.txt"});
   cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
   PlanInput in;
@@ -31,6 +33,7 @@ PlanInput plan_input(const std::string& config, int stage, Precision precision, 
   in.micro_batch = cfg.train.micro_batch;
   in.seq_len = cfg.data.seq_len;
   in.compute = precision;
+  in.reduce = reduce;
   MemoryConfig m;
   m.activation_checkpointing = ckpt;
   in.checkpointed = checkpointed_layers(m, in.spec.n_layer);
@@ -45,15 +48,20 @@ TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
   struct Variant {
     Precision precision;
     ActivationCheckpointing ckpt;
+    Precision reduce;
   };
-  for (const Variant v : {Variant{Precision::fp32, ActivationCheckpointing::none}, Variant{Precision::bf16, ActivationCheckpointing::all}})
+  for (const Variant v : {Variant{Precision::fp32, ActivationCheckpointing::none, Precision::fp32},
+                          Variant{Precision::bf16, ActivationCheckpointing::all, Precision::fp32},
+                          Variant{Precision::bf16, ActivationCheckpointing::none, Precision::bf16}})
     for (int stage = 0; stage <= 3; ++stage) {
-      const std::string name = "s" + std::to_string(stage) + std::string(to_string(v.precision));
+      const std::string name = "s" + std::to_string(stage) + "-" + std::string(to_string(v.precision)) + "-ckpt-" +
+                               std::string(to_string(v.ckpt)) + "-reduce-" + std::string(to_string(v.reduce));
       auto r = run_command(
           testing::mpirun(2) + "'" ZT_BINARY "' train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +
           " --set train.steps=3 --set train.log_every=1 --set parallel.threads=1 --set parallel.zero_stage=" +
           std::to_string(stage) + " --set precision.compute=" + std::string(to_string(v.precision)) +
-          " --set memory.activation_checkpointing=" + std::string(to_string(v.ckpt)));
+          " --set memory.activation_checkpointing=" + std::string(to_string(v.ckpt)) +
+          " --set precision.reduce=" + std::string(to_string(v.reduce)));
       ASSERT_EQ(r.exit_code, 0) << r.output;
       std::istringstream in(read_file(tmp.path() / name / "metrics.jsonl"));
       std::string line, last;
@@ -61,7 +69,7 @@ TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
       double measured = 0;  // the step's peak, highest rank
       const nlohmann::json record = nlohmann::json::parse(last);
       for (const auto& rank : record["ranks"]) measured = std::max(measured, rank["peak_bytes"].get<double>());
-      const double planned = static_cast<double>(plan_memory(plan_input(config, stage, v.precision, v.ckpt)).total());
+      const double planned = static_cast<double>(plan_memory(plan_input(config, stage, v.precision, v.ckpt, v.reduce)).total());
       EXPECT_NEAR(planned / measured, 1.0, 0.10) << name << ": planned " << planned << " measured " << measured;
     }
 }

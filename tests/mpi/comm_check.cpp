@@ -72,6 +72,32 @@ int main() {
     comm->broadcast(b, W - 1)->wait();
     for (int64_t i = 0; i < n; ++i) expect(b.data<float>()[i] == value(W - 1, i), "broadcast", rank, n, i, b.data<float>()[i], value(W - 1, i));
   }
+  // bf16 sums (precision.reduce: bf16): values with few significant bits, so every partial
+  // sum is exact in bf16 whatever order a backend adds in, and the result must be exact.
+  auto bf16_value = [](int r, int64_t i) { return 0.25f * static_cast<float>(r + 1) + static_cast<float>(i % 16); };
+  for (int64_t n : {1, 7, 1000, 4099}) {
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg}) {
+      Tensor t = Tensor::empty({n}, DType::bf16);
+      for (int64_t i = 0; i < n; ++i) t.data<uint16_t>()[i] = f32_to_bf16(bf16_value(rank, i));
+      comm->all_reduce(t, op)->wait();
+      for (int64_t i = 0; i < n; ++i) {
+        double want = 0;
+        for (int r = 0; r < W; ++r) want += bf16_value(r, i);
+        if (op == ReduceOp::avg) want = bf16_to_f32(f32_to_bf16(static_cast<float>(want / W)));
+        const double got = bf16_to_f32(t.data<uint16_t>()[i]);
+        expect(got == want, op == ReduceOp::avg ? "bf16 all_reduce avg" : "bf16 all_reduce", rank, n, i, got, want);
+      }
+    }
+    Tensor in = Tensor::empty({W * n}, DType::bf16), out = Tensor::empty({n}, DType::bf16);
+    for (int64_t i = 0; i < W * n; ++i) in.data<uint16_t>()[i] = f32_to_bf16(bf16_value(rank, i));
+    comm->reduce_scatter(out, in)->wait();
+    for (int64_t i = 0; i < n; ++i) {
+      double want = 0;
+      for (int r = 0; r < W; ++r) want += bf16_value(r, rank * n + i);
+      const double got = bf16_to_f32(out.data<uint16_t>()[i]);
+      expect(got == want, "bf16 reduce_scatter", rank, n, i, got, want);
+    }
+  }
   // Several ops in flight at once complete in order with the right results.
   std::vector<Tensor> bufs;
   std::vector<WorkPtr> works;
