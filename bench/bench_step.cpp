@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
     Transformer model(spec);
     auto comm = make_single_process_comm();
     EngineOptions opts = engine_options(cfg.optim);
-    opts.compute_dtype = compute_dtype(cfg.precision.compute);
-    opts.reduce_dtype = cfg.precision.reduce == Precision::bf16 ? DType::bf16 : DType::f32;
+    opts.compute_dtype = dtype_of(cfg.precision.compute);
+    opts.reduce_dtype = dtype_of(cfg.precision.reduce);
     Engine engine(model, *comm, make_optimizer(cfg.optim), opts);
     model.init_parameters();
     const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len, accum = cfg.train.grad_accum;

@@ -22,7 +22,7 @@ for precision in fp32 bf16; do
         --set parallel.zero_stage="$stage" --set precision.compute="$precision" \
         --set memory.activation_checkpointing="$ckpt" > "$out/$name.log" 2>&1 \
         || { echo "| $precision | $ckpt | $stage | failed: see $out/$name.log |"; continue; }
-      plan=$(awk -v s="$stage" -v p="$precision" -v c="$ckpt" '$1==s && $2==p && $3==c {print $9}' "$out/plan.txt")
+      plan=$(awk -v s="$stage" -v p="$precision" -v c="$ckpt" '$1==s && $2==p && $3==c {print $10}' "$out/plan.txt")
       python3 - "$out/$name/metrics.jsonl" "$precision" "$ckpt" "$stage" "$plan" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

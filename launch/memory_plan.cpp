@@ -113,27 +113,36 @@ PlanBytes plan_memory(const PlanInput& in) {
       // embedding's. (The reduced shards in flight are freed as each reduction lands.)
       const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
       tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + (wire_bf16 ? largest_grads : grads_window);
-      if (wire_bf16) comm += wire_window;
+      // At stage 3 a unit's gathered params are released just before its grads go to a
+      // reduction, so the copies in flight peak with one unit fewer gathered than params'
+      // own peak counts.
+      if (wire_bf16) comm += in.stage == 3 ? std::max<int64_t>(0, wire_window - rounded(largest * 4)) : wire_window;
     }
   }
   tag(p, MemTag::optimizer) =
       in.optimizer_states * sum_rounded([&](int64_t n) { return in.stage == 0 ? n : n / W; });
 
   // ---- activations of one micro-batch ----------------------------------------------------
-  const int64_t set = rounded(N * C * 4) + 2 * rounded(N * 4) + rounded(N * qkv * 4) + rounded(B * H * T * T * 4) +
-                      rounded(N * q_out * 4) + rounded(N * C * 4) + rounded(N * C * 4) + 2 * rounded(N * 4) +
-                      rounded(N * ff * 4) + rounded(N * F * 4);
+  // Norm outputs, attention's output and the MLP activation only feed matmuls: stored in the
+  // compute dtype (ab bytes) under mixed precision.
+  const int64_t ab = lowp ? 2 : 4;
+  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * 4) + rounded(B * H * T * T * 4) +
+                      rounded(N * q_out * ab) + rounded(N * C * 4) + rounded(N * C * ab) + 2 * rounded(N * 4) +
+                      rounded(N * ff * 4) + rounded(N * F * ab);
   const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
   const int64_t sets = s.n_layer - checkpointed + (checkpointed > 0 ? 1 : 0);
   int64_t act = 2 * rounded(N * 4);                         // token ids and targets
   act += rounded(N * C * 4);                                // embedding output
   act += s.n_layer * rounded(N * C * 4) + sets * set;       // block outputs, saved sets
-  act += 2 * rounded(N * C * 4) + 2 * rounded(N * 4);       // final norm: out, dres, mean, rstd
+  act += rounded(N * C * ab) + rounded(N * C * 4) + 2 * rounded(N * 4);  // final norm: out, dres, mean, rstd
   act += rounded(N * V * 4) + rounded(N * 4) + rounded(N * C * 4);  // logits (dlogits in place), losses, head dx
   tag(p, MemTag::activations) = act;
 
   // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
   int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
+  // Low precision: those outputs are computed in an f32 temporary first. Only a recompute
+  // in backward makes that coincide with the peak (the forward's is over before backward).
+  if (lowp && checkpointed > 0) ws += rounded(N * std::max({C, q_out, F}) * 4);
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an
   // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator.)

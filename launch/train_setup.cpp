@@ -67,7 +67,7 @@ std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_laye
   return out;
 }
 
-DType compute_dtype(Precision p) {
+DType dtype_of(Precision p) {
   switch (p) {
     case Precision::fp32: return DType::f32;
     case Precision::bf16: return DType::bf16;

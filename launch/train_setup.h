@@ -19,7 +19,7 @@ EngineOptions engine_options(const OptimConfig& optim);
 LrSchedule lr_schedule(const OptimConfig& optim, int64_t total_steps);
 // Which blocks memory.activation_checkpointing checkpoints, per layer.
 std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_layer);
-DType compute_dtype(Precision p);
+DType dtype_of(Precision p);
 // precision.loss_scale: dynamic scaling for fp16 compute, a fixed scale if a number, else none.
 LossScaler make_loss_scaler(const PrecisionConfig& precision);
 

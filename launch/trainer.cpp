@@ -189,8 +189,8 @@ TrainSummary run_training(const Config& cfg_in) {
   EngineOptions engine_opts = engine_options(cfg.optim);
   engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
-  engine_opts.compute_dtype = compute_dtype(cfg.precision.compute);
-  engine_opts.reduce_dtype = cfg.precision.reduce == Precision::bf16 ? DType::bf16 : DType::f32;
+  engine_opts.compute_dtype = dtype_of(cfg.precision.compute);
+  engine_opts.reduce_dtype = dtype_of(cfg.precision.reduce);
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
   int64_t start_step = 0;

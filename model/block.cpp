@@ -72,18 +72,18 @@ void Block::set_checkpointed(BlockActivations* shared) {
 void Block::ensure_buffers(int64_t B, int64_t T) {
   const int64_t N = B * T, C = spec_.d_model, F = spec_.d_ff;
   BlockActivations& v = *act_;
-  ensure(v.ln1, {N, C});
+  ensure(v.ln1, {N, C}, MemTag::activations, act_dtype_);
   ensure(v.mean1, {N});
   ensure(v.rstd1, {N});
   ensure(v.qkv, {N, qkv_.out});
   ensure(v.probs, {B, spec_.n_head, T, T});
-  ensure(v.atty, {N, out_proj_.in});
+  ensure(v.atty, {N, out_proj_.in}, MemTag::activations, act_dtype_);
   ensure(v.x2, {N, C});
-  ensure(v.ln2, {N, C});
+  ensure(v.ln2, {N, C}, MemTag::activations, act_dtype_);
   ensure(v.mean2, {N});
   ensure(v.rstd2, {N});
   ensure(v.h, {N, ff_width_});
-  ensure(v.a, {N, F});
+  ensure(v.a, {N, F}, MemTag::activations, act_dtype_);
   ensure(y_, {N, C});
   BlockScratch& w = *scratch_;
   ensure(w.dln, {N, C}, MemTag::workspace);

@@ -50,7 +50,7 @@ FinalNorm::FinalNorm(Unit& unit, const ModelSpec& spec) : Module(unit) {
 
 void FinalNorm::forward(Stream& s) {
   const int64_t N = s.rows(), C = s.x.dim(1);
-  ensure(out_, {N, C});
+  ensure(out_, {N, C}, MemTag::activations, act_dtype_);  // read only by the LM head's matmuls
   ensure(mean_, {N});
   ensure(rstd_, {N});
   x_in_ = s.x;

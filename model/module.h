@@ -29,14 +29,20 @@ class Module {
   Unit& unit() const { return *unit_; }
   // For traces: the unit's name, except where two modules share a unit (the tied head).
   virtual const char* name() const { return unit_->name().c_str(); }
+  // Mixed precision: the dtype of the activations a module keeps only as matmul inputs (the
+  // norms' outputs, attention's output, the MLP activation). Matmuls round their inputs to
+  // the compute dtype anyway, so storing them rounded halves their bytes and changes no
+  // result. f32 (the default) or the compute dtype.
+  void set_activation_dtype(DType dtype) { act_dtype_ = dtype; }
 
  protected:
   // (Re)allocates an activation buffer when the micro-batch shape changes; otherwise the
   // same memory is reused every step.
-  static void ensure(Tensor& t, const Shape& shape, MemTag tag = MemTag::activations) {
-    if (!t.defined() || t.shape() != shape) t = Tensor::empty(shape, DType::f32, tag);
+  static void ensure(Tensor& t, const Shape& shape, MemTag tag = MemTag::activations, DType dtype = DType::f32) {
+    if (!t.defined() || t.shape() != shape || t.dtype() != dtype) t = Tensor::empty(shape, dtype, tag);
   }
   Unit* unit_;
+  DType act_dtype_ = DType::f32;
 };
 
 }  // namespace zt

@@ -138,6 +138,12 @@ int64_t Transformer::num_checkpointed_blocks() const {
   return n;
 }
 
+void Transformer::set_activation_dtype(DType dtype) {
+  ZT_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16, "activation dtype {}", dtype_name(dtype));
+  for (auto& m : chain_) m->set_activation_dtype(dtype);
+  shared_activations_ = {};  // reallocated in the new dtype by the next forward
+}
+
 LocalModel::LocalModel(const ModelSpec& spec) : model(spec) {
   for (Unit* u : model.units()) {
     params.push_back(Tensor::zeros({u->numel()}, DType::f32, MemTag::params));

@@ -36,8 +36,13 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
                const EngineOptions& options)
     : model_(model), comm_(comm), optimizer_(std::move(optimizer)), options_(options) {
   ZT_CHECK(options.zero_stage >= 0 && options.zero_stage <= 3, "zero stage {}", options.zero_stage);
+  ZT_CHECK(options.reduce_dtype == DType::f32 || options.reduce_dtype == DType::bf16, "gradient reduction in {}",
+           dtype_name(options.reduce_dtype));
   const int64_t W = comm.world_size(), r = comm.rank();
   const int stage = options.zero_stage;
+  // The units' compute copies this engine binds are what lets matmul inputs be stored in the
+  // compute dtype.
+  model_.set_activation_dtype(options.compute_dtype);
   if (stage == 0) {  // one buffer for all grads, so buckets are contiguous
     int64_t total = 0;
     for (Unit* u : model_.units()) total += (u->numel() + W - 1) / W * W;

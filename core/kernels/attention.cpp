@@ -1,6 +1,7 @@
 // Tensor-level causal attention: checks, then core/cpu/attention.
 #include "core/cpu/attention.h"
 #include "core/kernels.h"
+#include "core/kernels/check.h"
 
 namespace zt {
 namespace {
@@ -13,13 +14,14 @@ void check_shape(const AttnShape& s, const char* what) {
            s.n_head, s.n_kv_head);
 }
 
-void check_tensor(const Tensor& t, int64_t numel, int64_t last, const char* name,
-                  const char* what) {
+// any_float: the output, which may be bf16 or f16 (see detail::F32Output).
+void check_tensor(const Tensor& t, int64_t numel, int64_t last, const char* name, const char* what,
+                  bool any_float = false) {
   ZT_CHECK(t.defined(), "{}: {} is undefined", what, name);
   ZT_CHECK(t.device().is_cpu(), "{}: {} on {}, only the CPU path exists", what, name,
            t.device().str());
-  ZT_CHECK(t.dtype() == DType::f32, "{}: {} is {}, expected f32", what, name,
-           dtype_name(t.dtype()));
+  ZT_CHECK(t.dtype() == DType::f32 || (any_float && (t.dtype() == DType::bf16 || t.dtype() == DType::f16)),
+           "{}: {} is {}, expected f32", what, name, dtype_name(t.dtype()));
   ZT_CHECK(t.numel() == numel && t.dim(-1) == last, "{}: {} is {}, expected {} elements, last dim {}",
            what, name, t.shape_str(), numel, last);
 }
@@ -34,9 +36,11 @@ void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const Attn
   const char* what = "attention_forward";
   check_shape(s, what);
   check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what);
-  check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what);
+  check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
   check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what);
-  cpu::attention_forward(out.data<float>(), probs.data<float>(), qkv.data<float>(), dims(s));
+  detail::F32Output o(out, "attention out");
+  cpu::attention_forward(o.data(), probs.data<float>(), qkv.data<float>(), dims(s));
+  o.store();
 }
 
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,

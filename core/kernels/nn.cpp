@@ -123,7 +123,7 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
                        const Tensor& weight, const Tensor* bias, float eps) {
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
-  check_f32_cpu(out, "out");
+  detail::F32Output o(out, "layernorm out");
   check_f32_cpu(weight, "weight");
   check_f32_cpu(mean, "mean");
   check_f32_cpu(rstd, "rstd");
@@ -131,9 +131,9 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
   detail::check_same_numel(out, inp, "layernorm out");
   ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
            "layernorm shapes: inp {}", inp.shape_str());
-  cpu::layernorm_forward(out.data<float>(), mean.data<float>(), rstd.data<float>(),
-                         inp.data<float>(), weight.data<float>(),
+  cpu::layernorm_forward(o.data(), mean.data<float>(), rstd.data<float>(), inp.data<float>(), weight.data<float>(),
                          bias ? bias->data<float>() : nullptr, N, C, eps);
+  o.store();
 }
 
 void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
@@ -157,13 +157,13 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
 void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
-  check_f32_cpu(out, "out");
+  detail::F32Output o(out, "rmsnorm out");
   check_f32_cpu(weight, "weight");
   check_f32_cpu(rstd, "rstd");
   detail::check_same_numel(out, inp, "rmsnorm out");
   ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
-  cpu::rmsnorm_forward(out.data<float>(), rstd.data<float>(), inp.data<float>(),
-                       weight.data<float>(), N, C, eps);
+  cpu::rmsnorm_forward(o.data(), rstd.data<float>(), inp.data<float>(), weight.data<float>(), N, C, eps);
+  o.store();
 }
 
 void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
@@ -181,9 +181,10 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
 
 void gelu_forward(Tensor& out, const Tensor& inp) {
   check_f32_cpu(inp, "inp");
-  check_f32_cpu(out, "out");
+  detail::F32Output o(out, "gelu out");
   detail::check_same_numel(out, inp, "gelu");
-  cpu::gelu_forward(out.data<float>(), inp.data<float>(), inp.numel());
+  cpu::gelu_forward(o.data(), inp.data<float>(), inp.numel());
+  o.store();
 }
 
 void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
@@ -195,11 +196,12 @@ void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
   check_f32_cpu(inp, "inp");
-  check_f32_cpu(out, "out");
+  detail::F32Output o(out, "swiglu out");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
            inp.shape_str(), out.shape_str());
-  cpu::swiglu_forward(out.data<float>(), inp.data<float>(), N, F);
+  cpu::swiglu_forward(o.data(), inp.data<float>(), N, F);
+  o.store();
 }
 
 void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
