@@ -123,12 +123,12 @@ PlanBytes plan_memory(const PlanInput& in) {
       in.optimizer_states * sum_rounded([&](int64_t n) { return in.stage == 0 ? n : n / W; });
 
   // ---- activations of one micro-batch ----------------------------------------------------
-  // Norm outputs, attention's output and the MLP activation only feed matmuls: stored in the
-  // compute dtype (ab bytes) under mixed precision.
+  // Under mixed precision everything a block saves except the residual stream (x2) and the
+  // norms' statistics is stored in the compute dtype (ab bytes).
   const int64_t ab = lowp ? 2 : 4;
-  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * 4) + rounded(B * H * T * T * 4) +
+  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * ab) + rounded(B * H * T * T * ab) +
                       rounded(N * q_out * ab) + rounded(N * C * 4) + rounded(N * C * ab) + 2 * rounded(N * 4) +
-                      rounded(N * ff * 4) + rounded(N * F * ab);
+                      rounded(N * ff * ab) + rounded(N * F * ab);
   const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
   const int64_t sets = s.n_layer - checkpointed + (checkpointed > 0 ? 1 : 0);
   int64_t act = 2 * rounded(N * 4);                         // token ids and targets
@@ -140,9 +140,15 @@ PlanBytes plan_memory(const PlanInput& in) {
 
   // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
   int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
-  // Low precision: those outputs are computed in an f32 temporary first. Only a recompute
-  // in backward makes that coincide with the peak (the forward's is over before backward).
-  if (lowp && checkpointed > 0) ws += rounded(N * std::max({C, q_out, F}) * 4);
+  // Low precision: kernels widen what they read into f32 temporaries and compute what they
+  // store in f32 first; the largest set alive in one kernel counts. Backward widens q/k/v
+  // and the probabilities (attention) or the MLP pre-activation; a forward is at the peak
+  // only when it is recomputed in backward.
+  if (lowp) {
+    const int64_t attn_bwd = rounded(N * qkv * 4) + rounded(B * H * T * T * 4), mlp_bwd = rounded(N * ff * 4);
+    const int64_t attn_fwd = attn_bwd + rounded(N * q_out * 4), mlp_fwd = rounded(N * ff * 4) + rounded(N * F * 4);
+    ws += checkpointed > 0 ? std::max({attn_fwd, mlp_fwd}) : std::max(attn_bwd, mlp_bwd);
+  }
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an
   // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator.)

@@ -75,14 +75,14 @@ void Block::ensure_buffers(int64_t B, int64_t T) {
   ensure(v.ln1, {N, C}, MemTag::activations, act_dtype_);
   ensure(v.mean1, {N});
   ensure(v.rstd1, {N});
-  ensure(v.qkv, {N, qkv_.out});
-  ensure(v.probs, {B, spec_.n_head, T, T});
+  ensure(v.qkv, {N, qkv_.out}, MemTag::activations, act_dtype_);
+  ensure(v.probs, {B, spec_.n_head, T, T}, MemTag::activations, act_dtype_);
   ensure(v.atty, {N, out_proj_.in}, MemTag::activations, act_dtype_);
   ensure(v.x2, {N, C});
   ensure(v.ln2, {N, C}, MemTag::activations, act_dtype_);
   ensure(v.mean2, {N});
   ensure(v.rstd2, {N});
-  ensure(v.h, {N, ff_width_});
+  ensure(v.h, {N, ff_width_}, MemTag::activations, act_dtype_);
   ensure(v.a, {N, F}, MemTag::activations, act_dtype_);
   ensure(y_, {N, C});
   BlockScratch& w = *scratch_;

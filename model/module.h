@@ -29,10 +29,10 @@ class Module {
   Unit& unit() const { return *unit_; }
   // For traces: the unit's name, except where two modules share a unit (the tied head).
   virtual const char* name() const { return unit_->name().c_str(); }
-  // Mixed precision: the dtype of the activations a module keeps only as matmul inputs (the
-  // norms' outputs, attention's output, the MLP activation). Matmuls round their inputs to
-  // the compute dtype anyway, so storing them rounded halves their bytes and changes no
-  // result. f32 (the default) or the compute dtype.
+  // Mixed precision: the dtype of the activations a module saves for backward, except the
+  // residual stream (x, x2, block outputs) and the norms' statistics, which stay f32 as under
+  // autocast. Kernels compute in f32 and round what they store. f32 (the default) or the
+  // compute dtype.
   void set_activation_dtype(DType dtype) { act_dtype_ = dtype; }
 
  protected:

@@ -53,7 +53,7 @@ class Transformer {
   void set_checkpointed_blocks(const std::vector<bool>& layers);
   int64_t num_checkpointed_blocks() const;
 
-  // Mixed precision: activations that only feed matmuls are stored in `dtype` (see
+  // Mixed precision: saved activations off the residual stream are stored in `dtype` (see
   // Module::set_activation_dtype); f32 keeps every activation in f32.
   void set_activation_dtype(DType dtype);
 

@@ -35,25 +35,27 @@ cpu::AttnDims dims(const AttnShape& s) {
 void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const AttnShape& s) {
   const char* what = "attention_forward";
   check_shape(s, what);
-  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what);
+  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
   check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
-  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what);
-  detail::F32Output o(out, "attention out");
-  cpu::attention_forward(o.data(), probs.data<float>(), qkv.data<float>(), dims(s));
+  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what, /*any_float=*/true);
+  const detail::F32Input in(qkv, "attention qkv");
+  detail::F32Output o(out, "attention out"), p(probs, "attention probs");
+  cpu::attention_forward(o.data(), p.data(), in.data(), dims(s));
   o.store();
+  p.store();
 }
 
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,
                         const AttnShape& s) {
   const char* what = "attention_backward";
   check_shape(s, what);
-  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what);
+  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
   check_tensor(dqkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "dqkv", what);
   check_tensor(dout, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "dout", what);
-  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what);
+  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what, /*any_float=*/true);
   ZT_CHECK(dqkv.raw() != qkv.raw(), "{}: dqkv must not alias qkv", what);
-  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), qkv.data<float>(),
-                          probs.data<float>(), dims(s));
+  const detail::F32Input q(qkv, "attention qkv"), p(probs, "attention probs");
+  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), q.data(), p.data(), dims(s));
 }
 
 }  // namespace zt

@@ -82,7 +82,7 @@ DType compute_dtype_of(const Tensor& weight, const Tensor& inp) {
 }  // namespace
 
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
-  check_f32_cpu(out, "out");
+  detail::F32Output o(out, "linear out");
   const DType compute = compute_dtype_of(weight, inp);
   const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(out) == N && cols(out) == OC,
@@ -91,9 +91,9 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     check_f32_cpu(*bias, "bias");
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
-  gemm(false, true, N, OC, C, GemmOperand(inp, compute), C, GemmOperand(weight, compute), C, 0.f,
-       out.data<float>(), OC);
-  if (bias) cpu::add_bias_rows(out.data<float>(), bias->data<float>(), N, OC);
+  gemm(false, true, N, OC, C, GemmOperand(inp, compute), C, GemmOperand(weight, compute), C, 0.f, o.data(), OC);
+  if (bias) cpu::add_bias_rows(o.data(), bias->data<float>(), N, OC);
+  o.store();
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
@@ -180,37 +180,39 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
 }
 
 void gelu_forward(Tensor& out, const Tensor& inp) {
-  check_f32_cpu(inp, "inp");
+  const detail::F32Input in(inp, "gelu inp");
   detail::F32Output o(out, "gelu out");
   detail::check_same_numel(out, inp, "gelu");
-  cpu::gelu_forward(o.data(), inp.data<float>(), inp.numel());
+  cpu::gelu_forward(o.data(), in.data(), inp.numel());
   o.store();
 }
 
 void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
-  check_all_f32("gelu backward tensor", dinp, dout, inp);
+  check_all_f32("gelu backward tensor", dinp, dout);
+  const detail::F32Input in(inp, "gelu backward inp");
   detail::check_same_numel(dinp, inp, "gelu dinp");
   detail::check_same_numel(dout, inp, "gelu dout");
-  cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), inp.numel());
+  cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), in.data(), inp.numel());
 }
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
-  check_f32_cpu(inp, "inp");
+  const detail::F32Input in(inp, "swiglu inp");
   detail::F32Output o(out, "swiglu out");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
            inp.shape_str(), out.shape_str());
-  cpu::swiglu_forward(o.data(), inp.data<float>(), N, F);
+  cpu::swiglu_forward(o.data(), in.data(), N, F);
   o.store();
 }
 
 void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
-  check_all_f32("swiglu backward tensor", dinp, dout, inp);
+  check_all_f32("swiglu backward tensor", dinp, dout);
+  const detail::F32Input in(inp, "swiglu backward inp");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
   detail::check_same_numel(dinp, inp, "swiglu dinp");
   ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
-  cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.data<float>(), N, F);
+  cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), in.data(), N, F);
 }
 
 void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,

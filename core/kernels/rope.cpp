@@ -1,6 +1,7 @@
 // Tensor-level RoPE: checks, then core/cpu/rope.
 #include "core/cpu/rope.h"
 #include "core/kernels.h"
+#include "core/kernels/check.h"
 
 namespace zt {
 namespace {
@@ -13,7 +14,7 @@ void check_rope_args(const Tensor& x, const Tensor& table, const AttnShape& s, c
            s.n_head, s.n_kv_head);
   ZT_CHECK(s.head_dim % 2 == 0, "{}: head_dim {} must be even", what, s.head_dim);
   ZT_CHECK(x.device().is_cpu() && table.device().is_cpu(), "{}: only the CPU path exists", what);
-  ZT_CHECK(x.dtype() == DType::f32 && table.dtype() == DType::f32, "{}: f32 only", what);
+  ZT_CHECK(table.dtype() == DType::f32, "{}: the table must be f32", what);
   ZT_CHECK(x.numel() == s.B * s.T * s.qkv_width() && x.dim(-1) == s.qkv_width(),
            "{}: qkv is {}, expected (B={}, T={}, {})", what, x.shape_str(), s.B, s.T,
            s.qkv_width());
@@ -34,13 +35,16 @@ Tensor rope_table(int64_t T, int64_t head_dim, float theta) {
 
 void rope_forward(Tensor& qkv, const Tensor& table, const AttnShape& s) {
   check_rope_args(qkv, table, s, "rope_forward");
+  detail::F32Output x(qkv, "rope_forward qkv", /*in_place=*/true);  // bf16/f16 qkv: rotated in f32
   // q heads and k heads are adjacent at the start of each row: rotate n_head + n_kv_head heads.
-  cpu::rope_apply(qkv.data<float>(), table.data<float>(), s.B, s.T, s.qkv_width(),
-                  s.n_head + s.n_kv_head, s.head_dim, /*inverse=*/false);
+  cpu::rope_apply(x.data(), table.data<float>(), s.B, s.T, s.qkv_width(), s.n_head + s.n_kv_head, s.head_dim,
+                  /*inverse=*/false);
+  x.store();
 }
 
 void rope_backward(Tensor& dqkv, const Tensor& table, const AttnShape& s) {
   check_rope_args(dqkv, table, s, "rope_backward");
+  ZT_CHECK(dqkv.dtype() == DType::f32, "rope_backward: dqkv must be f32, is {}", dtype_name(dqkv.dtype()));
   cpu::rope_apply(dqkv.data<float>(), table.data<float>(), s.B, s.T, s.qkv_width(),
                   s.n_head + s.n_kv_head, s.head_dim, /*inverse=*/true);
 }
