@@ -141,14 +141,13 @@ PlanBytes plan_memory(const PlanInput& in) {
   // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
   int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
-  // store in f32 first; the largest set alive in one kernel counts. Backward widens q/k/v
-  // and the probabilities (attention) or the MLP pre-activation; a forward is at the peak
-  // only when it is recomputed in backward.
-  if (lowp) {
-    const int64_t attn_bwd = rounded(N * qkv * 4) + rounded(B * H * T * T * 4), mlp_bwd = rounded(N * ff * 4);
-    const int64_t attn_fwd = attn_bwd + rounded(N * q_out * 4), mlp_fwd = rounded(N * ff * 4) + rounded(N * F * 4);
-    ws += checkpointed > 0 ? std::max({attn_fwd, mlp_fwd}) : std::max(attn_bwd, mlp_bwd);
-  }
+  // store in f32 first; the largest set alive in one kernel counts (activation buffers live
+  // across steps, so a forward's temporaries meet them at their full size). Attention's
+  // forward widens q/k/v and computes its output and probabilities; the MLP's widens the
+  // pre-activation and computes the activation.
+  if (lowp)
+    ws += std::max(rounded(N * qkv * 4) + rounded(B * H * T * T * 4) + rounded(N * q_out * 4),
+                   rounded(N * ff * 4) + rounded(N * F * 4));
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an
   // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator.)

@@ -40,8 +40,7 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
            dtype_name(options.reduce_dtype));
   const int64_t W = comm.world_size(), r = comm.rank();
   const int stage = options.zero_stage;
-  // The units' compute copies this engine binds are what lets matmul inputs be stored in the
-  // compute dtype.
+  // With compute copies bound, the model stores its saved activations in the compute dtype.
   model_.set_activation_dtype(options.compute_dtype);
   if (stage == 0) {  // one buffer for all grads, so buckets are contiguous
     int64_t total = 0;

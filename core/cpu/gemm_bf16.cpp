@@ -6,15 +6,13 @@
 // bf16 dot-product kernel does, without flushing denormals. We widen rather than use
 // vdpbf16ps because on Zen 5 vdpbf16ps retires at about half the FLOP rate of vfmadd231ps
 // (bench/bench_bf16_dot: ~80 vs ~170 GFLOP/s per core, registers only); the bf16 win on this
-// CPU is halved operand bytes, not faster arithmetic. Threads share the packed blocks and
-// split the tiles.
+// CPU is halved operand bytes, not faster arithmetic. Threads take strips of C.
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "core/cpu/gemm.h"
@@ -81,12 +79,11 @@ ZT_AVX512 inline void transpose16(__m512 r[16]) {
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] as fp32 into panels of NR columns: panel p holds kc
-// rows of NR values, zero past the edges. Panels are split across the team.
+// rows of NR values, zero past the edges.
 template <typename T>
 ZT_AVX512 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                       float* out) {
   const int64_t panels = (nc + NR - 1) / NR;
-#pragma omp for schedule(static)
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * kc * NR;
     const int64_t jb = j0 + p * NR, nj = std::min(NR, j0 + nc - jb);
@@ -110,7 +107,7 @@ ZT_AVX512 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, 
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into panels of MR rows, zero past the edges,
 // in whichever order is contiguous in the source: k-major (kc groups of MR values) when A is
-// transposed, row-major (MR rows of kc values) when not. Each thread packs its own block.
+// transposed, row-major (MR rows of kc values) when not.
 template <typename T>
 ZT_AVX512 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                       float* out) {
@@ -174,6 +171,57 @@ bool has_avx512() {
   return yes;
 }
 
+namespace {
+
+// op(X) advanced by `rows` rows and `cols` columns (row stride ld).
+Bf16Operand offset(Bf16Operand x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
+  const int64_t elems = trans ? cols * ld + rows : rows * ld + cols;
+  x.data = static_cast<const char*>(x.data) + elems * (x.fp32 ? 4 : 2);
+  return x;
+}
+
+// One thread's GEMM: the BLIS loops over NC x KC blocks of B and MC x KC blocks of A, with
+// this thread's packing buffers (kept across calls).
+ZT_AVX512 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                           int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  thread_local std::vector<float> a_pack(size_t(MC) * KC), b_pack(size_t(NC) * KC);
+  for (int64_t j0 = 0; j0 < N; j0 += NC) {
+    const int64_t nc = std::min(NC, N - j0), panels_n = (nc + NR - 1) / NR;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      const float block_beta = k0 == 0 ? beta : 1.f;  // later K blocks accumulate onto C
+      if (B.fp32)
+        pack_b(trans_b, static_cast<const float*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
+      else
+        pack_b(trans_b, static_cast<const uint16_t*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
+      for (int64_t i0 = 0; i0 < M; i0 += MC) {
+        const int64_t mc = std::min(MC, M - i0), panels_m = (mc + MR - 1) / MR;
+        if (A.fp32)
+          pack_a(trans_a, static_cast<const float*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
+        else
+          pack_a(trans_a, static_cast<const uint16_t*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
+        for (int64_t pn = 0; pn < panels_n; ++pn)
+          for (int64_t pm = 0; pm < panels_m; ++pm) {
+            __m512 acc[MR][NV];
+            const float* a = a_pack.data() + pm * kc * MR;
+            const float* b = b_pack.data() + pn * kc * NR;
+            if (trans_a)
+              micro_kernel<true>(kc, a, b, acc);
+            else
+              micro_kernel<false>(kc, a, b, acc);
+            const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
+            store_tile(acc, std::min(MR, M - i), std::min(NR, N - j), alpha, block_beta, C + i * ldc + j, ldc);
+          }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Threads split C into column strips (whole NR panels), or row strips when C has too few
+// columns, and each runs the serial GEMM on its strip: no shared buffers, no barriers. Each
+// packs its own copy of the other operand, which costs 1/(strip width) of its FLOPs.
 ZT_AVX512 void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                                 Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                                 int64_t ldc) {
@@ -183,54 +231,23 @@ ZT_AVX512 void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
     return;
   }
-  // The packing buffers are shared by the team and kept across calls: one GEMM at a time.
-  // B blocks are packed by the team into one shared buffer; each thread packs its own A
-  // blocks. Both buffers are kept across calls, so one GEMM runs at a time.
-  static std::mutex mu;
-  static std::vector<float> b_pack(size_t(NC) * KC);
-  std::lock_guard<std::mutex> lock(mu);
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int threads = flops < 4e6 ? 1 : omp_get_max_threads();
-  // Rows split into a multiple of `threads` equal blocks of at most MC, so that each thread
-  // gets the same work between the two barriers per B block.
-  int64_t blocks_m = (M + MC - 1) / MC;
-  blocks_m = (blocks_m + threads - 1) / threads * threads;
-  const int64_t mc_step = ((M + blocks_m - 1) / blocks_m + MR - 1) / MR * MR;
+  if (threads == 1) return gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const int64_t panels_n = (N + NR - 1) / NR, panels_m = (M + MR - 1) / MR;
+  const bool by_columns = panels_n >= 2 * threads || panels_n >= panels_m;
 #pragma omp parallel num_threads(threads)
   {
-    thread_local std::vector<float> a_pack;
-    a_pack.resize(size_t(MC) * KC);
-    for (int64_t j0 = 0; j0 < N; j0 += NC) {
-      const int64_t nc = std::min(NC, N - j0), panels_n = (nc + NR - 1) / NR;
-      for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        const int64_t kc = std::min(KC, K - k0);
-        const float block_beta = k0 == 0 ? beta : 1.f;  // later K blocks accumulate onto C
-        if (B.fp32)  // omp for: ends in a barrier
-          pack_b(trans_b, static_cast<const float*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
-        else
-          pack_b(trans_b, static_cast<const uint16_t*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
-#pragma omp for schedule(static)
-        for (int64_t i0 = 0; i0 < blocks_m * mc_step; i0 += mc_step) {
-          if (i0 >= M) continue;
-          const int64_t mc = std::min(mc_step, M - i0), panels_m = (mc + MR - 1) / MR;
-          if (A.fp32)
-            pack_a(trans_a, static_cast<const float*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
-          else
-            pack_a(trans_a, static_cast<const uint16_t*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
-          for (int64_t pn = 0; pn < panels_n; ++pn)
-            for (int64_t pm = 0; pm < panels_m; ++pm) {
-              __m512 acc[MR][NV];
-              const float* a = a_pack.data() + pm * kc * MR;
-              const float* b = b_pack.data() + pn * kc * NR;
-              if (trans_a)
-                micro_kernel<true>(kc, a, b, acc);
-              else
-                micro_kernel<false>(kc, a, b, acc);
-              const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
-              store_tile(acc, std::min(MR, M - i), std::min(NR, N - j), alpha, block_beta, C + i * ldc + j, ldc);
-            }
-        }
-      }
+    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t units = by_columns ? panels_n : panels_m, step = by_columns ? NR : MR;
+    const int64_t begin = units * t / T * step, end = std::min(units * (t + 1) / T * step, by_columns ? N : M);
+    if (begin < end) {
+      if (by_columns)
+        gemm_serial(trans_a, trans_b, M, end - begin, K, alpha, A, lda, offset(B, trans_b, 0, begin, ldb), ldb, beta,
+                    C + begin, ldc);
+      else
+        gemm_serial(trans_a, trans_b, end - begin, N, K, alpha, offset(A, trans_a, begin, 0, lda), lda, B, ldb, beta,
+                    C + begin * ldc, ldc);
     }
   }
 }

@@ -54,7 +54,7 @@ TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
                           Variant{Precision::bf16, ActivationCheckpointing::all, Precision::fp32},
                           Variant{Precision::bf16, ActivationCheckpointing::none, Precision::bf16}})
     for (int stage = 0; stage <= 3; ++stage) {
-      const std::string name = "s" + std::to_string(stage) + "-" + std::string(to_string(v.precision)) + "-ckpt-" +
+      const std::string name = std::string("s") + std::to_string(stage) + "-" + std::string(to_string(v.precision)) + "-ckpt-" +
                                std::string(to_string(v.ckpt)) + "-reduce-" + std::string(to_string(v.reduce));
       auto r = run_command(
           testing::mpirun(2) + "'" ZT_BINARY "' train " + config + " --set run.out_dir=" + tmp.str() + " --set run.name=" + name +

@@ -8,8 +8,11 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/allocator.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "launch/train_data.h"
+#include "launch/train_setup.h"
 #include "tests/support/run_dir.h"
 
 namespace zt {
@@ -82,7 +85,7 @@ TEST(MixedPrecision, Bf16AndFp16TrackTheFp32LossCurve) {
 TEST(MixedPrecision, Bf16GradientReductionTracksFp32AtEveryStageWithHalfTheBytes) {
   TempDir tmp;
   auto run = [&](int stage, const std::string& reduce) {
-    const std::string name = "s" + std::to_string(stage) + reduce;
+    const std::string name = std::string("s") + std::to_string(stage) + reduce;
     auto r = run_command(kMpirun2 + tiny(tmp, name,
                                          "--set train.global_batch=16 --set parallel.zero_stage=" + std::to_string(stage) +
                                              " --set precision.reduce=" + reduce));
@@ -107,6 +110,34 @@ TEST(MixedPrecision, Bf16GradientReductionTracksFp32AtEveryStageWithHalfTheBytes
     // Stage 0 all-reduces a few small f32 scalars too (the loss), hence the margin there.
     EXPECT_NEAR(bytes_bf16 / bytes_fp32, 0.5, stage == 0 ? 0.01 : 0.0) << op << " bytes";
   }
+}
+
+// With compute: bf16 every activation a block saves off the residual stream, and the final
+// norm's output, takes 2 bytes instead of 4: the run's activation bytes drop by exactly that,
+// each buffer rounded as the allocator rounds it (llama: RoPE, GQA and SwiGLU buffers).
+TEST(MixedPrecision, Bf16StoresTheSavedActivationsInHalfTheBytes) {
+  TempDir tmp;
+  const std::string config = ZT_SOURCE_DIR "/configs/test-tiny-llama.yaml", data = ZT_SOURCE_DIR "/data/tinyshakespeare.txt";
+  auto activation_peak = [&](const std::string& precision) {
+    auto r = run_command("OMP_NUM_THREADS=1 '" ZT_BINARY "' train " + config + " --set run.out_dir=" + tmp.str() +
+                         " --set run.name=" + precision + " --set train.steps=2 --set train.log_every=1"
+                         " --set parallel.threads=1 --set data.train=" + data + " --set precision.compute=" + precision);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return metrics_by_step(tmp.path() / precision).at(2)["memory"]["peak"]["activations"].get<int64_t>();
+  };
+  Config cfg = load_config(config, {"data.train=" + data});
+  cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
+  const ModelSpec m = model_spec(cfg);
+  const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len, N = B * T, D = m.head_dim();
+  const int64_t qkv = (m.n_head + 2 * m.n_kv_head) * D, q_out = m.n_head * D;
+  auto saved = [](int64_t elems) {
+    return static_cast<int64_t>(CpuAllocator::rounded_size(elems * 4) - CpuAllocator::rounded_size(elems * 2));
+  };
+  // ln1, qkv, probs, attention output, ln2, gate|up, SwiGLU output; then the final norm.
+  const int64_t per_block = saved(N * m.d_model) + saved(N * qkv) + saved(B * m.n_head * T * T) + saved(N * q_out) +
+                            saved(N * m.d_model) + saved(N * 2 * m.d_ff) + saved(N * m.d_ff);
+  const int64_t want = m.n_layer * per_block + saved(N * m.d_model);
+  EXPECT_EQ(activation_peak("fp32") - activation_peak("bf16"), want);
 }
 
 std::string fp16_run(const TempDir& tmp, const std::string& name, int steps) {
