@@ -49,7 +49,7 @@ int cmd_generate(const Args& args) {
   const ModelSpec& spec = model.spec();
 
   std::string prompt = cli.get_or("prompt", "\n");
-  if (prompt.empty()) prompt = "\n";
+  if (prompt.empty()) prompt.push_back('\n');  // (assigning a literal trips GCC 12's -Wrestrict)
   std::vector<uint32_t> ids = run.tokenizer->encode(prompt);
   Rng rng(static_cast<uint64_t>(cli.get_int("seed", 1337)), /*stream=*/0x67656e);
   std::fputs(prompt.c_str(), stdout);

@@ -29,6 +29,33 @@ commands:
   report RUN_DIR [-o report.html]           one self-contained HTML page of a run's metrics
 )";
 
+// The usage entries of one command, from kUsage (an entry starts with two spaces and the
+// command; its continuation lines are indented further), each prefixed with "zt".
+std::string usage_of(const std::string& command) {
+  std::string out, line;
+  bool in_entry = false;
+  for (const char* p = kUsage; *p; ++p) {
+    if (*p != '\n') {
+      line += *p;
+      continue;
+    }
+    const bool entry = line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ';
+    if (entry) in_entry = line.compare(2, command.size() + 1, command + " ") == 0 || line.substr(2) == command;
+    else if (line.compare(0, 3, "   ") != 0) in_entry = false;
+    if (in_entry) out += (entry ? "  zt " + line.substr(2) : "   " + line) + "\n";
+    line.clear();
+  }
+  return out;
+}
+
+// -h or --help among a command's own arguments (not after "--", which starts what `zt launch`
+// runs).
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc && std::strcmp(argv[i], "--") != 0; ++i)
+    if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +64,15 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  if (wants_help(argc, argv)) {
+    const std::string usage = usage_of(command);
+    if (usage.empty()) {
+      std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+      return 2;
+    }
+    std::printf("usage:\n%s", usage.c_str());
+    return 0;
+  }
   const zt::Args args(argv + 2, argv + argc);
   try {
     if (command == "train") return zt::cmd_train(args);

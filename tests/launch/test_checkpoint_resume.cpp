@@ -103,7 +103,9 @@ TEST_P(ResumeEquivalence, StoppedAtStep20AndResumedElsewhereMatchesTheUninterrup
     int64_t expect_step = 1;
     for (std::string line; std::getline(in, line);) {
       const auto m = nlohmann::json::parse(line);
-      if (m.contains("step")) EXPECT_EQ(m["step"].get<int64_t>(), expect_step++) << name;
+      if (m.contains("step")) {
+        EXPECT_EQ(m["step"].get<int64_t>(), expect_step++) << name;
+      }
     }
     EXPECT_EQ(expect_step, 31) << name;
   }

@@ -1,4 +1,4 @@
-// `zt train`, `zt export` and `zt generate` end to end through the binary.
+// `zt train`, `zt export` and `zt generate` end to end through the binary; per-command help.
 #include <gtest/gtest.h>
 #include <gmock/gmock.h>
 
@@ -24,6 +24,27 @@ std::vector<nlohmann::json> read_metrics(const std::filesystem::path& p) {
 
 // A short run on the bundled corpus: the loss must fall well below its starting point
 // (ln 65 = 4.17 for a uniform guess over the character vocabulary).
+// --help after a command prints that command's usage and runs nothing; after "--" it belongs
+// to what `zt launch` starts.
+TEST(CliHelp, EachCommandPrintsItsOwnUsage) {
+  for (const std::string command : {"train", "launch", "plan", "ckpt", "report", "data"}) {
+    auto r = run_zt(command + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("zt " + command + " ")) << command;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("error"))) << command;
+  }
+  auto r = run_zt("plan -h");
+  EXPECT_THAT(r.output, HasSubstr("per-rank memory by stage"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("zt train")));
+  r = run_zt("ckpt --help");
+  EXPECT_THAT(r.output, HasSubstr("zt ckpt inspect"));
+  EXPECT_THAT(r.output, HasSubstr("zt ckpt verify"));
+  r = run_zt("launch --nproc-per-node 1 -- /bin/echo --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("usage:")));
+  EXPECT_NE(run_zt("bogus --help").exit_code, 0);
+}
+
 TEST(CliTrain, LossFallsAndTheRunDirectoryIsComplete) {
   TempDir tmp;
   auto r = run_zt("train configs/test-tiny-gpt2.yaml --set run.out_dir=" + tmp.str() +

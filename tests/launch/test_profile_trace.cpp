@@ -89,7 +89,9 @@ TEST_F(ProfiledRun, EachRankWritesAValidTraceWhoseSpansNest) {
       std::vector<double> open_ends;
       for (const auto& [b, e] : spans) {
         while (!open_ends.empty() && open_ends.back() <= b + 1e-3) open_ends.pop_back();
-        if (!open_ends.empty()) EXPECT_LE(e, open_ends.back() + 1e-3) << "overlapping spans on tid " << tid;
+        if (!open_ends.empty()) {
+          EXPECT_LE(e, open_ends.back() + 1e-3) << "overlapping spans on tid " << tid;
+        }
         open_ends.push_back(e);
       }
     }

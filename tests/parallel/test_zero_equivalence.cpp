@@ -82,7 +82,7 @@ TEST(ZeroVolume, CommunicationAndModelStateMatchTheory) {
   const int W = 2, steps = 4;
   nlohmann::json m[4];
   for (int stage = 0; stage <= 3; ++stage) {
-    const std::string name = "v" + std::to_string(stage);
+    const std::string name = std::string("v") + std::to_string(stage);
     auto r = run_command(testing::mpirun(W) + "'" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" +
                          tmp.str() + " --set run.name=" + name + " --set train.steps=" + std::to_string(steps) +
                          " --set train.micro_batch=2 --set train.global_batch=4 --set parallel.threads=1 --set train.log_every=100"
@@ -114,7 +114,7 @@ TEST(ZeroVolume, StageZeroAllReducesInBuckets) {
   const int steps = 3, units = 4;  // embed, 2 blocks, final
   nlohmann::json m[2];
   for (int per_unit = 0; per_unit < 2; ++per_unit) {
-    const std::string name = "b" + std::to_string(per_unit);
+    const std::string name = std::string("b") + std::to_string(per_unit);
     auto r = run_command(testing::mpirun(2) + "'" ZT_BINARY "' train configs/test-tiny-llama.yaml --set run.out_dir=" + tmp.str() +
                          " --set run.name=" + name + " --set train.steps=" + std::to_string(steps) +
                          " --set train.micro_batch=2 --set train.global_batch=4 --set parallel.threads=1 --set train.log_every=100" +
