@@ -27,9 +27,9 @@ namespace {
 constexpr int64_t MR = 6;        // rows of C per micro-tile
 constexpr int64_t NV = 4;        // zmm vectors per micro-tile row
 constexpr int64_t NR = 16 * NV;  // columns of C per micro-tile: 6 x 4 = 24 zmm accumulators
-constexpr int64_t KC = 128;      // depth of a packed block
-constexpr int64_t MC = 120;      // most rows of A per packed block (a multiple of MR): 120 KiB
-constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 2 MiB
+constexpr int64_t KC = 128;      // depth of a packed block: an NR panel of B is 32 KiB, in L1
+constexpr int64_t MC = 120;      // rows of A per packed block (a multiple of MR): 60 KiB, in L2
+constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 1 MiB
 
 #define ZT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
