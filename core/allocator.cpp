@@ -57,8 +57,9 @@ void* CpuAllocator::allocate(size_t bytes, MemTag tag) {
     stats_.cached -= static_cast<int64_t>(size);
   } else {
     bool huge = size >= kHugeThreshold;
-    p = std::aligned_alloc(huge ? kHugeAlign : kAlign, size);
-    if (!p) throw std::bad_alloc();
+    // posix_memalign: aligned_alloc requires the size to be a multiple of the alignment,
+    // which a 2 MiB alignment would not be for most sizes.
+    if (posix_memalign(&p, huge ? kHugeAlign : kAlign, size) != 0) throw std::bad_alloc();
     // Transparent huge pages cut first-touch cost of large buffers ~500x fewer faults.
     if (huge) madvise(p, size, MADV_HUGEPAGE);
   }
