@@ -10,12 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "bench/bench_model.h"
 #include "core/profiler.h"
-#include "core/rng.h"
 #include "launch/cli.h"
-#include "launch/train_setup.h"
-#include "parallel/engine.h"
 
 using namespace zt;
 using Clock = std::chrono::steady_clock;
@@ -43,33 +40,16 @@ int main(int argc, char** argv) {
     const double on_ns = ns_per_span(1'000'000);
     profiler::stop();
 
-    ModelSpec spec = model_spec(cfg);
-    Transformer model(spec);
-    auto comm = make_single_process_comm();
-    Engine engine(model, *comm, make_optimizer(cfg.optim), engine_options(cfg.optim));
-    model.init_parameters();
-    const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len;
-    Tensor tokens = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
-    Rng rng(1, 2);
-    for (int64_t i = 0; i < B * T; ++i) {
-      tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
-      targets.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
-    }
+    BenchModel bench(cfg);
     auto one_step = [&] {
       profiler::Scope step(profiler::Category::step, "step");
-      engine.zero_grads();
-      engine.begin_micro_batch(true);
-      Stream s;
-      s.B = B;
-      s.T = T;
-      s.tokens = tokens;
-      s.targets = targets;
-      s.need_backward = true;
-      s.grad_scale = 1.f / static_cast<float>(B * T);
-      model.forward(s, &engine);
-      model.backward(s, &engine);
+      bench.engine.zero_grads();
+      bench.engine.begin_micro_batch(true);
+      Stream s = bench.micro_batch(1.f / static_cast<float>(bench.B * bench.T));
+      bench.model.forward(s, &bench.engine);
+      bench.model.backward(s, &bench.engine);
       profiler::Scope opt(profiler::Category::optimizer, "optimizer_step");
-      engine.step(1e-4f);
+      bench.engine.step(1e-4f);
     };
     auto time_steps = [&] {
       const auto t0 = Clock::now();

@@ -10,12 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "bench/bench_model.h"
 #include "core/cpu/gemm.h"
-#include "core/rng.h"
 #include "launch/cli.h"
-#include "launch/train_setup.h"
-#include "parallel/engine.h"
 
 using namespace zt;
 using Clock = std::chrono::steady_clock;
@@ -44,21 +41,11 @@ int main(int argc, char** argv) {
     const int64_t steps = cli.get_int("steps", 5), warmup = cli.get_int("warmup", 2);
     if (cfg.parallel.threads > 0) omp_set_num_threads(static_cast<int>(cfg.parallel.threads));
 
-    ModelSpec spec = model_spec(cfg);
-    Transformer model(spec);
-    auto comm = make_single_process_comm();
-    EngineOptions opts = engine_options(cfg.optim);
-    opts.compute_dtype = dtype_of(cfg.precision.compute);
-    opts.reduce_dtype = dtype_of(cfg.precision.reduce);
-    Engine engine(model, *comm, make_optimizer(cfg.optim), opts);
-    model.init_parameters();
-    const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len, accum = cfg.train.grad_accum;
-    Tensor tokens = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
-    Rng rng(1, 2);
-    for (int64_t i = 0; i < B * T; ++i) {
-      tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
-      targets.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));
-    }
+    BenchModel bench(cfg);
+    const ModelSpec& spec = bench.spec;
+    Transformer& model = bench.model;
+    Engine& engine = bench.engine;
+    const int64_t B = bench.B, T = bench.T, accum = cfg.train.grad_accum;
     double t_zero = 0, t_fwd = 0, t_bwd = 0, t_opt = 0;
     auto lap = [](Clock::time_point& t) {
       auto now = Clock::now();
@@ -72,13 +59,7 @@ int main(int argc, char** argv) {
       t_zero += lap(t);
       for (int64_t m = 0; m < accum; ++m) {
         engine.begin_micro_batch(m + 1 == accum);
-        Stream s;
-        s.B = B;
-        s.T = T;
-        s.tokens = tokens;
-        s.targets = targets;
-        s.need_backward = true;
-        s.grad_scale = 1.f / static_cast<float>(B * T * accum);
+        Stream s = bench.micro_batch(1.f / static_cast<float>(B * T * accum));
         model.forward(s, &engine);
         t_fwd += lap(t);
         model.backward(s, &engine);

@@ -50,6 +50,23 @@ void Communicator::record_exposed(double s) {
   stats_.exposed_s += s;
 }
 
+void divide_by_world(Tensor& t, int world) {
+  const int64_t n = t.numel();
+  switch (t.dtype()) {
+    case DType::f32:
+      for (float* p = t.data<float>(); p < t.data<float>() + n; ++p) *p /= static_cast<float>(world);
+      return;
+    case DType::f64:
+      for (double* p = t.data<double>(); p < t.data<double>() + n; ++p) *p /= world;
+      return;
+    case DType::bf16:
+      for (uint16_t* p = t.data<uint16_t>(); p < t.data<uint16_t>() + n; ++p)
+        *p = f32_to_bf16(bf16_to_f32(*p) / static_cast<float>(world));
+      return;
+    default: ZT_CHECK(false, "avg needs a floating-point tensor, got {}", dtype_name(t.dtype()));
+  }
+}
+
 int64_t ring_bytes_sent(CommOp op, int64_t bytes, int world, bool is_root) {
   if (world <= 1) return 0;
   switch (op) {

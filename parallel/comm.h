@@ -71,6 +71,9 @@ class Communicator {
 // (the full buffer for reduce-scatter and all-gather).
 int64_t ring_bytes_sent(CommOp op, int64_t bytes, int world, bool is_root = false);
 
+// For backends: ReduceOp::avg after the sum, in place (f32, f64, or bf16 rounded back).
+void divide_by_world(Tensor& t, int world);
+
 // A world of one: every collective is the identity and completes at once.
 std::unique_ptr<Communicator> make_single_process_comm();
 

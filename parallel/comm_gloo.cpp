@@ -165,15 +165,7 @@ class GlooComm : public ThreadedCommunicator {
       opts.setTag(next_tag());
       gloo::allreduce(opts);
     }
-    if (op == ReduceOp::avg) {
-      ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::bf16,
-               "avg needs a floating-point tensor");
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        if (t.dtype() == DType::f32) t.data<float>()[i] /= static_cast<float>(world_);
-        else if (t.dtype() == DType::bf16) t.data<uint16_t>()[i] = f32_to_bf16(bf16_to_f32(t.data<uint16_t>()[i]) / static_cast<float>(world_));
-        else t.data<double>()[i] /= world_;
-      }
-    }
+    if (op == ReduceOp::avg) divide_by_world(t, world_);
   }
 
   uint32_t next_tag() { return tag_++; }

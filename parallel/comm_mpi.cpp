@@ -63,21 +63,6 @@ void require_reducible(const Tensor& t, ReduceOp op) {
            "MPI reductions need f32, f64 or i32 (or bf16 for sum and avg), got {}", dtype_name(t.dtype()));
 }
 
-void divide(Tensor& t, int world) {
-  if (t.dtype() == DType::f32) {
-    float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] /= static_cast<float>(world);
-  } else if (t.dtype() == DType::f64) {
-    double* p = t.data<double>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] /= world;
-  } else if (t.dtype() == DType::bf16) {
-    uint16_t* p = t.data<uint16_t>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = f32_to_bf16(bf16_to_f32(p[i]) / static_cast<float>(world));
-  } else {
-    ZT_CHECK(false, "avg needs a floating-point tensor");
-  }
-}
-
 class MpiComm : public ThreadedCommunicator {
  public:
   MpiComm() {
@@ -95,7 +80,7 @@ class MpiComm : public ThreadedCommunicator {
     return submit(CommOp::all_reduce, ring_bytes_sent(CommOp::all_reduce, buffer.nbytes(), world_), [=, this]() mutable {
       check(MPI_Allreduce(MPI_IN_PLACE, buffer.raw(), static_cast<int>(buffer.numel()), mpi_type(buffer.dtype()),
                           mpi_op(op, buffer.dtype()), MPI_COMM_WORLD), "all_reduce");
-      if (op == ReduceOp::avg) divide(buffer, world_);
+      if (op == ReduceOp::avg) divide_by_world(buffer, world_);
     });
   }
 
@@ -108,7 +93,7 @@ class MpiComm : public ThreadedCommunicator {
                     check(MPI_Reduce_scatter_block(input.raw(), output.raw(), static_cast<int>(output.numel()),
                                                    mpi_type(input.dtype()), mpi_op(op, input.dtype()), MPI_COMM_WORLD),
                           "reduce_scatter");
-                    if (op == ReduceOp::avg) divide(output, world_);
+                    if (op == ReduceOp::avg) divide_by_world(output, world_);
                   });
   }
 

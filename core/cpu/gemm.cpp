@@ -64,10 +64,6 @@ const Bf16Gemm& bf16_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
   return cache.emplace(key, std::move(g)).first->second;
 }
 
-}  // namespace
-
-namespace {
-
 // op(X) (rows x cols, row stride ld) as bf16: the data itself, or a rounded copy in `copy`.
 const uint16_t* as_bf16(Bf16Operand x, int64_t rows, int64_t cols, int64_t ld, bool trans,
                         std::vector<uint16_t>& copy) {

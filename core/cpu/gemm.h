@@ -28,7 +28,6 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc);
 
-
 // The two implementations behind gemm_bf16, callable directly so tests compare both.
 bool has_avx512();
 // Packing to fp32 and an fp32 FMA micro-kernel (core/cpu/gemm_bf16.cpp); only where

@@ -99,10 +99,8 @@ TEST_P(ResumeEquivalence, StoppedAtStep20AndResumedElsewhereMatchesTheUninterrup
                                     " (step 20, saved by 4 rank(s) at ZeRO stage " + std::to_string(stage)));
     expect_same_weights(tmp.path() / "reference", tmp.path() / name, name);
     // metrics.jsonl continues: steps 1..30 once each.
-    std::istringstream in(read_file(tmp.path() / name / "metrics.jsonl"));
     int64_t expect_step = 1;
-    for (std::string line; std::getline(in, line);) {
-      const auto m = nlohmann::json::parse(line);
+    for (const auto& m : testing::metrics_records(tmp.path() / name)) {
       if (m.contains("step")) {
         EXPECT_EQ(m["step"].get<int64_t>(), expect_step++) << name;
       }

@@ -6,21 +6,14 @@
 
 #include "model/safetensors.h"
 #include "tests/support/run_dir.h"
+#include "tests/support/weights.h"
 
 namespace zt {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::read_file;
 using testing::run_zt;
 using testing::TempDir;
-
-std::vector<nlohmann::json> read_metrics(const std::filesystem::path& p) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_file(p));
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
 
 // A short run on the bundled corpus: the loss must fall well below its starting point
 // (ln 65 = 4.17 for a uniform guess over the character vocabulary).
@@ -56,7 +49,7 @@ TEST(CliTrain, LossFallsAndTheRunDirectoryIsComplete) {
   for (const char* f : {"config.yaml", "metrics.jsonl", "model.safetensors", "vocab.json"})
     EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
 
-  auto metrics = read_metrics(run / "metrics.jsonl");
+  auto metrics = testing::metrics_records(run);
   ASSERT_GE(metrics.size(), 10u);
   for (const auto& m : metrics)
     for (const char* key : {"step", "loss", "lr", "grad_norm", "tokens_per_s"})

@@ -11,12 +11,12 @@
 #include "launch/train_data.h"
 #include "launch/train_setup.h"
 #include "tests/support/run_dir.h"
+#include "tests/support/weights.h"
 
 namespace zt {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
 
@@ -63,11 +63,8 @@ TEST_P(PlanAgainstMeasurement, WithinTenPercentOfThePeakPerRankAtEveryStage) {
           " --set memory.activation_checkpointing=" + std::string(to_string(v.ckpt)) +
           " --set precision.reduce=" + std::string(to_string(v.reduce)));
       ASSERT_EQ(r.exit_code, 0) << r.output;
-      std::istringstream in(read_file(tmp.path() / name / "metrics.jsonl"));
-      std::string line, last;
-      while (std::getline(in, line)) last = line;
       double measured = 0;  // the step's peak, highest rank
-      const nlohmann::json record = nlohmann::json::parse(last);
+      const nlohmann::json record = testing::last_metrics(tmp.path() / name);
       for (const auto& rank : record["ranks"]) measured = std::max(measured, rank["peak_bytes"].get<double>());
       const double planned = static_cast<double>(plan_memory(plan_input(config, stage, v.precision, v.ckpt, v.reduce)).total());
       EXPECT_NEAR(planned / measured, 1.0, 0.10) << name << ": planned " << planned << " measured " << measured;

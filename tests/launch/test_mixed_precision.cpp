@@ -14,6 +14,7 @@
 #include "launch/train_data.h"
 #include "launch/train_setup.h"
 #include "tests/support/run_dir.h"
+#include "tests/support/weights.h"
 
 namespace zt {
 namespace {
@@ -21,21 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::read_file;
+using testing::metrics_by_step;
 using testing::run_command;
 using testing::TempDir;
 
 const std::string kMpirun2 = testing::mpirun(2);
-
-std::map<int64_t, nlohmann::json> metrics_by_step(const fs::path& run) {
-  std::map<int64_t, nlohmann::json> out;
-  std::istringstream in(read_file(run / "metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) {
-    auto m = nlohmann::json::parse(line);
-    out[m["step"].get<int64_t>()] = m;
-  }
-  return out;
-}
 
 std::string tiny(const TempDir& tmp, const std::string& name, const std::string& extra) {
   return "'" ZT_BINARY "' train configs/test-tiny-gpt2.yaml --set run.out_dir=" + tmp.str() + " --set run.name=" + name +

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/run_dir.h"
+#include "tests/support/weights.h"
 
 namespace zt {
 namespace {
@@ -123,10 +124,8 @@ TEST_F(ProfiledRun, PrintsTheSummaryAndRecordsItInMetrics) {
   for (const char* col : {"forward", "backward", "optimizer", "comm total", "comm exposed", "GFLOP/s", "MFU"})
     EXPECT_THAT(result_->output, HasSubstr(col));
   EXPECT_THAT(result_->output, HasSubstr("MFU against"));
-  std::istringstream in(read_file(run_dir() / "metrics.jsonl"));
   json prof;
-  for (std::string line; std::getline(in, line);) {
-    const json m = json::parse(line);
+  for (const json& m : testing::metrics_records(run_dir())) {
     if (m.contains("profile")) {
       EXPECT_EQ(m["step"], 4);
       prof = m["profile"];

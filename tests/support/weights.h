@@ -1,12 +1,14 @@
-// Comparing the results of two training runs: final weights and last logged metrics.
+// Comparing the results of training runs: final weights and logged metrics.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,11 +37,25 @@ inline std::pair<double, double> weight_difference(const std::string& a_path, co
   return {std::sqrt(diff / norm), worst};
 }
 
-inline nlohmann::json last_metrics(const std::filesystem::path& run) {
+// Every record of a run directory's metrics.jsonl, in order.
+inline std::vector<nlohmann::json> metrics_records(const std::filesystem::path& run) {
+  std::vector<nlohmann::json> out;
   std::istringstream in(read_file(run / "metrics.jsonl"));
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  return nlohmann::json::parse(last);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+inline nlohmann::json last_metrics(const std::filesystem::path& run) { return metrics_records(run).back(); }
+
+// The records that carry a step, by step.
+inline std::map<int64_t, nlohmann::json> metrics_by_step(const std::filesystem::path& run) {
+  std::map<int64_t, nlohmann::json> out;
+  for (nlohmann::json& m : metrics_records(run)) {
+    if (!m.contains("step")) continue;
+    const int64_t step = m["step"].get<int64_t>();
+    out[step] = std::move(m);
+  }
+  return out;
 }
 
 }  // namespace zt::testing
