@@ -4,6 +4,8 @@
 // Run with OMP_NUM_THREADS set to the cores you want.
 #include <benchmark/benchmark.h>
 
+#include <string>
+
 #include "core/cpu/gemm.h"
 #include "core/kernels.h"
 #include "core/rng.h"
@@ -27,17 +29,13 @@ void flops_counter(benchmark::State& st, double flops) {
 
 // Raw GEMMs, one row per transpose case the linear layer uses:
 // NT = forward (N,C)x(OC,C)^T, NN = dinp (N,OC)x(OC,C), TN = dweight (N,OC)^T x (N,C).
-// Kind: fp32 sgemm (oneDNN), or bf16 operands with fp32 accumulation through our AVX-512
-// kernel or oneDNN's matmul primitive.
-enum class GemmKind { f32, bf16_avx512, bf16_onednn };
+// Kind: fp32 sgemm (oneDNN), or bf16 operands with fp32 accumulation through our kernel for
+// the active ISA (the best this CPU has; ZT_CPU_ISA=avx2|generic measures a lower one).
+enum class GemmKind { f32, bf16 };
 
 template <GemmKind kKind>
 void BM_Gemm(benchmark::State& st) {
   const int64_t N = st.range(0), C = st.range(1), OC = st.range(2), which = st.range(3);
-  if (kKind == GemmKind::bf16_avx512 && !cpu::has_avx512()) {
-    st.SkipWithError("this CPU has no AVX-512");
-    return;
-  }
   constexpr DType dt = kKind == GemmKind::f32 ? DType::f32 : DType::bf16;
   auto operand = [&](const Shape& shape, uint64_t stream) {
     Tensor f = randn(shape, stream), out = Tensor::empty(shape, dt);
@@ -51,12 +49,9 @@ void BM_Gemm(benchmark::State& st) {
                  const Tensor& B, int64_t ldb, float beta, Tensor& Cm, int64_t ldc) {
     if constexpr (kKind == GemmKind::f32)
       cpu::sgemm(ta, tb, M, Nn, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, beta, Cm.data<float>(), ldc);
-    else if constexpr (kKind == GemmKind::bf16_avx512)
-      cpu::gemm_bf16_avx512(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
-                            Cm.data<float>(), ldc);
     else
-      cpu::gemm_bf16_onednn(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
-                            Cm.data<float>(), ldc);
+      cpu::gemm_bf16(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
+                     Cm.data<float>(), ldc);
   };
   for (auto _ : st) {
     if (which == 0)
@@ -67,7 +62,8 @@ void BM_Gemm(benchmark::State& st) {
       gemm(true, false, OC, C, N, g, OC, x, C, 1.f, dw, C);
     benchmark::ClobberMemory();
   }
-  st.SetLabel(which == 0 ? "NT fwd" : which == 1 ? "NN dinp" : "TN dweight");
+  st.SetLabel(std::string(which == 0 ? "NT fwd" : which == 1 ? "NN dinp" : "TN dweight") +
+              (kKind == GemmKind::bf16 ? std::string(" ") + cpu::isa_name(cpu::active_isa()) : ""));
   flops_counter(st, 2.0 * N * C * OC);
 }
 
@@ -231,8 +227,7 @@ void BM_EmbeddingBackward(benchmark::State& st) {
 }
 
 BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::f32)->Apply(sgemm_shapes);
-BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::bf16_avx512)->Apply(sgemm_shapes);
-BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::bf16_onednn)->Apply(sgemm_shapes);
+BENCHMARK_TEMPLATE(BM_Gemm, GemmKind::bf16)->Apply(sgemm_shapes);
 BENCHMARK_TEMPLATE(BM_LinearForward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearBackward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearForward, true)->Apply(linear_shapes);

@@ -1,6 +1,6 @@
 // End-to-end training step benchmark: forward + backward + optimizer step of a config's
-// model on random tokens. Prints ms/step, tokens/s and achieved GFLOP/s, next to the sgemm
-// rate measured in the same run at the model's largest matmul shape (the attainable peak).
+// model on random tokens. Prints ms/step, tokens/s and achieved GFLOP/s, as a fraction of the
+// CPU's FMA peak and of the sgemm rate at the model's MLP shape, both measured in the same run.
 //
 //   build/bench/bench_step configs/gpt2-124m.yaml [--steps N] [--warmup N] [--set k=v]...
 #include <omp.h>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/bench_model.h"
+#include "bench/fma_peak.h"
 #include "core/cpu/gemm.h"
 #include "launch/cli.h"
 
@@ -76,10 +77,12 @@ int main(int argc, char** argv) {
     const double tokens_per_step = static_cast<double>(B * T * accum);
     const double gflops = spec.train_flops_per_token(T) * tokens_per_step / (ms / 1e3) / 1e9;
     const double peak = sgemm_gflops(B * T, 4 * spec.d_model, spec.d_model);
+    const double fma_peak = bench::fma_peak_gflops(omp_get_max_threads());
     std::printf("config      %s (%s, %lld params, B=%lld T=%lld accum=%lld)\n", cli.positional(0, "").c_str(),
                 std::string(family_name(spec.family)).c_str(), static_cast<long long>(model.num_params()),
                 static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum));
-    std::printf("threads     %d, compute %s\n", omp_get_max_threads(), std::string(to_string(cfg.precision.compute)).c_str());
+    std::printf("threads     %d, compute %s, CPU kernels %s\n", omp_get_max_threads(),
+                std::string(to_string(cfg.precision.compute)).c_str(), cpu::isa_description().c_str());
     std::printf("ms/step     %.1f\n", ms);
     std::printf("breakdown   zero grads %.1f ms | forward %.1f ms | backward %.1f ms | optimizer %.1f ms\n",
                 t_zero / steps, t_fwd / steps, t_bwd / steps, t_opt / steps);
@@ -88,6 +91,8 @@ int main(int argc, char** argv) {
     std::printf("sgemm peak  %.1f GFLOP/s at (%lld x %lld x %lld); step reaches %.0f%% of it\n", peak,
                 static_cast<long long>(B * T), static_cast<long long>(4 * spec.d_model),
                 static_cast<long long>(spec.d_model), 100.0 * gflops / peak);
+    std::printf("FMA peak    %.1f GFLOP/s (%s, %d threads); step reaches %.0f%% of it\n", fma_peak,
+                cpu::isa_name(cpu::best_isa()), omp_get_max_threads(), 100.0 * gflops / fma_peak);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -1,11 +1,15 @@
-// Row-major single-precision GEMM on the CPU, backed by oneDNN (AVX-512 kernels at ~200
-// GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE).
-// C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C; lda/ldb/ldc are row strides.
+// Row-major GEMMs on the CPU. C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C;
+// lda/ldb/ldc are row strides.
 #pragma once
 #include <cstdint>
 
+#include "core/cpu/isa.h"
+
 namespace zt::cpu {
 
+// fp32, backed by oneDNN's JIT sgemm (~200 GFLOP/s per core on Zen 5, independent of
+// OPENBLAS_CORETYPE), which picks its own kernels by cpuid. ZT_CPU_ISA caps it too, from the
+// first call on (ScopedIsa does not: oneDNN fixes its ISA once per process).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);
@@ -22,23 +26,22 @@ struct Bf16Operand {
   explicit Bf16Operand(const float* f32) : data(f32), fp32(true) {}
 };
 
-// The same with bf16 A and B and fp32 accumulation and C. Runs our AVX-512 kernel where the
-// CPU has AVX-512 (F, BW, VL), else oneDNN's matmul primitive.
+// bf16 A and B, fp32 accumulation and C: our blocked kernel (gemm_blocked.h) for
+// active_isa(). Results are bitwise independent of the thread count.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc);
 
-// The two implementations behind gemm_bf16, callable directly so tests compare both.
-bool has_avx512();
-// Packing to fp32 and an fp32 FMA micro-kernel (core/cpu/gemm_bf16.cpp); only where
-// has_avx512().
-void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                      Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
-                      int64_t ldc);
-// oneDNN's matmul primitive, built once per shape and cached; ~80 GFLOP/s per core on Zen 5
-// with oneDNN 2.6 (vdpbf16ps-bound), half its fp32 sgemm, hence the kernel above.
-void gemm_bf16_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
-                      int64_t ldc);
+// The kernels behind gemm_bf16, one per ISA (core/cpu/gemm_<isa>.cpp), for benchmarks; each
+// runs only on a CPU whose best_isa() reaches it.
+using GemmBf16Fn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, Bf16Operand, int64_t, Bf16Operand,
+                            int64_t, float, float*, int64_t);
+GemmBf16Fn gemm_bf16_kernel(Isa isa);
+void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                      int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_bf16_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_bf16_generic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                       int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace zt::cpu

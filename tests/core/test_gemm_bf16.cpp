@@ -1,4 +1,4 @@
-// bf16 GEMM (fp32 accumulation): both implementations behind cpu::gemm_bf16 against an f64
+// bf16 GEMM (fp32 accumulation): the kernel of every ISA this CPU has against an f64
 // reference for every transpose pair, shapes that cross each blocking edge (MR, NR, KC, MC,
 // NC, odd K), row strides wider than the matrix, alpha/beta, and thread-count invariance.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/cpu/gemm.h"
@@ -17,25 +18,17 @@
 namespace zt {
 namespace {
 
-using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, cpu::Bf16Operand, int64_t,
-                        cpu::Bf16Operand, int64_t, float, float*, int64_t);
-
-void onednn(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, cpu::Bf16Operand A, int64_t lda,
-            cpu::Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  cpu::gemm_bf16_onednn(ta, tb, M, N, K, alpha, static_cast<const uint16_t*>(A.data), lda,
-                        static_cast<const uint16_t*>(B.data), ldb, beta, C, ldc);
-}
-
 struct Impl {
-  const char* name;
-  GemmFn fn;
-  bool available;
+  std::string name;
+  cpu::GemmBf16Fn fn;
 };
 
+// The kernel of every ISA this CPU runs, and the dispatching entry point.
 std::vector<Impl> impls() {
-  return {{"avx512", &cpu::gemm_bf16_avx512, cpu::has_avx512()},
-          {"onednn", &onednn, true},
-          {"dispatch", &cpu::gemm_bf16, true}};
+  std::vector<Impl> out;
+  for (cpu::Isa isa : cpu::supported_isas()) out.push_back({cpu::isa_name(isa), cpu::gemm_bf16_kernel(isa)});
+  out.push_back({"dispatch", &cpu::gemm_bf16});
+  return out;
 }
 
 std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
@@ -97,7 +90,6 @@ TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
       {5, 3137, 40},                // crosses NC
   };
   for (const Impl& impl : impls()) {
-    if (!impl.available) continue;
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (const Case& c : cases) {
@@ -110,7 +102,6 @@ TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
 
 TEST(GemmBf16, AlphaScalesAndBetaAccumulates) {
   for (const Impl& impl : impls()) {
-    if (!impl.available) continue;
     for (auto [alpha, beta] : {std::pair{0.5f, 1.f}, {-2.f, 0.25f}, {1.f, 1.f}}) {
       SCOPED_TRACE(::testing::Message() << impl.name << " alpha " << alpha << " beta " << beta);
       check(impl, false, true, {13, 65, 777}, alpha, beta);
@@ -143,28 +134,51 @@ TEST(GemmBf16, Fp32OperandsRoundExactlyAsConversion) {
     return h;
   };
   const std::vector<uint16_t> ah = to_bf16(a), bh = to_bf16(b);
-  std::vector<float> from_f32(size_t(M * N)), from_bf16(size_t(M * N));
-  cpu::gemm_bf16(false, false, M, N, K, 1.f, cpu::Bf16Operand::rounded(a.data()), K,
-                 cpu::Bf16Operand::rounded(b.data()), N, 0.f, from_f32.data(), N);
-  cpu::gemm_bf16(false, false, M, N, K, 1.f, ah.data(), K, bh.data(), N, 0.f, from_bf16.data(), N);
-  EXPECT_EQ(std::memcmp(from_f32.data(), from_bf16.data(), from_f32.size() * sizeof(float)), 0);
-  EXPECT_TRUE(std::isnan(from_f32[0]));
-  EXPECT_FALSE(std::isnan(from_f32[N]));
+  for (const Impl& impl : impls())
+    for (bool trans : {false, true}) {  // trans: the same products with A and B read transposed
+      SCOPED_TRACE(::testing::Message() << impl.name << " trans " << trans);
+      std::vector<float> from_f32(size_t(M * N)), from_bf16(size_t(M * N));
+      impl.fn(trans, trans, M, N, K, 1.f, cpu::Bf16Operand::rounded(a.data()), trans ? M : K,
+              cpu::Bf16Operand::rounded(b.data()), trans ? K : N, 0.f, from_f32.data(), N);
+      impl.fn(trans, trans, M, N, K, 1.f, ah.data(), trans ? M : K, bh.data(), trans ? K : N, 0.f, from_bf16.data(), N);
+      EXPECT_EQ(std::memcmp(from_f32.data(), from_bf16.data(), from_f32.size() * sizeof(float)), 0);
+      if (!trans) {
+        EXPECT_TRUE(std::isnan(from_f32[0]));
+        EXPECT_FALSE(std::isnan(from_f32[N]));
+      }
+    }
 }
 
 // Each C tile is summed by one thread in one K order, so the result cannot depend on threads.
 TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
-  if (!cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
   const int64_t M = 150, N = 300, K = 500;
   const auto A = random_bf16(size_t(M * K), 4), B = random_bf16(size_t(N * K), 5);
-  std::vector<float> one(size_t(M * N)), many(size_t(M * N));
   const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  cpu::gemm_bf16_avx512(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, one.data(), N);
-  omp_set_num_threads(3);
-  cpu::gemm_bf16_avx512(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, many.data(), N);
+  for (const Impl& impl : impls()) {
+    SCOPED_TRACE(impl.name);
+    std::vector<float> one(size_t(M * N)), many(size_t(M * N));
+    omp_set_num_threads(1);
+    impl.fn(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, one.data(), N);
+    omp_set_num_threads(3);
+    impl.fn(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, many.data(), N);
+    EXPECT_EQ(one, many);
+  }
   omp_set_num_threads(saved);
-  EXPECT_EQ(one, many);
+}
+
+// The entry point runs the kernel of the active ISA: bitwise that kernel's result.
+TEST(GemmBf16, DispatchRunsTheActiveIsasKernel) {
+  const int64_t M = 40, N = 70, K = 300;
+  const auto A = random_bf16(size_t(M * K), 6), B = random_bf16(size_t(K * N), 7);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(isa));
+    const cpu::ScopedIsa forced(isa);
+    ASSERT_EQ(cpu::active_isa(), isa);
+    std::vector<float> direct(size_t(M * N)), dispatched(size_t(M * N));
+    cpu::gemm_bf16_kernel(isa)(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, direct.data(), N);
+    cpu::gemm_bf16(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, dispatched.data(), N);
+    EXPECT_EQ(direct, dispatched);
+  }
 }
 
 }  // namespace

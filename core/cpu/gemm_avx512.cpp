@@ -1,21 +1,12 @@
-// bf16 GEMM with fp32 accumulation on AVX-512, BLIS-style: B is packed in KC x NC blocks of
-// NR-wide panels and A in MC x KC blocks of MR-high panels, and packing widens bf16 to fp32
-// (a 16-bit shift, exact; fp32 operands are rounded to bf16 on the way, so activations need
-// no converted copy), so the micro-kernel is plain fp32 FMA on an MR x NR tile of C held
-// in registers. Products of bf16 values are exact in fp32, so this computes what a native
-// bf16 dot-product kernel does, without flushing denormals. We widen rather than use
-// vdpbf16ps because on Zen 5 vdpbf16ps retires at about half the FLOP rate of vfmadd231ps
-// (bench/bench_bf16_dot: ~80 vs ~170 GFLOP/s per core, registers only); the bf16 win on this
-// CPU is halved operand bytes, not faster arithmetic. Threads take strips of C.
+// The AVX-512 bf16 GEMM kernel (see gemm_blocked.h for the design): 6 x 64 tiles of C in 24
+// zmm accumulators. We widen rather than use vdpbf16ps because on Zen 5 vdpbf16ps retires at
+// about half the FLOP rate of vfmadd231ps (bench/bench_bf16_dot: ~80 vs ~170 GFLOP/s per
+// core, registers only); the bf16 win on this CPU is halved operand bytes, not arithmetic.
 #include <immintrin.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
-#include "core/cpu/gemm.h"
+#include "core/cpu/gemm_blocked.h"
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() operands that -Wmaybe-uninitialized
 // reports once inlined (GCC bug 105593); they are never read.
@@ -163,93 +154,40 @@ ZT_AVX512 inline void store_tile(__m512 acc[MR][NV], int64_t mr, int64_t nr, flo
   }
 }
 
-}  // namespace
+// The AVX-512 parts of the blocked GEMM (gemm_blocked.h).
+struct Avx512 {
+  static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-}
-
-namespace {
-
-// op(X) advanced by `rows` rows and `cols` columns (row stride ld).
-Bf16Operand offset(Bf16Operand x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
-  const int64_t elems = trans ? cols * ld + rows : rows * ld + cols;
-  x.data = static_cast<const char*>(x.data) + elems * (x.fp32 ? 4 : 2);
-  return x;
-}
-
-// One thread's GEMM: the BLIS loops over NC x KC blocks of B and MC x KC blocks of A, with
-// this thread's packing buffers (kept across calls).
-ZT_AVX512 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                           int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  thread_local std::vector<float> a_pack(size_t(MC) * KC), b_pack(size_t(NC) * KC);
-  for (int64_t j0 = 0; j0 < N; j0 += NC) {
-    const int64_t nc = std::min(NC, N - j0), panels_n = (nc + NR - 1) / NR;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
-      const float block_beta = k0 == 0 ? beta : 1.f;  // later K blocks accumulate onto C
-      if (B.fp32)
-        pack_b(trans_b, static_cast<const float*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
-      else
-        pack_b(trans_b, static_cast<const uint16_t*>(B.data), ldb, k0, kc, j0, nc, b_pack.data());
-      for (int64_t i0 = 0; i0 < M; i0 += MC) {
-        const int64_t mc = std::min(MC, M - i0), panels_m = (mc + MR - 1) / MR;
-        if (A.fp32)
-          pack_a(trans_a, static_cast<const float*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
-        else
-          pack_a(trans_a, static_cast<const uint16_t*>(A.data), lda, i0, mc, k0, kc, a_pack.data());
-        for (int64_t pn = 0; pn < panels_n; ++pn)
-          for (int64_t pm = 0; pm < panels_m; ++pm) {
-            __m512 acc[MR][NV];
-            const float* a = a_pack.data() + pm * kc * MR;
-            const float* b = b_pack.data() + pn * kc * NR;
-            if (trans_a)
-              micro_kernel<true>(kc, a, b, acc);
-            else
-              micro_kernel<false>(kc, a, b, acc);
-            const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
-            store_tile(acc, std::min(MR, M - i), std::min(NR, N - j), alpha, block_beta, C + i * ldc + j, ldc);
-          }
-      }
-    }
+  ZT_AVX512 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+    if (g.A.fp32)
+      cpu::pack_a(g.ta, static_cast<const float*>(g.A.data), g.lda, i0, mc, k0, kc, out);
+    else
+      cpu::pack_a(g.ta, static_cast<const uint16_t*>(g.A.data), g.lda, i0, mc, k0, kc, out);
   }
-}
+
+  ZT_AVX512 static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+    if (g.B.fp32)
+      cpu::pack_b(g.tb, static_cast<const float*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+    else
+      cpu::pack_b(g.tb, static_cast<const uint16_t*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+  }
+
+  ZT_AVX512 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
+                             float beta, float* C, int64_t ldc) {
+    __m512 acc[MR][NV];
+    if (ta)
+      micro_kernel<true>(kc, a, b, acc);
+    else
+      micro_kernel<false>(kc, a, b, acc);
+    store_tile(acc, mr, nr, alpha, beta, C, ldc);
+  }
+};
 
 }  // namespace
 
-// Threads split C into column strips (whole NR panels), or row strips when C has too few
-// columns, and each runs the serial GEMM on its strip: no shared buffers, no barriers. Each
-// packs its own copy of the other operand, which costs 1/(strip width) of its FLOPs.
-ZT_AVX512 void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
-                                int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // C = beta * C
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
-    return;
-  }
-  const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int threads = flops < 4e6 ? 1 : omp_get_max_threads();
-  if (threads == 1) return gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  const int64_t panels_n = (N + NR - 1) / NR, panels_m = (M + MR - 1) / MR;
-  const bool by_columns = panels_n >= 2 * threads || panels_n >= panels_m;
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t units = by_columns ? panels_n : panels_m, step = by_columns ? NR : MR;
-    const int64_t begin = units * t / T * step, end = std::min(units * (t + 1) / T * step, by_columns ? N : M);
-    if (begin < end) {
-      if (by_columns)
-        gemm_serial(trans_a, trans_b, M, end - begin, K, alpha, A, lda, offset(B, trans_b, 0, begin, ldb), ldb, beta,
-                    C + begin, ldc);
-      else
-        gemm_serial(trans_a, trans_b, end - begin, N, K, alpha, offset(A, trans_a, begin, 0, lda), lda, B, ldb, beta,
-                    C + begin * ldc, ldc);
-    }
-  }
+void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                      int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  blocked::gemm<Avx512>({trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
 }
 
 }  // namespace zt::cpu

@@ -1,0 +1,200 @@
+// The AVX2 + FMA bf16 GEMM kernel (see gemm_blocked.h for the design): 6 x 16 tiles of C in
+// 12 ymm accumulators, two B vectors and one broadcast A value: 15 of the 16 registers, and
+// enough independent FMAs to cover their latency on two FMA pipes (Zen 3, Haswell on).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/cpu/gemm_blocked.h"
+
+namespace zt::cpu {
+namespace {
+
+constexpr int64_t MR = 6;       // rows of C per micro-tile
+constexpr int64_t NV = 2;       // ymm vectors per micro-tile row
+constexpr int64_t NR = 8 * NV;  // columns of C per micro-tile
+constexpr int64_t KC = 256;     // depth of a packed block: an NR panel of B is 16 KiB, in L1
+constexpr int64_t MC = 72;      // rows of A per packed block (a multiple of MR): 72 KiB, in L2
+constexpr int64_t NC = 2048;    // columns of B per packed block (a multiple of NR): 2 MiB
+
+#define ZT_AVX2 __attribute__((target("avx2,fma")))
+
+// Lanes [0, n) set (n <= 8), for maskload/maskstore.
+ZT_AVX2 inline __m256i first(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// n (<= 8) bf16 values as fp32, zero past n.
+ZT_AVX2 inline __m256 load8(const uint16_t* src, int64_t n) {
+  __m128i h;
+  if (n >= 8) {
+    h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  } else {  // no 16-bit masked load before AVX-512: the ragged edge goes through a copy
+    alignas(16) uint16_t part[8] = {};
+    for (int64_t i = 0; i < n; ++i) part[i] = src[i];
+    h = _mm_load_si128(reinterpret_cast<const __m128i*>(part));
+  }
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// n (<= 8) fp32 values rounded to bf16 (to nearest even, NaN stays a quiet NaN, exactly as
+// f32_to_bf16) and held as fp32, zero past n.
+ZT_AVX2 inline __m256 load8(const float* src, int64_t n) {
+  const __m256 x = n >= 8 ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, first(n));
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+  const __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  const __m256i r = _mm256_castps_si256(
+      _mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet), nan));
+  return _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int(0xFFFF0000u))));
+}
+
+// In-place 8 x 8 fp32 transpose: r[i] element j becomes r[j] element i.
+ZT_AVX2 inline void transpose8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved within 128-bit lanes
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // each lane now holds one column of four rows
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {  // low lanes of rows 0-3 with those of rows 4-7, then high
+    r[c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x20);
+    r[4 + c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x31);
+  }
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+nc] as fp32 into panels of NR columns: panel p holds kc
+// rows of NR values, zero past the edges.
+template <typename T>
+ZT_AVX2 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+  const int64_t panels = (nc + NR - 1) / NR;
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = out + p * kc * NR;
+    const int64_t jb = j0 + p * NR, nj = std::min(NR, j0 + nc - jb);
+    if (!tb) {  // row k of the panel is contiguous in B
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t v = 0; v < NV; ++v)
+          _mm256_storeu_ps(dst + k * NR + 8 * v,
+                           v * 8 < nj ? load8(B + (k0 + k) * ldb + jb + 8 * v, nj - 8 * v) : _mm256_setzero_ps());
+    } else {  // B[k][j] = B[j*ldb + k]: transpose 8 x 8 blocks of source rows
+      for (int64_t jj = 0; jj < NR; jj += 8)
+        for (int64_t kk = 0; kk < kc; kk += 8) {
+          __m256 r[8];
+          for (int64_t j = 0; j < 8; ++j)
+            r[j] = jj + j < nj ? load8(B + (jb + jj + j) * ldb + k0 + kk, kc - kk) : _mm256_setzero_ps();
+          transpose8(r);
+          for (int64_t k = 0; k < 8 && kk + k < kc; ++k) _mm256_storeu_ps(dst + (kk + k) * NR + jj, r[k]);
+        }
+    }
+  }
+}
+
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into panels of MR rows, zero past the edges,
+// in whichever order is contiguous in the source: k-major (kc groups of MR values) when A is
+// transposed, row-major (MR rows of kc values) when not.
+template <typename T>
+ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+  const int64_t panels = (mc + MR - 1) / MR;
+  const __m256i mr_mask = first(MR);
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = out + p * kc * MR;
+    const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
+    if (ta) {  // A[i][k] = A[k*lda + i]
+      for (int64_t k = 0; k < kc; ++k) _mm256_maskstore_ps(dst + k * MR, mr_mask, load8(A + (k0 + k) * lda + ib, ni));
+    } else {
+      for (int64_t r = 0; r < MR; ++r)
+        for (int64_t k = 0; k < kc; k += 8) {
+          const __m256 x = r < ni ? load8(A + (ib + r) * lda + k0 + k, kc - k) : _mm256_setzero_ps();
+          if (kc - k >= 8)
+            _mm256_storeu_ps(dst + r * kc + k, x);
+          else
+            _mm256_maskstore_ps(dst + r * kc + k, first(kc - k), x);
+        }
+    }
+  }
+}
+
+// acc (MR x NR) = a (MR x kc) times b (kc x NR); a is k-major (a[k*MR + r]) or row-major
+// (a[r*kc + k]) as pack_a wrote it.
+template <bool kKMajorA>
+ZT_AVX2 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m256 acc[MR][NV]) {
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 bv[NV];
+    for (int64_t v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+    for (int64_t r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(kKMajorA ? a + k * MR + r : a + r * kc + k);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+    b += NR;
+  }
+}
+
+// C tile = alpha * acc + beta * C over the valid mr x nr corner (beta == 0 never reads C).
+ZT_AVX2 inline void store_tile(__m256 acc[MR][NV], int64_t mr, int64_t nr, float alpha, float beta, float* C,
+                               int64_t ldc) {
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  for (int64_t r = 0; r < mr; ++r) {
+    float* c = C + r * ldc;
+    for (int64_t v = 0; v < NV; ++v) {
+      const int64_t j = v * 8;
+      if (j >= nr) break;
+      __m256 x = _mm256_mul_ps(acc[r][v], va);
+      if (nr - j >= 8) {
+        if (beta != 0.f) x = _mm256_fmadd_ps(_mm256_loadu_ps(c + j), vb, x);
+        _mm256_storeu_ps(c + j, x);
+      } else {
+        const __m256i m = first(nr - j);
+        if (beta != 0.f) x = _mm256_fmadd_ps(_mm256_maskload_ps(c + j, m), vb, x);
+        _mm256_maskstore_ps(c + j, m, x);
+      }
+    }
+  }
+}
+
+// The AVX2 parts of the blocked GEMM (gemm_blocked.h).
+struct Avx2 {
+  static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
+
+  ZT_AVX2 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+    if (g.A.fp32)
+      cpu::pack_a(g.ta, static_cast<const float*>(g.A.data), g.lda, i0, mc, k0, kc, out);
+    else
+      cpu::pack_a(g.ta, static_cast<const uint16_t*>(g.A.data), g.lda, i0, mc, k0, kc, out);
+  }
+
+  ZT_AVX2 static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+    if (g.B.fp32)
+      cpu::pack_b(g.tb, static_cast<const float*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+    else
+      cpu::pack_b(g.tb, static_cast<const uint16_t*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+  }
+
+  ZT_AVX2 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
+                           float beta, float* C, int64_t ldc) {
+    __m256 acc[MR][NV];
+    if (ta)
+      micro_kernel<true>(kc, a, b, acc);
+    else
+      micro_kernel<false>(kc, a, b, acc);
+    store_tile(acc, mr, nr, alpha, beta, C, ldc);
+  }
+};
+
+}  // namespace
+
+void gemm_bf16_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  blocked::gemm<Avx2>({trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+}
+
+}  // namespace zt::cpu

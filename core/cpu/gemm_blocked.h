@@ -1,0 +1,112 @@
+// The BLIS-style loops every bf16 GEMM kernel shares (one per ISA: gemm_avx512.cpp,
+// gemm_avx2.cpp, gemm_generic.cpp). B is packed in KC x NC blocks of NR-wide panels and A in
+// MC x KC blocks of MR-high panels; packing widens bf16 to fp32 (a 16-bit shift, exact) or
+// rounds fp32 operands to bf16 on the way (so activations need no converted copy), and the
+// micro-kernel is plain fp32 FMA on an MR x NR tile of C held in registers. Products of bf16
+// values are exact in fp32, so this computes what a native bf16 dot-product kernel does.
+//
+// A Kernel supplies the ISA-specific parts as static functions, compiled for its ISA with
+// target attributes (this file is compiled for the build's baseline and calls them):
+//   MR, NR, KC, MC, NC                   blocking (MC a multiple of MR, NC of NR)
+//   pack_a(args, i0, mc, k0, kc, out)    op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels, each
+//                                        k-major (kc groups of MR) if args.ta, else row-major
+//   pack_b(args, k0, kc, j0, nc, out)    op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels
+//   tile(kc, a, b, ta, mr, nr, alpha, beta, C, ldc)
+//                                        C[mr x nr] = alpha * a-panel b-panel + beta * C
+//                                        (beta == 0 never reads C)
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+
+namespace zt::cpu::blocked {
+
+// One GEMM call: C (M,N) = alpha * op(A) (M,K) op(B) (K,N) + beta * C, row strides lda/ldb/ldc.
+struct Args {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  Bf16Operand A;
+  int64_t lda;
+  Bf16Operand B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+};
+
+// op(X) advanced by `rows` rows and `cols` columns (row stride ld).
+inline Bf16Operand offset(Bf16Operand x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
+  const int64_t elems = trans ? cols * ld + rows : rows * ld + cols;
+  x.data = static_cast<const char*>(x.data) + elems * (x.fp32 ? 4 : 2);
+  return x;
+}
+
+// One thread's GEMM over its strip, with its own packing buffers (kept across calls).
+template <class Kernel>
+void gemm_serial(const Args& g) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, KC = Kernel::KC, MC = Kernel::MC, NC = Kernel::NC;
+  thread_local std::vector<float> a_pack(size_t(MC * KC)), b_pack(size_t(NC * KC));
+  for (int64_t j0 = 0; j0 < g.N; j0 += NC) {
+    const int64_t nc = std::min(NC, g.N - j0), panels_n = (nc + NR - 1) / NR;
+    for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
+      const int64_t kc = std::min(KC, g.K - k0);
+      const float beta = k0 == 0 ? g.beta : 1.f;  // later K blocks accumulate onto C
+      Kernel::pack_b(g, k0, kc, j0, nc, b_pack.data());
+      for (int64_t i0 = 0; i0 < g.M; i0 += MC) {
+        const int64_t mc = std::min(MC, g.M - i0), panels_m = (mc + MR - 1) / MR;
+        Kernel::pack_a(g, i0, mc, k0, kc, a_pack.data());
+        for (int64_t pn = 0; pn < panels_n; ++pn)
+          for (int64_t pm = 0; pm < panels_m; ++pm) {
+            const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
+            Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, std::min(MR, g.M - i),
+                         std::min(NR, g.N - j), g.alpha, beta, g.C + i * g.ldc + j, g.ldc);
+          }
+      }
+    }
+  }
+}
+
+// Threads split C into column strips (whole NR panels), or row strips when C has too few
+// columns, and each runs the serial GEMM on its strip: no shared buffers, no barriers. Each
+// packs its own copy of the other operand, which costs 1/(strip width) of its FLOPs. Every
+// element of C is summed by one thread in one K order, so results do not depend on threads.
+template <class Kernel>
+void gemm(const Args& g) {
+  if (g.M == 0 || g.N == 0) return;
+  if (g.K == 0) {  // C = beta * C
+    for (int64_t i = 0; i < g.M; ++i)
+      for (int64_t j = 0; j < g.N; ++j) g.C[i * g.ldc + j] = g.beta == 0.f ? 0.f : g.beta * g.C[i * g.ldc + j];
+    return;
+  }
+  const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+  const int threads = flops < 4e6 ? 1 : omp_get_max_threads();
+  if (threads == 1) return gemm_serial<Kernel>(g);
+  const int64_t panels_n = (g.N + Kernel::NR - 1) / Kernel::NR, panels_m = (g.M + Kernel::MR - 1) / Kernel::MR;
+  const bool by_columns = panels_n >= 2 * threads || panels_n >= panels_m;
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t units = by_columns ? panels_n : panels_m, step = by_columns ? Kernel::NR : Kernel::MR;
+    const int64_t begin = units * t / T * step, end = std::min(units * (t + 1) / T * step, by_columns ? g.N : g.M);
+    if (begin < end) {
+      Args s = g;
+      if (by_columns) {
+        s.N = end - begin;
+        s.B = offset(g.B, g.tb, 0, begin, g.ldb);
+        s.C = g.C + begin;
+      } else {
+        s.M = end - begin;
+        s.A = offset(g.A, g.ta, begin, 0, g.lda);
+        s.C = g.C + begin * g.ldc;
+      }
+      gemm_serial<Kernel>(s);
+    }
+  }
+}
+
+}  // namespace zt::cpu::blocked
