@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/allocator.h"
+#include "core/cpu/isa.h"
 #include "core/fault_injection.h"
 #include "core/log.h"
 #include "core/profiler.h"
@@ -174,6 +175,7 @@ TrainSummary run_training(const Config& cfg_in) {
   install_preemption_handlers();
 
   // Everything that can reject the input happens before the first write to disk.
+  cpu::active_isa();  // a bad ZT_CPU_ISA is an error naming it
   DataPlan plan = plan_data(cfg.data, cfg.model.vocab_size);
   cfg.model.vocab_size = plan.vocab_size;
   const fs::path ckpt_root = checkpoint_root(cfg);
@@ -193,6 +195,10 @@ TrainSummary run_training(const Config& cfg_in) {
   engine_opts.reduce_dtype = dtype_of(cfg.precision.reduce);
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
+  log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank, "
+            "CPU kernels {}",
+            cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
+            world, comm->backend(), engine.stage(), omp_get_max_threads(), cpu::isa_description());
   int64_t start_step = 0;
   int64_t consumed_samples = 0;
   LossScaler scaler = make_loss_scaler(cfg.precision);
@@ -247,9 +253,6 @@ TrainSummary run_training(const Config& cfg_in) {
 
   const double flops_per_token = spec.train_flops_per_token(T);
   const int64_t tokens_per_step = global_batch * T;
-  log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank",
-            cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
-            world, comm->backend(), engine.stage(), omp_get_max_threads());
   if (cfg.precision.compute != Precision::fp32 || cfg.precision.reduce != Precision::fp32 || scaler.scale() != 1.0)
     log::info("precision: {} matmuls (weights and inputs), fp32 master weights, accumulation, norms, softmax and loss; "
               "gradients reduced in {}; loss scale {}{}",
