@@ -101,12 +101,14 @@ void convert(Tensor& dst, const Tensor& src);
 // ---- optimizer updates on flat fp32 shards ------------------------------------------------
 struct AdamWStep {
   float lr, beta1, beta2, eps, weight_decay;
-  int64_t step;  // 1-based, for bias correction
+  int64_t step;             // 1-based, for bias correction
+  float grad_scale = 1.0f;  // the update reads grad * grad_scale (clipping, without a pass over grad)
 };
 // Decoupled weight decay: param -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * param).
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
 struct SgdStep {
   float lr, momentum, weight_decay;
+  float grad_scale = 1.0f;  // as in AdamWStep
 };
 // buf = momentum * buf + (grad + wd * param); param -= lr * buf (buf unused when momentum = 0).
 void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s);

@@ -28,7 +28,7 @@ class ShardState {
 class AdamW : public Optimizer {
  public:
   explicit AdamW(const AdamWOptions& o) : o_(o), state_(2) {}
-  void step(std::span<ParamShard> shards, float lr) override {
+  void step(std::span<ParamShard> shards, float lr, float grad_scale) override {
     ++step_;
     for (size_t i = 0; i < shards.size(); ++i) {
       ParamShard& s = shards[i];
@@ -39,7 +39,7 @@ class AdamW : public Optimizer {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
         Tensor mr = m.view(r.begin, shape), vr = v.view(r.begin, shape);
-        adamw_update(p, g, mr, vr, {lr, o_.beta1, o_.beta2, o_.eps, r.decay ? o_.weight_decay : 0.f, step_});
+        adamw_update(p, g, mr, vr, {lr, o_.beta1, o_.beta2, o_.eps, r.decay ? o_.weight_decay : 0.f, step_, grad_scale});
       }
     }
   }
@@ -60,7 +60,7 @@ class AdamW : public Optimizer {
 class Sgd : public Optimizer {
  public:
   explicit Sgd(const SgdOptions& o) : o_(o), state_(1) {}
-  void step(std::span<ParamShard> shards, float lr) override {
+  void step(std::span<ParamShard> shards, float lr, float grad_scale) override {
     ++step_;
     for (size_t i = 0; i < shards.size(); ++i) {
       ParamShard& s = shards[i];
@@ -69,7 +69,7 @@ class Sgd : public Optimizer {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
         Tensor b = buf ? buf->view(r.begin, shape) : Tensor();
-        sgd_update(p, g, buf ? &b : nullptr, {lr, o_.momentum, r.decay ? o_.weight_decay : 0.f});
+        sgd_update(p, g, buf ? &b : nullptr, {lr, o_.momentum, r.decay ? o_.weight_decay : 0.f, grad_scale});
       }
     }
   }

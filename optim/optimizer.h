@@ -25,8 +25,9 @@ struct ParamShard {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update of every shard; the step count is incremented first (1-based, as in PyTorch).
-  virtual void step(std::span<ParamShard> shards, float lr) = 0;
+  // One update of every shard from grads * grad_scale (the clipping factor, applied as the
+  // update reads each gradient); the step count is incremented first (1-based, as in PyTorch).
+  virtual void step(std::span<ParamShard> shards, float lr, float grad_scale = 1.0f) = 0;
   // Named state of shard i ({"exp_avg", m}, ...) for checkpoints; allocated on the first step
   // or by init_state.
   virtual std::vector<std::pair<std::string, Tensor>> state(size_t shard) = 0;

@@ -319,10 +319,7 @@ StepStats Engine::step(float lr, float grad_multiplier) {
     return stats;
   }
   stats.clip_scale = clip_scale(stats.grad_norm, options_.grad_clip);
-  const float factor = stats.clip_scale * grad_multiplier;
-  if (factor != 1.f)
-    for (Tensor& g : grads) scale_inplace(g, factor);
-  optimizer_->step(shards_, lr);
+  optimizer_->step(shards_, lr, stats.clip_scale * grad_multiplier);
   publish_params();
   ++params_version_;
   return stats;

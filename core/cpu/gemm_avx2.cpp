@@ -97,9 +97,9 @@ ZT_AVX2 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, in
   }
 }
 
-// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into panels of MR rows, zero past the edges,
-// in whichever order is contiguous in the source: k-major (kc groups of MR values) when A is
-// transposed, row-major (MR rows of kc values) when not.
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into k-major panels of MR rows (kc groups of
+// MR values, zero past the edges), so the micro-kernel broadcasts from one stream. A row-major
+// A is read 8 values of a row at a time and scattered (packing A costs ~1/NR of the FLOPs).
 template <typename T>
 ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
   const int64_t panels = (mc + MR - 1) / MR;
@@ -107,32 +107,34 @@ ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, in
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * kc * MR;
     const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
-    if (ta) {  // A[i][k] = A[k*lda + i]
+    if (ta) {  // A[i][k] = A[k*lda + i]: row k of A holds the panel's MR values
       for (int64_t k = 0; k < kc; ++k) _mm256_maskstore_ps(dst + k * MR, mr_mask, load8(A + (k0 + k) * lda + ib, ni));
     } else {
-      for (int64_t r = 0; r < MR; ++r)
-        for (int64_t k = 0; k < kc; k += 8) {
-          const __m256 x = r < ni ? load8(A + (ib + r) * lda + k0 + k, kc - k) : _mm256_setzero_ps();
-          if (kc - k >= 8)
-            _mm256_storeu_ps(dst + r * kc + k, x);
-          else
-            _mm256_maskstore_ps(dst + r * kc + k, first(kc - k), x);
-        }
+      for (int64_t k = 0; k < kc; k += 8) {
+        alignas(32) float rows[MR][8];
+        for (int64_t r = 0; r < MR; ++r)
+          _mm256_store_ps(rows[r], r < ni ? load8(A + (ib + r) * lda + k0 + k, kc - k) : _mm256_setzero_ps());
+        for (int64_t kk = 0; kk < 8 && k + kk < kc; ++kk)
+          for (int64_t r = 0; r < MR; ++r) dst[(k + kk) * MR + r] = rows[r][kk];
+      }
     }
   }
 }
 
-// acc (MR x NR) = a (MR x kc) times b (kc x NR); a is k-major (a[k*MR + r]) or row-major
-// (a[r*kc + k]) as pack_a wrote it.
-template <bool kKMajorA>
+// acc (MR x NR) = a (MR x kc, k-major: a[k*MR + r]) times b (kc x NR).
 ZT_AVX2 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m256 acc[MR][NV]) {
+#pragma GCC unroll 6
   for (int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 2
     for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m256 bv[NV];
+#pragma GCC unroll 2
     for (int64_t v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+#pragma GCC unroll 6
     for (int64_t r = 0; r < MR; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(kKMajorA ? a + k * MR + r : a + r * kc + k);
+      const __m256 ar = _mm256_broadcast_ss(a + k * MR + r);
+#pragma GCC unroll 2
       for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
     }
     b += NR;
@@ -140,11 +142,17 @@ ZT_AVX2 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m
 }
 
 // C tile = alpha * acc + beta * C over the valid mr x nr corner (beta == 0 never reads C).
+// The loops run to the constant MR and NV, fully unrolled, so every acc index is a constant
+// and the accumulators stay in registers through the micro-kernel (a variable index would
+// keep acc in memory and store it on every k step).
 ZT_AVX2 inline void store_tile(__m256 acc[MR][NV], int64_t mr, int64_t nr, float alpha, float beta, float* C,
                                int64_t ldc) {
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  for (int64_t r = 0; r < mr; ++r) {
+#pragma GCC unroll 6
+  for (int64_t r = 0; r < MR; ++r) {
+    if (r >= mr) break;
     float* c = C + r * ldc;
+#pragma GCC unroll 2
     for (int64_t v = 0; v < NV; ++v) {
       const int64_t j = v * 8;
       if (j >= nr) break;
@@ -182,10 +190,7 @@ struct Avx2 {
   ZT_AVX2 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
                            float beta, float* C, int64_t ldc) {
     __m256 acc[MR][NV];
-    if (ta)
-      micro_kernel<true>(kc, a, b, acc);
-    else
-      micro_kernel<false>(kc, a, b, acc);
+    micro_kernel(kc, a, b, acc);
     store_tile(acc, mr, nr, alpha, beta, C, ldc);
   }
 };

@@ -8,8 +8,9 @@
 // A Kernel supplies the ISA-specific parts as static functions, compiled for its ISA with
 // target attributes (this file is compiled for the build's baseline and calls them):
 //   MR, NR, KC, MC, NC                   blocking (MC a multiple of MR, NC of NR)
-//   pack_a(args, i0, mc, k0, kc, out)    op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels, each
-//                                        k-major (kc groups of MR) if args.ta, else row-major
+//   pack_a(args, i0, mc, k0, kc, out)    op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels of
+//                                        kc * MR floats, in a layout of the kernel's choice
+//                                        (it may depend on args.ta)
 //   pack_b(args, k0, kc, j0, nc, out)    op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels
 //   tile(kc, a, b, ta, mr, nr, alpha, beta, C, ldc)
 //                                        C[mr x nr] = alpha * a-panel b-panel + beta * C

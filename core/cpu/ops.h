@@ -39,9 +39,10 @@ double sum_squares(const float* x, int64_t n);
 // y may alias a or b. Single-threaded: communication backends call it from their own thread.
 void sum_bf16(uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n);
 
+// Both read grads as g * grad_scale.
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int64_t step);
+                  float beta2, float eps, float weight_decay, int64_t step, float grad_scale);
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
-                float weight_decay);
+                float weight_decay, float grad_scale);
 
 }  // namespace zt::cpu

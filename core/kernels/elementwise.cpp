@@ -113,7 +113,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   check_same_numel(param, v, "adamw v");
   ZT_CHECK(s.step >= 1, "AdamW step count starts at 1, got {}", s.step);
   cpu::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
-                    param.numel(), s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step);
+                    param.numel(), s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale);
 }
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s) {
@@ -122,7 +122,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
   if (momentum_buf) check_same_numel(param, *momentum_buf, "sgd momentum");
   cpu::sgd_update(param.data<float>(), grad.data<float>(),
                   momentum_buf ? momentum_buf->data<float>() : nullptr, param.numel(), s.lr,
-                  s.momentum, s.weight_decay);
+                  s.momentum, s.weight_decay, s.grad_scale);
 }
 
 }  // namespace zt

@@ -67,6 +67,33 @@ TEST(Sgd, PlainAndMomentumWithWeightDecayMatchTorch) {
   }
 }
 
+// Clipping scales the gradients as the update reads them: the update of gradients scaled
+// beforehand (AdamW bitwise: g * scale is rounded once either way; SGD's g * scale + wd * p may
+// be one FMA, so within a few ulp), and the gradients stay unscaled.
+TEST(Optimizers, GradScaleEqualsPrescaledGradients) {
+  const float scale = 0.37f;
+  const std::vector<float> g = {0.1f, -0.2f, 0.3f, 7.f, -1e-3f};
+  for (bool adamw : {true, false}) {
+    ParamShard scaled_inside{vec({1.f, -2.f, 0.5f, 3.f, 0.f}), vec(g), {{0, 3, true}, {3, 5, false}}};
+    std::vector<float> pre = g;
+    for (float& x : pre) x *= scale;
+    ParamShard prescaled{vec({1.f, -2.f, 0.5f, 3.f, 0.f}), vec(pre), {{0, 3, true}, {3, 5, false}}};
+    auto a = adamw ? make_adamw({0.9f, 0.99f, 1e-8f, 0.1f}) : make_sgd({0.9f, 0.1f});
+    auto b = adamw ? make_adamw({0.9f, 0.99f, 1e-8f, 0.1f}) : make_sgd({0.9f, 0.1f});
+    for (int step = 0; step < 2; ++step) {
+      a->step(std::span<ParamShard>(&scaled_inside, 1), 0.1f, scale);
+      b->step(std::span<ParamShard>(&prescaled, 1), 0.1f);
+    }
+    for (int i = 0; i < 5; ++i) {
+      if (adamw)
+        EXPECT_EQ(scaled_inside.params.data<float>()[i], prescaled.params.data<float>()[i]) << i;
+      else
+        EXPECT_FLOAT_EQ(scaled_inside.params.data<float>()[i], prescaled.params.data<float>()[i]) << i;
+      EXPECT_EQ(scaled_inside.grads.data<float>()[i], g[size_t(i)]);
+    }
+  }
+}
+
 TEST(Schedule, WarmupThenCosineLinearOrConstant) {
   LrSchedule s{ScheduleKind::cosine, 1.0, 0.1, 10, 110};
   EXPECT_DOUBLE_EQ(s.at(0), 0.1);
