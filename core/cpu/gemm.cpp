@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "core/cpu/gemm_blocked.h"
 #include "core/error.h"
 
 namespace zt::cpu {
@@ -30,19 +31,43 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   ZT_CHECK(st == dnnl_success, "dnnl_sgemm failed with status {}", static_cast<int>(st));
 }
 
-GemmBf16Fn gemm_bf16_kernel(Isa isa) {
+namespace {
+
+void run_blocked(Isa isa, const blocked::Args& g) {
+  ZT_CHECK(isa <= best_isa(), "the {} GEMM kernel on a CPU with only {}", isa_name(isa), isa_name(best_isa()));
   switch (isa) {
-    case Isa::avx512: return &gemm_bf16_avx512;
-    case Isa::avx2: return &gemm_bf16_avx2;
-    case Isa::generic: return &gemm_bf16_generic;
+    case Isa::avx512: return blocked::gemm_avx512(g);
+    case Isa::avx2: return blocked::gemm_avx2(g);
+    case Isa::generic: return blocked::gemm_generic(g);
   }
-  return &gemm_bf16_generic;
+}
+
+blocked::Operand operand(Bf16Operand x) {
+  return {x.data, x.fp32 ? blocked::Storage::f32_rounded : blocked::Storage::bf16};
+}
+
+}  // namespace
+
+void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, operand(A), lda, operand(B), ldb, beta, C, ldc});
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc) {
-  gemm_bf16_kernel(active_isa())(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_bf16_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, {A, blocked::Storage::f32}, lda, {B, blocked::Storage::f32}, ldb,
+                    beta, C, ldc});
+}
+
+void sgemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm_blocked_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace zt::cpu

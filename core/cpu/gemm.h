@@ -32,16 +32,16 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc);
 
-// The kernels behind gemm_bf16, one per ISA (core/cpu/gemm_<isa>.cpp), for benchmarks; each
-// runs only on a CPU whose best_isa() reaches it.
-using GemmBf16Fn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, Bf16Operand, int64_t, Bf16Operand,
-                            int64_t, float, float*, int64_t);
-GemmBf16Fn gemm_bf16_kernel(Isa isa);
-void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                      int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_bf16_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_bf16_generic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                       int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The same blocked kernels on fp32 operands as they are (no rounding): the fp32 GEMM of
+// CPUs where they beat oneDNN's sgemm (see sgemm), and a check of the kernels' arithmetic.
+void sgemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// gemm_bf16 and sgemm_blocked through the kernel of one ISA (which best_isa() must reach),
+// for tests and benchmarks that compare them.
+void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
+void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace zt::cpu

@@ -52,6 +52,12 @@ ZT_AVX2 inline __m256 load8(const float* src, int64_t n) {
   return _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int(0xFFFF0000u))));
 }
 
+// n (<= 8) fp32 values as they are, zero past n (an fp32 GEMM).
+ZT_AVX2 inline __m256 load8(const blocked::ExactF32* src, int64_t n) {
+  const float* f = reinterpret_cast<const float*>(src);
+  return n >= 8 ? _mm256_loadu_ps(f) : _mm256_maskload_ps(f, first(n));
+}
+
 // In-place 8 x 8 fp32 transpose: r[i] element j becomes r[j] element i.
 ZT_AVX2 inline void transpose8(__m256 r[8]) {
   __m256 t[8], s[8];
@@ -174,17 +180,11 @@ struct Avx2 {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
 
   ZT_AVX2 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
-    if (g.A.fp32)
-      cpu::pack_a(g.ta, static_cast<const float*>(g.A.data), g.lda, i0, mc, k0, kc, out);
-    else
-      cpu::pack_a(g.ta, static_cast<const uint16_t*>(g.A.data), g.lda, i0, mc, k0, kc, out);
+    blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, i0, mc, k0, kc, out); });
   }
 
   ZT_AVX2 static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
-    if (g.B.fp32)
-      cpu::pack_b(g.tb, static_cast<const float*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
-    else
-      cpu::pack_b(g.tb, static_cast<const uint16_t*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+    blocked::with_typed(g.B, [&](auto B) { cpu::pack_b(g.tb, B, g.ldb, k0, kc, j0, nc, out); });
   }
 
   ZT_AVX2 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
@@ -197,9 +197,6 @@ struct Avx2 {
 
 }  // namespace
 
-void gemm_bf16_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  blocked::gemm<Avx2>({trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
-}
+void blocked::gemm_avx2(const blocked::Args& g) { blocked::gemm<Avx2>(g); }
 
 }  // namespace zt::cpu

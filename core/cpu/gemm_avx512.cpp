@@ -44,6 +44,11 @@ ZT_AVX512 inline __m512 load16(const float* src, int64_t n) {
   return _mm512_castsi512_ps(_mm512_and_si512(_mm512_mask_blend_epi32(nan, rounded, quiet), hi));
 }
 
+// n (<= 16) fp32 values as they are, zero past n (an fp32 GEMM).
+ZT_AVX512 inline __m512 load16(const blocked::ExactF32* src, int64_t n) {
+  return _mm512_maskz_loadu_ps(first(n), reinterpret_cast<const float*>(src));
+}
+
 // In-place 16 x 16 fp32 transpose: r[i] element j becomes r[j] element i.
 ZT_AVX512 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -159,17 +164,11 @@ struct Avx512 {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
 
   ZT_AVX512 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
-    if (g.A.fp32)
-      cpu::pack_a(g.ta, static_cast<const float*>(g.A.data), g.lda, i0, mc, k0, kc, out);
-    else
-      cpu::pack_a(g.ta, static_cast<const uint16_t*>(g.A.data), g.lda, i0, mc, k0, kc, out);
+    blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, i0, mc, k0, kc, out); });
   }
 
   ZT_AVX512 static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
-    if (g.B.fp32)
-      cpu::pack_b(g.tb, static_cast<const float*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
-    else
-      cpu::pack_b(g.tb, static_cast<const uint16_t*>(g.B.data), g.ldb, k0, kc, j0, nc, out);
+    blocked::with_typed(g.B, [&](auto B) { cpu::pack_b(g.tb, B, g.ldb, k0, kc, j0, nc, out); });
   }
 
   ZT_AVX512 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
@@ -185,9 +184,6 @@ struct Avx512 {
 
 }  // namespace
 
-void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                      int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  blocked::gemm<Avx512>({trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
-}
+void blocked::gemm_avx512(const blocked::Args& g) { blocked::gemm<Avx512>(g); }
 
 }  // namespace zt::cpu

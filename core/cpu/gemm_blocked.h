@@ -26,24 +26,47 @@
 
 namespace zt::cpu::blocked {
 
+// How an operand is stored and what packing makes of it: bf16 widened (exact), fp32 rounded
+// to bf16 (a bf16 GEMM on fp32 activations), or fp32 as is (an fp32 GEMM).
+enum class Storage { bf16, f32_rounded, f32 };
+struct Operand {
+  const void* data;
+  Storage storage;
+};
+// Element type for Storage::f32 in the kernels' pack templates: fp32 loaded without rounding.
+struct ExactF32 {
+  float value;
+};
+
 // One GEMM call: C (M,N) = alpha * op(A) (M,K) op(B) (K,N) + beta * C, row strides lda/ldb/ldc.
 struct Args {
   bool ta, tb;
   int64_t M, N, K;
   float alpha;
-  Bf16Operand A;
+  Operand A;
   int64_t lda;
-  Bf16Operand B;
+  Operand B;
   int64_t ldb;
   float beta;
   float* C;
   int64_t ldc;
 };
 
+// Calls f(pointer) with x's data typed by its storage: const uint16_t*, const float*
+// (rounded) or const ExactF32*.
+template <typename F>
+inline void with_typed(const Operand& x, F&& f) {
+  switch (x.storage) {
+    case Storage::bf16: return f(static_cast<const uint16_t*>(x.data));
+    case Storage::f32_rounded: return f(static_cast<const float*>(x.data));
+    case Storage::f32: return f(static_cast<const ExactF32*>(x.data));
+  }
+}
+
 // op(X) advanced by `rows` rows and `cols` columns (row stride ld).
-inline Bf16Operand offset(Bf16Operand x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
+inline Operand offset(Operand x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
   const int64_t elems = trans ? cols * ld + rows : rows * ld + cols;
-  x.data = static_cast<const char*>(x.data) + elems * (x.fp32 ? 4 : 2);
+  x.data = static_cast<const char*>(x.data) + elems * (x.storage == Storage::bf16 ? 2 : 4);
   return x;
 }
 
@@ -109,5 +132,10 @@ void gemm(const Args& g) {
     }
   }
 }
+
+// The kernels, one per ISA (core/cpu/gemm_<isa>.cpp).
+void gemm_avx512(const Args& g);
+void gemm_avx2(const Args& g);
+void gemm_generic(const Args& g);
 
 }  // namespace zt::cpu::blocked

@@ -19,6 +19,7 @@ constexpr int64_t NC = 1024;  // columns of B per packed block (a multiple of NR
 
 inline float widen(float x) { return bf16_to_f32(f32_to_bf16(x)); }  // rounded to bf16
 inline float widen(uint16_t x) { return bf16_to_f32(x); }
+inline float widen(blocked::ExactF32 x) { return x.value; }  // an fp32 GEMM
 
 // op(X)[i][k] as fp32 rounded to bf16, or 0 outside rows x cols.
 template <typename T>
@@ -52,17 +53,11 @@ struct Generic {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
 
   static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
-    if (g.A.fp32)
-      cpu::pack_a(g, static_cast<const float*>(g.A.data), i0, mc, k0, kc, out);
-    else
-      cpu::pack_a(g, static_cast<const uint16_t*>(g.A.data), i0, mc, k0, kc, out);
+    blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g, A, i0, mc, k0, kc, out); });
   }
 
   static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
-    if (g.B.fp32)
-      cpu::pack_b(g, static_cast<const float*>(g.B.data), k0, kc, j0, nc, out);
-    else
-      cpu::pack_b(g, static_cast<const uint16_t*>(g.B.data), k0, kc, j0, nc, out);
+    blocked::with_typed(g.B, [&](auto B) { cpu::pack_b(g, B, k0, kc, j0, nc, out); });
   }
 
   static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
@@ -83,9 +78,6 @@ struct Generic {
 
 }  // namespace
 
-void gemm_bf16_generic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                       int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  blocked::gemm<Generic>({trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
-}
+void blocked::gemm_generic(const blocked::Args& g) { blocked::gemm<Generic>(g); }
 
 }  // namespace zt::cpu

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -18,15 +19,18 @@
 namespace zt {
 namespace {
 
+using GemmFn = std::function<void(bool, bool, int64_t, int64_t, int64_t, float, cpu::Bf16Operand, int64_t,
+                                   cpu::Bf16Operand, int64_t, float, float*, int64_t)>;
 struct Impl {
   std::string name;
-  cpu::GemmBf16Fn fn;
+  GemmFn fn;
 };
 
 // The kernel of every ISA this CPU runs, and the dispatching entry point.
 std::vector<Impl> impls() {
   std::vector<Impl> out;
-  for (cpu::Isa isa : cpu::supported_isas()) out.push_back({cpu::isa_name(isa), cpu::gemm_bf16_kernel(isa)});
+  for (cpu::Isa isa : cpu::supported_isas())
+    out.push_back({cpu::isa_name(isa), [isa](auto... args) { cpu::gemm_bf16_isa(isa, args...); }});
   out.push_back({"dispatch", &cpu::gemm_bf16});
   return out;
 }
@@ -175,10 +179,44 @@ TEST(GemmBf16, DispatchRunsTheActiveIsasKernel) {
     const cpu::ScopedIsa forced(isa);
     ASSERT_EQ(cpu::active_isa(), isa);
     std::vector<float> direct(size_t(M * N)), dispatched(size_t(M * N));
-    cpu::gemm_bf16_kernel(isa)(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, direct.data(), N);
+    cpu::gemm_bf16_isa(isa, false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, direct.data(), N);
     cpu::gemm_bf16(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, dispatched.data(), N);
     EXPECT_EQ(direct, dispatched);
   }
+}
+
+// The same kernels on fp32 operands as they are: full fp32 values (not bf16-representable),
+// so a kernel that rounded them would miss the fp32 accumulation bound by ~2^-9 relative.
+TEST(SgemmBlocked, EveryIsaAndTransposeMatchesF64) {
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Case& c : {Case{7, 10, 12}, Case{13, 65, 385}, Case{197, 70, 777}}) {
+          SCOPED_TRACE(::testing::Message() << cpu::isa_name(isa) << " ta " << ta << " tb " << tb << " M " << c.M
+                                            << " N " << c.N << " K " << c.K);
+          std::vector<float> A(size_t(c.M * c.K)), B(size_t(c.K * c.N)), C(size_t(c.M * c.N), 1.f);
+          for (auto& x : A) x = u(gen);
+          for (auto& x : B) x = u(gen);
+          const int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N;
+          cpu::sgemm_blocked_isa(isa, ta, tb, c.M, c.N, c.K, 0.5f, A.data(), lda, B.data(), ldb, 2.f, C.data(), c.N);
+          int misses = 0;
+          for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t j = 0; j < c.N; ++j) {
+              double s = 0, mag = 0;
+              for (int64_t k = 0; k < c.K; ++k) {
+                const double a = ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
+                const double b = tb ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)];
+                s += a * b;
+                mag += std::fabs(a * b);
+              }
+              const double want = 0.5 * s + 2.0, got = C[size_t(i * c.N + j)];
+              if (!(std::fabs(got - want) <= double(c.K) * 0x1p-23 * mag + 1e-6) && ++misses <= 3)
+                ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", want " << want;
+            }
+          EXPECT_EQ(misses, 0);
+        }
 }
 
 }  // namespace
