@@ -19,6 +19,7 @@ namespace {
 // at multiples of kBr and key tiles at multiples of kBc, so with kBr == kBc only the
 // diagonal tile of each query tile is partly masked.
 constexpr int64_t kBr = 64, kBc = 64;
+static_assert(kBr == kBc, "backward's diagonal tile starts at its query tile's first row");
 // Below this many flops per call a parallel region costs more than it saves (and its barrier
 // spins badly on a loaded machine); results do not depend on the thread count either way.
 constexpr int64_t kParallelFlops = int64_t{1} << 20;
@@ -148,26 +149,35 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       const float* row_lse = lse + (b * H + h) * T;
       for (int64_t r0 = 0; r0 < T; r0 += kBr) {
-        const int64_t r1 = std::min(T, r0 + kBr), rows = r1 - r0;
-        const float* q = qkv + (b * T + r0) * W + h * D;  // (rows, D), stride W
-        float* dq = dqkv + (b * T + r0) * W + h * D;
-        const float* o = out + (b * T + r0) * HD + h * D;  // (rows, D), stride HD
-        const float* go = dout + (b * T + r0) * HD + h * D;
-        for (int64_t t = 0; t < rows; ++t) di[t] = dot(go + t * HD, o + t * HD, D);
-        for (int64_t c0 = 0; c0 < r1; c0 += kBc) {
-          const int64_t cols = std::min(r1, c0 + kBc) - c0;
+        const int64_t r1 = std::min(T, r0 + kBr);
+        for (int64_t t = r0; t < r1; ++t)
+          di[t - r0] = dot(dout + (b * T + t) * HD + h * D, out + (b * T + t) * HD + h * D, D);
+        // Rows [a, e) of this query tile against keys [c0, c1).
+        auto block = [&](int64_t a, int64_t e, int64_t c0, int64_t c1) {
+          const int64_t rows = e - a, cols = c1 - c0;
+          const float* q = qkv + (b * T + a) * W + h * D;  // (rows, D), stride W
+          float* dq = dqkv + (b * T + a) * W + h * D;
+          const float* go = dout + (b * T + a) * HD + h * D;  // (rows, D), stride HD
           // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it
           sgemm(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, p, kBc);
           for (int64_t t = 0; t < rows; ++t)
-            probs_row(p + t * kBc, visible(r0 + t, c0, cols), cols, row_lse[r0 + t]);
+            probs_row(p + t * kBc, visible(a + t, c0, cols), cols, row_lse[a + t]);
           // dP (rows, cols) = dO V^T, then dS = P * (dP - di) * scale in place
           sgemm(false, true, rows, cols, D, 1.f, go, HD, v + c0 * W, W, 0.f, ds, kBc);
           for (int64_t t = 0; t < rows; ++t)
-            dsoftmax_row(ds + t * kBc, p + t * kBc, visible(r0 + t, c0, cols), cols, di[t], scale);
-          // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over this tile's keys)
+            dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
+          // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
           sgemm(false, false, rows, D, cols, 1.f, ds, kBc, k + c0 * W, W, 1.f, dq, W);
           sgemm(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
           sgemm(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
+        };
+        // Key tiles left of the diagonal are unmasked. The diagonal tile goes by row halves,
+        // the first against only the keys it sees: a quarter of the tile's work skipped, which
+        // at T <= 64 (one tile) pays for recomputing P.
+        for (int64_t c0 = 0; c0 < r0; c0 += kBc) block(r0, r1, c0, c0 + kBc);
+        for (int64_t a = r0; a < r1; a += kBr / 2) {
+          const int64_t e = std::min(r1, a + kBr / 2);
+          block(a, e, r0, e);
         }
       }
     }
