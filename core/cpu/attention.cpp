@@ -14,12 +14,14 @@
 namespace zt::cpu {
 namespace {
 
-// A (64, 64) f32 tile is 16 KiB: a thread's tiles and the q/k/v/dout rows they touch stay
-// in L2, and 64^3 GEMMs are large enough for oneDNN to run near its peak. Query tiles start
-// at multiples of kBr and key tiles at multiples of kBc, so with kBr == kBc only the
-// diagonal tile of each query tile is partly masked.
-constexpr int64_t kBr = 64, kBc = 64;
-static_assert(kBr == kBc, "backward's diagonal tile starts at its query tile's first row");
+// Tiles of kBr query rows by up to kBc keys: a (64, 256) f32 tile is 64 KiB, so a thread's
+// tiles and the q/k/v/dout rows they touch stay in L2. oneDNN's sgemm costs a few
+// microseconds per call on top of the arithmetic (a 64x64x64 product runs at ~45 GFLOP/s,
+// 64x128x64 at ~75 on Zen 3), so key tiles are wide; query tiles are narrow so that little
+// of the diagonal is masked. Key tiles start at multiples of kBc, a multiple of kBr, so
+// every row of a key tile's query tile sees at least one of its keys.
+constexpr int64_t kBr = 64, kBc = 256;
+static_assert(kBc % kBr == 0);
 // Below this many flops per call a parallel region costs more than it saves (and its barrier
 // spins badly on a loaded machine); results do not depend on the thread count either way.
 constexpr int64_t kParallelFlops = int64_t{1} << 20;
@@ -171,10 +173,10 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
           sgemm(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
           sgemm(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
         };
-        // Key tiles left of the diagonal are unmasked. The diagonal tile goes by row halves,
-        // the first against only the keys it sees: a quarter of the tile's work skipped, which
-        // at T <= 64 (one tile) pays for recomputing P.
-        for (int64_t c0 = 0; c0 < r0; c0 += kBc) block(r0, r1, c0, c0 + kBc);
+        // Keys left of the diagonal are unmasked. The diagonal (kBr, kBr) tile goes by row
+        // halves, the first against only the keys it sees: a quarter of the tile's work
+        // skipped, which at T <= 64 (one tile) pays for recomputing P.
+        for (int64_t c0 = 0; c0 < r0; c0 += kBc) block(r0, r1, c0, std::min(r0, c0 + kBc));
         for (int64_t a = r0; a < r1; a += kBr / 2) {
           const int64_t e = std::min(r1, a + kBr / 2);
           block(a, e, r0, e);
