@@ -31,7 +31,7 @@ void check_qkv_out_lse(const Tensor& qkv, const Tensor& out, const Tensor& lse, 
   check_shape(s, what);
   check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
   check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
-  // Always f32: a log-sum-exp rounded to bf16 would be off by up to 0.4% of its magnitude,
+  // Always f32: a log-sum-exp rounded to bf16 would be off by up to 0.2% of its magnitude,
   // which exp() turns into probabilities that no longer sum to one.
   check_tensor(lse, s.B * s.n_head * s.T, s.T, "lse", what);
 }
