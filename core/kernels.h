@@ -75,11 +75,13 @@ Tensor rope_table(int64_t T, int64_t head_dim, float theta);
 void rope_forward(Tensor& qkv, const Tensor& table, const AttnShape& shape);
 // Inverse rotation of dq and dk in dqkv, in place (the adjoint of rope_forward).
 void rope_backward(Tensor& dqkv, const Tensor& table, const AttnShape& shape);
-// Causal softmax(q k^T / sqrt(D)) v: out (B,T,H*D); probs (B,H,T,T) saved for backward.
-void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const AttnShape& shape);
-// dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v.
-void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,
-                        const AttnShape& shape);
+// Causal softmax(q k^T / sqrt(D)) v: out (B,T,H*D); lse (B,H,T) f32, each query row's
+// log-sum-exp of its scaled scores (natural log), saved for backward with out. No (T,T)
+// matrix is stored (FlashAttention-2): saved memory is O(T).
+void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnShape& shape);
+// dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v, from forward's qkv, out and lse.
+void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                        const Tensor& lse, const AttnShape& shape);
 
 // ---- loss ---------------------------------------------------------------------------------
 // losses (N) = -log softmax(logits (N,V))[targets (N, i32)].

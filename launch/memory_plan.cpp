@@ -123,10 +123,11 @@ PlanBytes plan_memory(const PlanInput& in) {
       in.optimizer_states * sum_rounded([&](int64_t n) { return in.stage == 0 ? n : n / W; });
 
   // ---- activations of one micro-batch ----------------------------------------------------
-  // Under mixed precision everything a block saves except the residual stream (x2) and the
-  // norms' statistics is stored in the compute dtype (ab bytes).
+  // Under mixed precision everything a block saves except the residual stream (x2), the
+  // norms' statistics and attention's log-sum-exp (B*H*T, f32) is stored in the compute
+  // dtype (ab bytes). Nothing saved grows faster than T.
   const int64_t ab = lowp ? 2 : 4;
-  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * ab) + rounded(B * H * T * T * ab) +
+  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * ab) + rounded(B * H * T * 4) +
                       rounded(N * q_out * ab) + rounded(N * C * 4) + rounded(N * C * ab) + 2 * rounded(N * 4) +
                       rounded(N * ff * ab) + rounded(N * F * ab);
   const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
@@ -143,11 +144,11 @@ PlanBytes plan_memory(const PlanInput& in) {
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
   // store in f32 first; the largest set alive in one kernel counts (activation buffers live
   // across steps, so a forward's temporaries meet them at their full size). Attention's
-  // forward widens q/k/v and computes its output and probabilities; the MLP's widens the
-  // pre-activation and computes the activation.
+  // forward widens q/k/v and computes its output (its log-sum-exp is f32 already), its
+  // backward widens q/k/v and the output; the MLP's widens the pre-activation and computes
+  // the activation. (Attention's score tiles are per-thread scratch outside the allocator.)
   if (lowp)
-    ws += std::max(rounded(N * qkv * 4) + rounded(B * H * T * T * 4) + rounded(N * q_out * 4),
-                   rounded(N * ff * 4) + rounded(N * F * 4));
+    ws += std::max(rounded(N * qkv * 4) + rounded(N * q_out * 4), rounded(N * ff * 4) + rounded(N * F * 4));
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an
   // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator.)

@@ -76,7 +76,7 @@ void Block::ensure_buffers(int64_t B, int64_t T) {
   ensure(v.mean1, {N});
   ensure(v.rstd1, {N});
   ensure(v.qkv, {N, qkv_.out}, MemTag::activations, act_dtype_);
-  ensure(v.probs, {B, spec_.n_head, T, T}, MemTag::activations, act_dtype_);
+  ensure(v.lse, {B, spec_.n_head, T});  // f32 at any precision (see attention_forward)
   ensure(v.atty, {N, out_proj_.in}, MemTag::activations, act_dtype_);
   ensure(v.x2, {N, C});
   ensure(v.ln2, {N, C}, MemTag::activations, act_dtype_);
@@ -109,7 +109,7 @@ void Block::run_forward(int64_t B, int64_t T, bool output) {
     Tensor table = rope_table_->slice(0, T);
     rope_forward(v.qkv, table, shape);
   }
-  attention_forward(v.atty, v.probs, v.qkv, shape);
+  attention_forward(v.atty, v.lse, v.qkv, shape);
   out_proj_.forward(v.x2, v.atty);
   add_inplace(v.x2, x_in_);
 
@@ -153,7 +153,7 @@ void Block::backward(Stream& s) {
   w.datty.zero_();
   out_proj_.backward(&w.datty, dres, v.atty);
   w.dqkv.zero_();
-  attention_backward(w.dqkv, w.datty, v.qkv, v.probs, shape);
+  attention_backward(w.dqkv, w.datty, v.qkv, v.atty, v.lse, shape);
   if (rope_table_) {
     Tensor table = rope_table_->slice(0, s.T);
     rope_backward(w.dqkv, table, shape);

@@ -18,7 +18,7 @@ struct BlockScratch {
 // refilled by recomputing the block's forward (from its input, the previous module's output,
 // which each module keeps) right before its backward.
 struct BlockActivations {
-  Tensor ln1, mean1, rstd1, qkv, probs, atty;
+  Tensor ln1, mean1, rstd1, qkv, lse, atty;  // lse (B,H,T) f32: attention's log-sum-exp
   Tensor x2, ln2, mean2, rstd2, h, a;
 };
 

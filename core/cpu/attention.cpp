@@ -1,3 +1,7 @@
+// FlashAttention-2 (Dao, 2023) on the CPU. Scores exist only as one (kBr, kBc) tile per
+// thread: forward keeps a running max and sum per query row and rescales its output as key
+// tiles arrive (online softmax); backward recomputes each tile's probabilities from the
+// saved log-sum-exp. Saved activation memory is O(T) (out and lse), not O(T^2).
 #include "core/cpu/attention.h"
 
 #include <algorithm>
@@ -5,177 +9,177 @@
 #include <vector>
 
 #include "core/cpu/gemm.h"
-
-#if defined(__AVX512F__)
-// GCC 12 flags the _mm512_undefined_ps() inside its own masked-load and reduce intrinsics.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#endif
+#include "core/cpu/vec_math.h"
 
 namespace zt::cpu {
 namespace {
 
-// Causal rows are processed in blocks of kBlock query rows: block [r0, r1) only needs keys
-// [0, r1), so the gemms skip most of the masked upper triangle once T > kBlock.
-constexpr int64_t kBlock = 64;
+// Tiles of kBr query rows by up to kBc keys: a (64, 256) f32 tile is 64 KiB, so a thread's
+// tiles and the q/k/v/dout rows they touch stay in L2. oneDNN's sgemm costs a few
+// microseconds per call on top of the arithmetic (a 64x64x64 product runs at ~45 GFLOP/s,
+// 64x128x64 at ~75 on Zen 3), so key tiles are wide; query tiles are narrow so that little
+// of the diagonal is masked. Key tiles start at multiples of kBc, a multiple of kBr, so
+// every row of a key tile's query tile sees at least one of its keys.
+constexpr int64_t kBr = 64, kBc = 256;
+static_assert(kBc % kBr == 0);
 // Below this many flops per call a parallel region costs more than it saves (and its barrier
 // spins badly on a loaded machine); results do not depend on the thread count either way.
 constexpr int64_t kParallelFlops = int64_t{1} << 20;
 
-// Softmax rows. The AVX-512 path uses masked loads for the ragged causal rows; the portable
-// path is plain loops (GCC does not vectorize expf without -ffast-math, so it is slower).
-#if defined(__AVX512F__)
-
-inline __mmask16 lane_mask(int64_t j, int64_t n) {
-  const int64_t left = n - j;
-  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+// Per-thread tiles, kept across calls (touching fresh pages costs a fault per page).
+float* scratch(int64_t floats) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < floats) buf.resize(floats);
+  return buf.data();
 }
 
-// Cephes expf: x = k ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^k by scalef;
-// about 1 ulp on [-87, 88], where inputs are clamped (softmax arguments are <= 0, and e^-87
-// is negligible next to the row's max term e^0).
-inline __m512 exp_ps(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
-  const __m512 k = _mm512_roundscale_ps(
-      _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
-      _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fmadd_ps(k, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(y, k);
+// How many of the `cols` keys of the tile starting at key c0 query row t may see (j <= t).
+inline int64_t visible(int64_t t, int64_t c0, int64_t cols) {
+  return std::clamp<int64_t>(t + 1 - c0, 0, cols);
 }
 
-// row[0, n) <- softmax(row[0, n)); row[n, len) <- 0.
-inline void causal_softmax_row(float* row, int64_t n, int64_t len) {
-  __m512 vmax = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < n; j += 16)
-    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(vmax, lane_mask(j, n), row + j));
-  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  __m512 vsum = _mm512_setzero_ps();
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = lane_mask(j, n);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), mx)));
-    _mm512_mask_storeu_ps(row + j, m, e);
-    vsum = _mm512_add_ps(vsum, e);
-  }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = lane_mask(j, n);
-    _mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv));
-  }
-  std::fill(row + n, row + len, 0.f);
+inline float dot(const float* a, const float* b, int64_t n) {
+  float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
 }
 
-// ds[0, n) <- p * (dp - <dp, p>) * scale (ds holds dp on entry); ds[n, len) <- 0.
-inline void softmax_backward_row(float* ds, const float* p, int64_t n, int64_t len, float scale) {
-  __m512 vdot = _mm512_setzero_ps();
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = lane_mask(j, n);
-    vdot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ds + j), _mm512_maskz_loadu_ps(m, p + j), vdot);
-  }
-  const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(vdot));
-  const __m512 sc = _mm512_set1_ps(scale);
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = lane_mask(j, n);
-    const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, ds + j), dot);
-    _mm512_mask_storeu_ps(ds + j, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), d), sc));
-  }
-  std::fill(ds + n, ds + len, 0.f);
+inline void scale_row(float* x, int64_t n, float a) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] *= a;
 }
 
-#else  // portable
-
-inline void causal_softmax_row(float* row, int64_t n, int64_t len) {
-  float mx = row[0];
-  for (int64_t j = 1; j < n; ++j) mx = std::max(mx, row[j]);
+// One online-softmax step on a score row s[0, cols) whose first n entries are visible:
+// s <- exp(s - m') (exactly 0 for masked entries, which are never read, so whatever they
+// hold cannot make a NaN), m <- m' = max(m, s[0, n)), l <- l * exp(m - m') + sum(s).
+// Returns exp(m - m'), the factor that rescales what was accumulated under the old max.
+inline float online_softmax_row(float* s, int64_t n, int64_t cols, float& m, float& l) {
+  float mx = m;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
   float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) {
-    row[j] = std::exp(row[j] - mx);
-    sum += row[j];
+    s[j] = fast_exp(s[j] - mx);
+    sum += s[j];
   }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
-  std::fill(row + n, row + len, 0.f);
+  std::fill(s + n, s + cols, 0.f);
+  const float alpha = m == -INFINITY ? 0.f : std::exp(m - mx);  // -inf - -inf would be NaN
+  l = l * alpha + sum;
+  m = mx;
+  return alpha;
 }
 
-inline void softmax_backward_row(float* ds, const float* p, int64_t n, int64_t len, float scale) {
-  float dot = 0.f;
-  for (int64_t j = 0; j < n; ++j) dot += ds[j] * p[j];
-  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
-  std::fill(ds + n, ds + len, 0.f);
+// Backward's probabilities from forward's log-sum-exp: s <- exp(s - lse), 0 where masked.
+inline void probs_row(float* s, int64_t n, int64_t cols, float lse) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) s[j] = fast_exp(s[j] - lse);
+  std::fill(s + n, s + cols, 0.f);
 }
 
-#endif
+// Softmax backward on a row: ds <- p * (dp - di) * scale, di = rowsum(dP * P) = rowsum(dO * O)
+// (ds holds dp on entry; masked entries, where p is 0, become exactly 0).
+inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, float di, float scale) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - di) * scale;
+  std::fill(ds + n, ds + cols, 0.f);
+}
 
 }  // namespace
 
-void attention_forward(float* out, float* probs, const float* qkv, const AttnDims& d) {
+void attention_forward(float* out, float* lse, const float* qkv, const AttnDims& d) {
   const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
-  const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH;
+  const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH, BH = B * H;
+  const int64_t tiles = (T + kBr - 1) / kBr;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool parallel = 4 * B * H * T * T * D >= kParallelFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  const bool parallel = 2 * B * H * T * T * D >= kParallelFlops;
+  // One work item per (b, h, query tile), longest (last) tiles first so that dynamic
+  // scheduling ends balanced. Items write disjoint rows and compute them the same way on
+  // any thread, so the result does not depend on the schedule or the thread count.
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int64_t item = 0; item < BH * tiles; ++item) {
+    const int64_t bh = item % BH, r0 = (tiles - 1 - item / BH) * kBr;
+    const int64_t r1 = std::min(T, r0 + kBr), rows = r1 - r0;
     const int64_t b = bh / H, h = bh % H, kvh = h / group;
-    const float* q = qkv + b * T * W + h * D;
+    const float* q = qkv + (b * T + r0) * W + h * D;  // (rows, D), row stride W
     const float* k = qkv + b * T * W + (H + kvh) * D;
     const float* v = qkv + b * T * W + (H + KVH + kvh) * D;
-    float* p = probs + bh * T * T;
-    float* o = out + b * T * HD + h * D;
-    for (int64_t r0 = 0; r0 < T; r0 += kBlock) {
-      const int64_t r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
-      // S[r0:r1, 0:r1] = scale * Q[r0:r1] K[0:r1]^T
-      sgemm(false, true, rows, r1, D, scale, q + r0 * W, W, k, W, 0.f, p + r0 * T, T);
-      for (int64_t t = r0; t < r1; ++t) causal_softmax_row(p + t * T, t + 1, T);
-      // O[r0:r1] = P[r0:r1, 0:r1] V[0:r1]
-      sgemm(false, false, rows, D, r1, 1.f, p + r0 * T, T, v, W, 0.f, o + r0 * HD, HD);
+    float* o = out + (b * T + r0) * HD + h * D;  // (rows, D), row stride HD: the accumulator
+    float* s = scratch(kBr * kBc + 2 * kBr);     // scores, then probabilities: (rows, kBc)
+    float* m = s + kBr * kBc;                    // running row max (rows)
+    float* l = m + kBr;                          // running row sum under m (rows)
+    std::fill(m, m + rows, -INFINITY);
+    std::fill(l, l + rows, 0.f);
+    // Key tiles up to the causal limit: keys >= r1 are masked for every row of this tile.
+    for (int64_t c0 = 0; c0 < r1; c0 += kBc) {
+      const int64_t cols = std::min(r1, c0 + kBc) - c0;
+      // S (rows, cols) = scale * Q K[c0:c0+cols]^T
+      sgemm(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, s, kBc);
+      for (int64_t t = 0; t < rows; ++t) {
+        const float alpha = online_softmax_row(s + t * kBc, visible(r0 + t, c0, cols), cols, m[t], l[t]);
+        if (c0 > 0 && alpha != 1.f) scale_row(o + t * HD, D, alpha);
+      }
+      // O (rows, D) = P V[c0:c0+cols] (the first tile overwrites: out need not be zeroed)
+      sgemm(false, false, rows, D, cols, 1.f, s, kBc, v + c0 * W, W, c0 > 0 ? 1.f : 0.f, o, HD);
+    }
+    for (int64_t t = 0; t < rows; ++t) {
+      scale_row(o + t * HD, D, 1.f / l[t]);
+      lse[bh * T + r0 + t] = m[t] + std::log(l[t]);
     }
   }
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
-                        const AttnDims& d) {
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                        const float* lse, const AttnDims& d) {
   const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const bool parallel = 5 * B * H * T * T * D >= kParallelFlops;
   // One work item per (b, kv head): the query heads of a group all add into the same dK and
-  // dV columns, so they run in a fixed order on one thread (no races, thread-count-independent).
-  const bool parallel = 8 * B * H * T * T * D >= kParallelFlops;
-#pragma omp parallel if (parallel)
-  {
-    thread_local std::vector<float> scratch;
-    const int64_t need = std::min(T, kBlock) * T;
-    if (static_cast<int64_t>(scratch.size()) < need) scratch.resize(need);
-    float* ds = scratch.data();
-#pragma omp for schedule(static)
-    for (int64_t bk = 0; bk < B * KVH; ++bk) {
-      const int64_t b = bk / KVH, kvh = bk % KVH;
-      const float* k = qkv + b * T * W + (H + kvh) * D;
-      const float* v = qkv + b * T * W + (H + KVH + kvh) * D;
-      float* dk = dqkv + b * T * W + (H + kvh) * D;
-      float* dv = dqkv + b * T * W + (H + KVH + kvh) * D;
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        const float* q = qkv + b * T * W + h * D;
-        float* dq = dqkv + b * T * W + h * D;
-        const float* p = probs + (b * H + h) * T * T;
-        const float* go = dout + b * T * HD + h * D;
-        for (int64_t r0 = 0; r0 < T; r0 += kBlock) {
-          const int64_t r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
-          // dP[r0:r1, 0:r1] = dO[r0:r1] V[0:r1]^T, then dS in place (ld r1).
-          sgemm(false, true, rows, r1, D, 1.f, go + r0 * HD, HD, v, W, 0.f, ds, r1);
-          for (int64_t t = r0; t < r1; ++t)
-            softmax_backward_row(ds + (t - r0) * r1, p + t * T, t + 1, r1, scale);
-          // dQ[r0:r1] += dS K[0:r1];  dK[0:r1] += dS^T Q[r0:r1];  dV[0:r1] += P^T dO[r0:r1]
-          sgemm(false, false, rows, D, r1, 1.f, ds, r1, k, W, 1.f, dq + r0 * W, W);
-          sgemm(true, false, r1, D, rows, 1.f, ds, r1, q + r0 * W, W, 1.f, dk, W);
-          sgemm(true, false, r1, D, rows, 1.f, p + r0 * T, T, go + r0 * HD, HD, 1.f, dv, W);
+  // dV rows, so they run in a fixed order on one thread (no races, thread-count-independent).
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t bk = 0; bk < B * KVH; ++bk) {
+    const int64_t b = bk / KVH, kvh = bk % KVH;
+    const float* k = qkv + b * T * W + (H + kvh) * D;
+    const float* v = qkv + b * T * W + (H + KVH + kvh) * D;
+    float* dk = dqkv + b * T * W + (H + kvh) * D;
+    float* dv = dqkv + b * T * W + (H + KVH + kvh) * D;
+    float* p = scratch(2 * kBr * kBc + kBr);  // probabilities (rows, kBc)
+    float* ds = p + kBr * kBc;                // dP, then dS (rows, kBc)
+    float* di = ds + kBr * kBc;               // rowsum(dO * O) (rows)
+    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+      const float* row_lse = lse + (b * H + h) * T;
+      for (int64_t r0 = 0; r0 < T; r0 += kBr) {
+        const int64_t r1 = std::min(T, r0 + kBr);
+        for (int64_t t = r0; t < r1; ++t)
+          di[t - r0] = dot(dout + (b * T + t) * HD + h * D, out + (b * T + t) * HD + h * D, D);
+        // Rows [a, e) of this query tile against keys [c0, c1).
+        auto block = [&](int64_t a, int64_t e, int64_t c0, int64_t c1) {
+          const int64_t rows = e - a, cols = c1 - c0;
+          const float* q = qkv + (b * T + a) * W + h * D;  // (rows, D), stride W
+          float* dq = dqkv + (b * T + a) * W + h * D;
+          const float* go = dout + (b * T + a) * HD + h * D;  // (rows, D), stride HD
+          // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it
+          sgemm(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, p, kBc);
+          for (int64_t t = 0; t < rows; ++t)
+            probs_row(p + t * kBc, visible(a + t, c0, cols), cols, row_lse[a + t]);
+          // dP (rows, cols) = dO V^T, then dS = P * (dP - di) * scale in place
+          sgemm(false, true, rows, cols, D, 1.f, go, HD, v + c0 * W, W, 0.f, ds, kBc);
+          for (int64_t t = 0; t < rows; ++t)
+            dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
+          // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
+          sgemm(false, false, rows, D, cols, 1.f, ds, kBc, k + c0 * W, W, 1.f, dq, W);
+          sgemm(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
+          sgemm(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
+        };
+        // Keys left of the diagonal are unmasked. The diagonal (kBr, kBr) tile goes by row
+        // halves, the first against only the keys it sees: a quarter of the tile's work
+        // skipped, which at T <= 64 (one tile) pays for recomputing P.
+        for (int64_t c0 = 0; c0 < r0; c0 += kBc) block(r0, r1, c0, std::min(r0, c0 + kBc));
+        for (int64_t a = r0; a < r1; a += kBr / 2) {
+          const int64_t e = std::min(r1, a + kBr / 2);
+          block(a, e, r0, e);
         }
       }
     }

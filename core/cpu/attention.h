@@ -1,5 +1,7 @@
 // Causal multi-head / grouped-query attention on raw f32 pointers (see core/kernels.h for the
-// layout). qkv rows are W = (H + 2*KVH) * D wide; out rows are H * D wide; probs is (B,H,T,T).
+// layout). qkv rows are W = (H + 2*KVH) * D wide; out rows are H * D wide; lse is (B,H,T).
+// FlashAttention-2 on the CPU: scores are computed tile by tile and never stored whole, so
+// the only thing saved for backward besides out is one log-sum-exp per query row.
 #pragma once
 #include <cstdint>
 
@@ -10,10 +12,11 @@ struct AttnDims {
   int64_t qkv_width() const { return (H + 2 * KVH) * D; }
 };
 
-// out = softmax(mask(q k^T / sqrt(D))) v per head; probs holds the softmax (0 above the diagonal).
-void attention_forward(float* out, float* probs, const float* qkv, const AttnDims& d);
-// dqkv += d(loss)/d(qkv) given dout = d(loss)/d(out) and the probs saved by forward.
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
-                        const AttnDims& d);
+// out = softmax(mask(q k^T / sqrt(D))) v per head; lse[b,h,t] = log sum_{j<=t} exp(q_t.k_j/sqrt(D)).
+void attention_forward(float* out, float* lse, const float* qkv, const AttnDims& d);
+// dqkv += d(loss)/d(qkv) given dout = d(loss)/d(out) and the out and lse saved by forward
+// (the softmax is recomputed from lse; out gives rowsum(dout * out) = rowsum(dP * P)).
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                        const float* lse, const AttnDims& d);
 
 }  // namespace zt::cpu

@@ -14,7 +14,7 @@ void check_shape(const AttnShape& s, const char* what) {
            s.n_head, s.n_kv_head);
 }
 
-// any_float: the output, which may be bf16 or f16 (see detail::F32Output).
+// any_float: a saved activation, which may be bf16 or f16 (see detail::F32Input/F32Output).
 void check_tensor(const Tensor& t, int64_t numel, int64_t last, const char* name, const char* what,
                   bool any_float = false) {
   ZT_CHECK(t.defined(), "{}: {} is undefined", what, name);
@@ -26,36 +26,41 @@ void check_tensor(const Tensor& t, int64_t numel, int64_t last, const char* name
            what, name, t.shape_str(), numel, last);
 }
 
+void check_qkv_out_lse(const Tensor& qkv, const Tensor& out, const Tensor& lse, const AttnShape& s,
+                       const char* what) {
+  check_shape(s, what);
+  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
+  check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
+  // Always f32: a log-sum-exp rounded to bf16 would be off by up to 0.2% of its magnitude,
+  // which exp() turns into probabilities that no longer sum to one.
+  check_tensor(lse, s.B * s.n_head * s.T, s.T, "lse", what);
+}
+
 cpu::AttnDims dims(const AttnShape& s) {
   return {s.B, s.T, s.n_head, s.n_kv_head, s.head_dim};
 }
 
 }  // namespace
 
-void attention_forward(Tensor& out, Tensor& probs, const Tensor& qkv, const AttnShape& s) {
+void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnShape& s) {
   const char* what = "attention_forward";
-  check_shape(s, what);
-  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
-  check_tensor(out, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
-  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what, /*any_float=*/true);
+  check_qkv_out_lse(qkv, out, lse, s, what);
   const detail::F32Input in(qkv, "attention qkv");
-  detail::F32Output o(out, "attention out"), p(probs, "attention probs");
-  cpu::attention_forward(o.data(), p.data(), in.data(), dims(s));
+  detail::F32Output o(out, "attention out");
+  cpu::attention_forward(o.data(), lse.data<float>(), in.data(), dims(s));
   o.store();
-  p.store();
 }
 
-void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& probs,
-                        const AttnShape& s) {
+void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                        const Tensor& lse, const AttnShape& s) {
   const char* what = "attention_backward";
-  check_shape(s, what);
-  check_tensor(qkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "qkv", what, /*any_float=*/true);
+  check_qkv_out_lse(qkv, out, lse, s, what);
   check_tensor(dqkv, s.B * s.T * s.qkv_width(), s.qkv_width(), "dqkv", what);
   check_tensor(dout, s.B * s.T * s.n_head * s.head_dim, s.n_head * s.head_dim, "dout", what);
-  check_tensor(probs, s.B * s.n_head * s.T * s.T, s.T, "probs", what, /*any_float=*/true);
   ZT_CHECK(dqkv.raw() != qkv.raw(), "{}: dqkv must not alias qkv", what);
-  const detail::F32Input q(qkv, "attention qkv"), p(probs, "attention probs");
-  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), q.data(), p.data(), dims(s));
+  const detail::F32Input q(qkv, "attention qkv"), o(out, "attention out");
+  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), q.data(), o.data(), lse.data<float>(),
+                          dims(s));
 }
 
 }  // namespace zt

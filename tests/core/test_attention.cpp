@@ -17,41 +17,58 @@ using testing::expect_grad_close;
 using testing::project;
 using testing::random_tensor;
 
-// Independent f64 reference: explicit loops, mask, max-subtracted softmax.
+// Independent f64 reference: explicit loops, mask, max-subtracted softmax, and the textbook
+// softmax backward from the whole probability matrix (which the kernel never builds).
 struct RefResult {
-  std::vector<double> out;    // (B, T, H*D)
-  std::vector<double> probs;  // (B, H, T, T)
+  std::vector<double> out;   // (B, T, H*D)
+  std::vector<double> lse;   // (B, H, T)
+  std::vector<double> dqkv;  // (B, T, W), given dout
 };
 
-RefResult reference_attention(const Tensor& qkv, const AttnShape& s) {
+RefResult reference_attention(const Tensor& qkv, const AttnShape& s, const Tensor* dout = nullptr) {
   const int64_t B = s.B, T = s.T, H = s.n_head, KVH = s.n_kv_head, D = s.head_dim;
-  const int64_t W = s.qkv_width();
+  const int64_t W = s.qkv_width(), HD = H * D;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const float* x = qkv.data<float>();
+  auto at = [&](int64_t b, int64_t t, int64_t col) { return static_cast<double>(x[(b * T + t) * W + col]); };
   RefResult r;
-  r.out.assign(B * T * H * D, 0.0);
-  r.probs.assign(B * H * T * T, 0.0);
+  r.out.assign(B * T * HD, 0.0);
+  r.lse.assign(B * H * T, 0.0);
+  r.dqkv.assign(B * T * W, 0.0);
+  std::vector<double> p(T), dp(T);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < H; ++h) {
-      const int64_t kvh = h / (H / KVH);
+      const int64_t kvh = h / (H / KVH), qc = h * D, kc = (H + kvh) * D, vc = (H + KVH + kvh) * D;
       for (int64_t t = 0; t < T; ++t) {
-        std::vector<double> score(T, 0.0);
         double mx = -INFINITY;
         for (int64_t j = 0; j <= t; ++j) {
           double dot = 0;
-          for (int64_t i = 0; i < D; ++i)
-            dot += static_cast<double>(x[(b * T + t) * W + h * D + i]) *
-                   x[(b * T + j) * W + (H + kvh) * D + i];
-          score[j] = dot / std::sqrt(static_cast<double>(D));
-          mx = std::max(mx, score[j]);
+          for (int64_t i = 0; i < D; ++i) dot += at(b, t, qc + i) * at(b, j, kc + i);
+          p[j] = dot * scale;
+          mx = std::max(mx, p[j]);
         }
         double sum = 0;
-        for (int64_t j = 0; j <= t; ++j) sum += std::exp(score[j] - mx);
+        for (int64_t j = 0; j <= t; ++j) sum += std::exp(p[j] - mx);
+        r.lse[(b * H + h) * T + t] = mx + std::log(sum);
         for (int64_t j = 0; j <= t; ++j) {
-          double p = std::exp(score[j] - mx) / sum;
-          r.probs[((b * H + h) * T + t) * T + j] = p;
-          for (int64_t i = 0; i < D; ++i)
-            r.out[(b * T + t) * H * D + h * D + i] +=
-                p * x[(b * T + j) * W + (H + KVH + kvh) * D + i];
+          p[j] = std::exp(p[j] - mx) / sum;
+          for (int64_t i = 0; i < D; ++i) r.out[(b * T + t) * HD + qc + i] += p[j] * at(b, j, vc + i);
+        }
+        if (!dout) continue;
+        const float* go = dout->data<float>() + (b * T + t) * HD + qc;
+        double pdp = 0;
+        for (int64_t j = 0; j <= t; ++j) {
+          dp[j] = 0;
+          for (int64_t i = 0; i < D; ++i) dp[j] += go[i] * at(b, j, vc + i);
+          pdp += p[j] * dp[j];
+        }
+        for (int64_t j = 0; j <= t; ++j) {
+          const double ds = p[j] * (dp[j] - pdp) * scale;
+          for (int64_t i = 0; i < D; ++i) {
+            r.dqkv[(b * T + t) * W + qc + i] += ds * at(b, j, kc + i);
+            r.dqkv[(b * T + j) * W + kc + i] += ds * at(b, t, qc + i);
+            r.dqkv[(b * T + j) * W + vc + i] += p[j] * go[i];
+          }
         }
       }
     }
@@ -62,21 +79,22 @@ RefResult reference_attention(const Tensor& qkv, const AttnShape& s) {
 Tensor make_out(const AttnShape& s) {
   return Tensor::zeros({s.B, s.T, s.n_head * s.head_dim}, DType::f32);
 }
-Tensor make_probs(const AttnShape& s) {
-  return Tensor::zeros({s.B, s.n_head, s.T, s.T}, DType::f32);
-}
+Tensor make_lse(const AttnShape& s) { return Tensor::zeros({s.B, s.n_head, s.T}, DType::f32); }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
-// T = 7 (not a power of two), plus T = 150 > the kernel's 64-row causal block, so the blocked
-// lower-triangle path with a ragged last block is exercised too.
+// The kernel works in 64 x 64 tiles: T = 1, T = 7 (inside one tile), T = 150 and 520 (ragged
+// last tiles, 3 and 9 query tiles), T = 300 with D = 128; MHA, GQA and MQA.
 const AttnShape kShapes[] = {
-    {2, 7, 4, 4, 8},    // MHA
-    {2, 7, 4, 2, 8},    // GQA, 2 query heads per kv head
-    {2, 7, 4, 1, 8},    // MQA
-    {1, 150, 4, 2, 8},  // several causal blocks
+    {2, 7, 4, 4, 8},      // MHA
+    {2, 7, 4, 2, 8},      // GQA, 2 query heads per kv head
+    {2, 7, 4, 1, 8},      // MQA
+    {3, 1, 4, 2, 16},     // one position: only the diagonal
+    {1, 150, 4, 2, 8},    // several tiles
+    {1, 520, 4, 2, 64},   // GQA, D = 64, many tiles
+    {2, 300, 2, 2, 128},  // MHA, D = 128
 };
 
 std::string name(const AttnShape& s) {
@@ -85,42 +103,42 @@ std::string name(const AttnShape& s) {
          std::to_string(s.head_dim);
 }
 
+// Counts (and reports the first few) entries of got off from want by more than atol + rtol|want|.
+int count_off(const float* got, const std::vector<double>& want, double atol, double rtol, const char* what) {
+  int bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= atol + rtol * std::fabs(want[i])) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << " vs " << want[i];
+  return bad;
+}
+
 class AttentionShapes : public ::testing::TestWithParam<AttnShape> {};
 
 TEST_P(AttentionShapes, ForwardMatchesNaiveF64Reference) {
   const AttnShape s = GetParam();
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 11);
-  Tensor out = make_out(s), probs = make_probs(s);
+  Tensor out = make_out(s), lse = make_lse(s);
   for (int64_t i = 0; i < out.numel(); ++i) out.data<float>()[i] = 123.f;  // must overwrite
-  attention_forward(out, probs, qkv, s);
+  for (int64_t i = 0; i < lse.numel(); ++i) lse.data<float>()[i] = 123.f;
+  attention_forward(out, lse, qkv, s);
   RefResult ref = reference_attention(qkv, s);
-  const float* o = out.data<float>();
-  const float* p = probs.data<float>();
-  int bad = 0;
-  for (int64_t i = 0; i < out.numel(); ++i)
-    if (std::fabs(o[i] - ref.out[i]) > 1e-5 + 1e-5 * std::fabs(ref.out[i]) && ++bad <= 5)
-      ADD_FAILURE() << "out[" << i << "] = " << o[i] << " vs " << ref.out[i];
-  for (int64_t i = 0; i < probs.numel(); ++i)
-    if (std::fabs(p[i] - ref.probs[i]) > 1e-6 + 1e-5 * ref.probs[i] && ++bad <= 5)
-      ADD_FAILURE() << "probs[" << i << "] = " << p[i] << " vs " << ref.probs[i];
-  EXPECT_EQ(bad, 0);
-  // Probabilities: exactly zero above the diagonal, rows sum to one.
-  for (int64_t bh = 0; bh < s.B * s.n_head; ++bh) {
-    for (int64_t t = 0; t < s.T; ++t) {
-      const float* row = p + (bh * s.T + t) * s.T;
-      double sum = 0;
-      for (int64_t j = 0; j < s.T; ++j) {
-        if (j > t) {
-          ASSERT_EQ(row[j], 0.f) << "bh " << bh << " t " << t << " j " << j;
-        }
-        sum += row[j];
-      }
-      ASSERT_NEAR(sum, 1.0, 1e-5);
-    }
-  }
+  EXPECT_EQ(count_off(out.data<float>(), ref.out, 1e-5, 1e-5, "out"), 0);
+  EXPECT_EQ(count_off(lse.data<float>(), ref.lse, 1e-5, 1e-6, "lse"), 0);
 }
 
-// Finite differences probe every element, so the multi-block case is kept narrow.
+TEST_P(AttentionShapes, BackwardMatchesNaiveF64Reference) {
+  const AttnShape s = GetParam();
+  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 12);
+  Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 13);
+  Tensor out = make_out(s), lse = make_lse(s);
+  attention_forward(out, lse, qkv, s);
+  Tensor dqkv = Tensor::zeros(qkv.shape(), DType::f32);
+  attention_backward(dqkv, dout, qkv, out, lse, s);
+  RefResult ref = reference_attention(qkv, s, &dout);
+  EXPECT_EQ(count_off(dqkv.data<float>(), ref.dqkv, 2e-5, 1e-4, "dqkv"), 0);
+}
+
+// Finite differences probe every element, so the multi-tile case is kept narrow.
 const AttnShape kGradShapes[] = {
     {2, 7, 4, 4, 8},
     {2, 7, 4, 2, 8},
@@ -134,14 +152,14 @@ TEST_P(AttentionGrad, BackwardMatchesFiniteDifferences) {
   const AttnShape s = GetParam();
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 21);
   Tensor proj = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 22);
-  Tensor out = make_out(s), probs = make_probs(s);
+  Tensor out = make_out(s), lse = make_lse(s);
   auto loss = [&] {
-    attention_forward(out, probs, qkv, s);
+    attention_forward(out, lse, qkv, s);
     return project(out, proj);
   };
   loss();
   Tensor dqkv = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(dqkv, proj, qkv, probs, s);
+  attention_backward(dqkv, proj, qkv, out, lse, s);
 
   // Each of the q, k and v parts must carry gradient (all are probed below: every index).
   const int64_t W = s.qkv_width(), D = s.head_dim;
@@ -160,49 +178,54 @@ TEST_P(AttentionGrad, BackwardMatchesFiniteDifferences) {
   expect_grad_close(loss, qkv, dqkv, "dqkv " + name(s), opt);
 }
 
+// A later position, however large its q/k/v (scores past f32 range included), leaves every
+// earlier row bitwise unchanged: masked scores contribute exactly 0 and make no NaN.
 TEST_P(AttentionShapes, IsCausal) {
   const AttnShape s = GetParam();
+  if (s.T == 1) GTEST_SKIP() << "no later position";
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 31);
-  Tensor out0 = make_out(s), out1 = make_out(s), probs = make_probs(s);
-  attention_forward(out0, probs, qkv, s);
-  const int64_t W = s.qkv_width(), HD = s.n_head * s.head_dim;
-  for (int64_t t : {int64_t{1}, s.T / 2, s.T - 1}) {
-    Tensor perturbed = qkv.clone(MemTag::other);
-    const int64_t b = s.B - 1;
-    for (int64_t c = 0; c < W; ++c) perturbed.data<float>()[(b * s.T + t) * W + c] += 0.5f;
-    attention_forward(out1, probs, perturbed, s);
-    const float* a = out0.data<float>();
-    const float* o = out1.data<float>();
-    for (int64_t tt = 0; tt < s.T; ++tt) {
-      bool same = std::memcmp(a + (b * s.T + tt) * HD, o + (b * s.T + tt) * HD,
-                              HD * sizeof(float)) == 0;
-      if (tt < t) {
-        EXPECT_TRUE(same) << "out at " << tt << " changed by input at " << t;
-      } else if (tt == t) {
-        EXPECT_FALSE(same) << "out at " << t << " ignores its own input";
+  Tensor out0 = make_out(s), out1 = make_out(s), lse0 = make_lse(s), lse1 = make_lse(s);
+  attention_forward(out0, lse0, qkv, s);
+  const int64_t W = s.qkv_width(), HD = s.n_head * s.head_dim, H = s.n_head;
+  for (float bump : {0.5f, 1e20f})
+    for (int64_t t : {int64_t{1}, s.T / 2, s.T - 1}) {
+      Tensor perturbed = qkv.clone(MemTag::other);
+      const int64_t b = s.B - 1;
+      for (int64_t c = 0; c < W; ++c) perturbed.data<float>()[(b * s.T + t) * W + c] += bump;
+      attention_forward(out1, lse1, perturbed, s);
+      const float* a = out0.data<float>();
+      const float* o = out1.data<float>();
+      for (int64_t tt = 0; tt < t; ++tt) {
+        EXPECT_EQ(0, std::memcmp(a + (b * s.T + tt) * HD, o + (b * s.T + tt) * HD, HD * sizeof(float)))
+            << "out at " << tt << " changed by input at " << t << " (+" << bump << ")";
+        for (int64_t h = 0; h < H; ++h)
+          EXPECT_EQ(lse0.data<float>()[(b * H + h) * s.T + tt], lse1.data<float>()[(b * H + h) * s.T + tt]);
+      }
+      if (bump < 1.f) {
+        EXPECT_NE(0, std::memcmp(a + (b * s.T + t) * HD, o + (b * s.T + t) * HD, HD * sizeof(float)))
+            << "out at " << t << " ignores its own input";
+      }
+      // Other batch rows are untouched by this batch's input.
+      if (s.B > 1) {
+        EXPECT_EQ(0, std::memcmp(a, o, s.T * HD * sizeof(float)));
       }
     }
-    // Other batch rows are untouched by this batch's input.
-    if (s.B > 1) {
-      EXPECT_EQ(0, std::memcmp(a, o, s.T * HD * sizeof(float)));
-    }
-  }
 }
 
 TEST_P(AttentionShapes, BackwardAccumulates) {
   const AttnShape s = GetParam();
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 41);
   Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 42);
-  Tensor out = make_out(s), probs = make_probs(s);
-  attention_forward(out, probs, qkv, s);
+  Tensor out = make_out(s), lse = make_lse(s);
+  attention_forward(out, lse, qkv, s);
   Tensor g = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(g, dout, qkv, probs, s);
+  attention_backward(g, dout, qkv, out, lse, s);
   Tensor twice = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(twice, dout, qkv, probs, s);
-  attention_backward(twice, dout, qkv, probs, s);
+  attention_backward(twice, dout, qkv, out, lse, s);
+  attention_backward(twice, dout, qkv, out, lse, s);
   Tensor init = random_tensor(qkv.shape(), 43);
   Tensor acc = init.clone(MemTag::other);
-  attention_backward(acc, dout, qkv, probs, s);
+  attention_backward(acc, dout, qkv, out, lse, s);
   double gmax = 0;
   for (int64_t i = 0; i < g.numel(); ++i) {
     const float gi = g.data<float>()[i];
@@ -219,21 +242,22 @@ TEST_P(AttentionShapes, DeterministicAcrossCallsAndThreadCounts) {
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 51);
   Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 52);
   const int saved = omp_get_max_threads();
-  Tensor out[3], probs[3], dqkv[3];
-  const int threads[3] = {saved, saved, saved == 1 ? 2 : 1};
-  for (int r = 0; r < 3; ++r) {
+  constexpr int kRuns = 4;
+  const int threads[kRuns] = {1, 1, 2, 3};
+  Tensor out[kRuns], lse[kRuns], dqkv[kRuns];
+  for (int r = 0; r < kRuns; ++r) {
     omp_set_num_threads(threads[r]);
     out[r] = make_out(s);
-    probs[r] = make_probs(s);
+    lse[r] = make_lse(s);
     dqkv[r] = Tensor::zeros(qkv.shape(), DType::f32);
-    attention_forward(out[r], probs[r], qkv, s);
-    attention_backward(dqkv[r], dout, qkv, probs[r], s);
+    attention_forward(out[r], lse[r], qkv, s);
+    attention_backward(dqkv[r], dout, qkv, out[r], lse[r], s);
   }
   omp_set_num_threads(saved);
-  for (int r = 1; r < 3; ++r) {
-    EXPECT_TRUE(bitwise_equal(out[0], out[r])) << "run " << r;
-    EXPECT_TRUE(bitwise_equal(probs[0], probs[r])) << "run " << r;
-    EXPECT_TRUE(bitwise_equal(dqkv[0], dqkv[r])) << "run " << r;
+  for (int r = 1; r < kRuns; ++r) {
+    EXPECT_TRUE(bitwise_equal(out[0], out[r])) << threads[r] << " threads, run " << r;
+    EXPECT_TRUE(bitwise_equal(lse[0], lse[r])) << threads[r] << " threads, run " << r;
+    EXPECT_TRUE(bitwise_equal(dqkv[0], dqkv[r])) << threads[r] << " threads, run " << r;
   }
 }
 
@@ -243,31 +267,47 @@ INSTANTIATE_TEST_SUITE_P(Attention, AttentionGrad, ::testing::ValuesIn(kGradShap
                          [](const auto& info) { return name(info.param); });
 
 TEST(Attention, LargeLogitsStayFinite) {
-  // Max subtraction: scores of several hundred must not overflow exp.
-  const AttnShape s{1, 5, 1, 1, 4};
-  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 61, 30.f);
-  Tensor out = make_out(s), probs = make_probs(s);
-  attention_forward(out, probs, qkv, s);
-  RefResult ref = reference_attention(qkv, s);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    ASSERT_TRUE(std::isfinite(out.data<float>()[i]));
-    EXPECT_NEAR(out.data<float>()[i], ref.out[i], 1e-3 + 1e-4 * std::fabs(ref.out[i]));
+  // Max subtraction: scores of several hundred must not overflow exp, in forward or backward.
+  for (const AttnShape s : {AttnShape{1, 5, 1, 1, 4}, AttnShape{1, 130, 2, 1, 4}}) {
+    Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 61, 30.f);
+    Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 62);
+    Tensor out = make_out(s), lse = make_lse(s);
+    attention_forward(out, lse, qkv, s);
+    RefResult ref = reference_attention(qkv, s, &dout);
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      ASSERT_TRUE(std::isfinite(out.data<float>()[i]));
+      EXPECT_NEAR(out.data<float>()[i], ref.out[i], 1e-3 + 1e-4 * std::fabs(ref.out[i]));
+    }
+    for (int64_t i = 0; i < lse.numel(); ++i) EXPECT_NEAR(lse.data<float>()[i], ref.lse[i], 1e-4 * std::fabs(ref.lse[i]));
+    Tensor dqkv = Tensor::zeros(qkv.shape(), DType::f32);
+    attention_backward(dqkv, dout, qkv, out, lse, s);
+    for (int64_t i = 0; i < dqkv.numel(); ++i) ASSERT_TRUE(std::isfinite(dqkv.data<float>()[i])) << i;
   }
 }
 
 TEST(Attention, RejectsBadShapes) {
   const AttnShape s{2, 7, 4, 2, 8};
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 71);
-  Tensor out = make_out(s), probs = make_probs(s);
+  Tensor out = make_out(s), lse = make_lse(s);
   AttnShape bad_group = s;
   bad_group.n_kv_head = 3;
-  EXPECT_THROW(attention_forward(out, probs, qkv, bad_group), Error);
-  Tensor small_probs = Tensor::zeros({s.B, s.n_head, s.T, s.T - 1}, DType::f32);
-  EXPECT_THROW(attention_forward(out, small_probs, qkv, s), Error);
+  EXPECT_THROW(attention_forward(out, lse, qkv, bad_group), Error);
+  Tensor short_lse = Tensor::zeros({s.B, s.n_head, s.T - 1}, DType::f32);
+  EXPECT_THROW(attention_forward(out, short_lse, qkv, s), Error);
+  Tensor bf16_lse = Tensor::zeros({s.B, s.n_head, s.T}, DType::bf16);  // lse is always f32
+  EXPECT_THROW(attention_forward(out, bf16_lse, qkv, s), Error);
   Tensor wrong_qkv = random_tensor({s.B, s.T, s.qkv_width() + 8}, 72);
-  EXPECT_THROW(attention_forward(out, probs, wrong_qkv, s), Error);
-  Tensor dqkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::f64);
-  EXPECT_THROW(attention_backward(dqkv, out, qkv, probs, s), Error);
+  EXPECT_THROW(attention_forward(out, lse, wrong_qkv, s), Error);
+  attention_forward(out, lse, qkv, s);
+  Tensor dout = random_tensor(out.shape(), 73);
+  Tensor f64_dqkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::f64);
+  EXPECT_THROW(attention_backward(f64_dqkv, dout, qkv, out, lse, s), Error);
+  Tensor dqkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::f32);
+  Tensor short_out = Tensor::zeros({s.B, s.T - 1, s.n_head * s.head_dim}, DType::f32);
+  EXPECT_THROW(attention_backward(dqkv, dout, qkv, short_out, lse, s), Error);
+  EXPECT_THROW(attention_backward(dqkv, dout, qkv, out, short_lse, s), Error);
+  Tensor aliased = qkv;
+  EXPECT_THROW(attention_backward(aliased, dout, qkv, out, lse, s), Error);
 }
 
 }  // namespace

@@ -154,16 +154,16 @@ TEST(Rope, RopeThenAttentionMatchesFiniteDifferences) {
     Tensor proj = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 107);
     Tensor rotated = x.clone(MemTag::other);
     Tensor out = Tensor::zeros({s.B, s.T, s.n_head * s.head_dim}, DType::f32);
-    Tensor probs = Tensor::zeros({s.B, s.n_head, s.T, s.T}, DType::f32);
+    Tensor lse = Tensor::zeros({s.B, s.n_head, s.T}, DType::f32);
     auto loss = [&] {
       rotated.copy_from(x);
       rope_forward(rotated, table, s);
-      attention_forward(out, probs, rotated, s);
+      attention_forward(out, lse, rotated, s);
       return project(out, proj);
     };
     loss();
     Tensor dx = Tensor::zeros(x.shape(), DType::f32);
-    attention_backward(dx, proj, rotated, probs, s);
+    attention_backward(dx, proj, rotated, out, lse, s);
     rope_backward(dx, table, s);
     testing::GradCheckOptions opt;
     opt.max_checks = static_cast<int>(x.numel());  // every index

@@ -89,6 +89,16 @@ TEST(MemoryPlan, ModelStateFollowsTheStagesAndCheckpointingSavesActivations) {
   EXPECT_EQ(at(pc, MemTag::params), at(p0, MemTag::params));
 }
 
+TEST(MemoryPlan, ActivationsAndWorkspaceDependOnTheTokenCountNotOnT) {
+  // Attention saves O(T) per sequence (no (B,H,T,T) matrix): B x T and B/2 x 2T plan alike.
+  for (Precision precision : {Precision::fp32, Precision::bf16}) {
+    PlanInput a = plan_input("configs/shakespeare-char.yaml", 0, precision, ActivationCheckpointing::none), b = a;
+    b.micro_batch = a.micro_batch / 2;
+    b.seq_len = a.seq_len * 2;
+    EXPECT_EQ(plan_memory(a).by_tag, plan_memory(b).by_tag) << to_string(precision);
+  }
+}
+
 TEST(MemoryPlan, LargestMicroBatchIsTheLastThatFits) {
   PlanInput in = plan_input("configs/shakespeare-char.yaml", 2, Precision::fp32, ActivationCheckpointing::none);
   const int64_t budget = 256ll << 20;

@@ -124,8 +124,8 @@ TEST(MixedPrecision, Bf16StoresTheSavedActivationsInHalfTheBytes) {
   auto saved = [](int64_t elems) {
     return static_cast<int64_t>(CpuAllocator::rounded_size(elems * 4) - CpuAllocator::rounded_size(elems * 2));
   };
-  // ln1, qkv, probs, attention output, ln2, gate|up, SwiGLU output; then the final norm.
-  const int64_t per_block = saved(N * m.d_model) + saved(N * qkv) + saved(B * m.n_head * T * T) + saved(N * q_out) +
+  // ln1, qkv, attention output, ln2, gate|up, SwiGLU output; then the final norm.
+  const int64_t per_block = saved(N * m.d_model) + saved(N * qkv) + saved(N * q_out) +
                             saved(N * m.d_model) + saved(N * 2 * m.d_ff) + saved(N * m.d_ff);
   const int64_t want = m.n_layer * per_block + saved(N * m.d_model);
   EXPECT_EQ(activation_peak("fp32") - activation_peak("bf16"), want);
