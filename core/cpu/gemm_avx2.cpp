@@ -16,7 +16,8 @@ constexpr int64_t NV = 2;       // ymm vectors per micro-tile row
 constexpr int64_t NR = 8 * NV;  // columns of C per micro-tile
 constexpr int64_t KC = 256;     // depth of a packed block: an NR panel of B is 16 KiB, in L1
 constexpr int64_t MC = 72;      // rows of A per packed block (a multiple of MR): 72 KiB, in L2
-constexpr int64_t NC = 2048;    // columns of B per packed block (a multiple of NR): 2 MiB
+constexpr int64_t NC = 256;     // columns of B per packed block (a multiple of NR): 256 KiB,
+                                // and a 256-row C block of NC columns stays in L2 across K blocks
 
 #define ZT_AVX2 __attribute__((target("avx2,fma")))
 
@@ -105,7 +106,7 @@ ZT_AVX2 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, in
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into k-major panels of MR rows (kc groups of
 // MR values, zero past the edges), so the micro-kernel broadcasts from one stream. A row-major
-// A is read 8 values of a row at a time and scattered (packing A costs ~1/NR of the FLOPs).
+// A goes through 8 x 8 transposes of 8 k values of the panel's rows (two of them zero).
 template <typename T>
 ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
   const int64_t panels = (mc + MR - 1) / MR;
@@ -117,11 +118,11 @@ ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, in
       for (int64_t k = 0; k < kc; ++k) _mm256_maskstore_ps(dst + k * MR, mr_mask, load8(A + (k0 + k) * lda + ib, ni));
     } else {
       for (int64_t k = 0; k < kc; k += 8) {
-        alignas(32) float rows[MR][8];
-        for (int64_t r = 0; r < MR; ++r)
-          _mm256_store_ps(rows[r], r < ni ? load8(A + (ib + r) * lda + k0 + k, kc - k) : _mm256_setzero_ps());
-        for (int64_t kk = 0; kk < 8 && k + kk < kc; ++kk)
-          for (int64_t r = 0; r < MR; ++r) dst[(k + kk) * MR + r] = rows[r][kk];
+        __m256 r[8];
+        for (int64_t i = 0; i < 8; ++i)
+          r[i] = i < ni ? load8(A + (ib + i) * lda + k0 + k, kc - k) : _mm256_setzero_ps();
+        transpose8(r);  // r[kk] = the panel's rows at k + kk
+        for (int64_t kk = 0; kk < 8 && k + kk < kc; ++kk) _mm256_maskstore_ps(dst + (k + kk) * MR, mr_mask, r[kk]);
       }
     }
   }
