@@ -297,6 +297,7 @@ TEST(CheckpointFaults, SignalsToTheLauncherSaveOnceAndExitAtOnceTwice) {
   // sent closer together may merge into one).
   TempDir tmp2;
   const std::string slow = "train configs/shakespeare-char.yaml --set run.out_dir=" + tmp2.str() +
+                           " --set model.d_model=256 --set train.micro_batch=32"  // ~1 s steps on one thread
                            " --set train.log_every=1 --set parallel.threads=1 --set checkpoint.every=0";
   const fs::path metrics2 = tmp2.path() / "shakespeare-char" / "metrics.jsonl";
   r = run_command("{ OMP_NUM_THREADS=1 '" ZT_BINARY "' " + slow + " & pid=$!; for i in $(seq 1200); do [ -s " +
