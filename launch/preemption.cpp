@@ -1,32 +1,45 @@
 #include "launch/preemption.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <csignal>
-#include <initializer_list>
+#include <atomic>
+#include <mutex>
+#include <thread>
 
 namespace zt {
 
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;
-
-void on_signal(int sig) {
-  if (g_signal != 0) _exit(128 + sig);  // second signal: stop now, write nothing
-  g_signal = sig;
-}
+std::atomic<int> g_signal{0};
 
 }  // namespace
 
+// No handler runs on a compute thread: a handler borrows the interrupted thread's stack below
+// its stack pointer, and oneDNN's JIT kernels keep data there past the 128-byte red zone the
+// ABI protects, so a signal landing in an sgemm corrupted the heap now and then (glibc
+// "corrupted size vs. prev_size", "free(): invalid pointer"). Instead every thread blocks the
+// signals (threads inherit the mask of the thread that creates them, so this runs before the
+// communicator, OpenMP and oneDNN start any) and one watcher thread takes them with sigwait.
 void install_preemption_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (g_signal.load() != 0) _exit(128 + sig);  // second signal: stop now, write nothing
+        g_signal.store(sig);
+      }
+    }).detach();
+  });
 }
 
-int preemption_signal() { return g_signal; }
+int preemption_signal() { return g_signal.load(); }
 
 }  // namespace zt

@@ -9,6 +9,7 @@ namespace zt {
 // run the same command again to resume).
 inline constexpr int kExitPreempted = 75;
 
+// Call before starting any thread (see preemption.cpp).
 void install_preemption_handlers();
 // The first signal received, or 0.
 int preemption_signal();

@@ -159,6 +159,7 @@ std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankI
 
 TrainSummary run_training(const Config& cfg_in) {
   Config cfg = cfg_in;
+  install_preemption_handlers();  // before any thread starts: they inherit its signal mask
   const RankInfo where = discover_rank();
   std::unique_ptr<Communicator> comm = make_communicator(cfg.parallel.backend, where);
   const int rank = comm->rank(), world = comm->world_size();
@@ -171,8 +172,6 @@ TrainSummary run_training(const Config& cfg_in) {
                                                         : spdlog::level::info;
   log::init(log_options);
   omp_set_num_threads(threads_per_rank(static_cast<int>(cfg.parallel.threads), where));
-
-  install_preemption_handlers();
 
   // Everything that can reject the input happens before the first write to disk.
   cpu::active_isa();  // a bad ZT_CPU_ISA is an error naming it
