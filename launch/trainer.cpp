@@ -8,6 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include "core/allocator.h"
 #include "core/cpu/isa.h"
@@ -322,7 +326,12 @@ TrainSummary run_training(const Config& cfg_in) {
     if (stats.skipped)
       log::warn("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
                 loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
-    if (fault_injected("sigterm", step + 1, rank)) std::raise(SIGTERM);
+    if (fault_injected("sigterm", step + 1, rank)) {
+      // To the process, as a scheduler sends it (a raise() would pend on this thread, which
+      // blocks it), then wait for the signal thread to record it so the stop step is exact.
+      kill(getpid(), SIGTERM);
+      for (int i = 0; i < 5000 && preemption_signal() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
     loss_sum.data<double>()[1] = preemption_signal() != 0;
     loss_sum.data<double>()[2] = checkpoints.has_pending() && !checkpoints.pending_written();
