@@ -2,7 +2,7 @@
 // vfmadd231ps (fp32 FMA, 32 FLOP per zmm) and vdpbf16ps (bf16 pair dot product into fp32,
 // 64 FLOP per zmm). 24 independent accumulators hide latency, so each rate is the core's
 // issue limit. On the Zen 5 machine this was written on vdpbf16ps reaches about half the
-// FLOP rate of vfmadd231ps, which is why core/cpu/gemm_bf16.cpp widens bf16 to fp32 and
+// FLOP rate of vfmadd231ps, which is why core/cpu/gemm_avx512.cpp widens bf16 to fp32 and
 // runs FMAs instead.
 //
 //   build/bench/bench_bf16_dot
@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstdio>
+
+#include "bench/fma_peak.h"
 
 // GCC 12's _mm512_reduce_add_ps reads an _mm512_undefined_ps() operand (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -26,20 +28,6 @@ double gflops(F body, double flop_per_iter) {
   body(kIters);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return double(kIters) * flop_per_iter / s * 1e-9;
-}
-
-__attribute__((target("avx512f"), noinline)) float fma_loop(long iters) {
-  __m512 acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(float(i));
-  __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
-  for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 24
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    asm volatile("" : "+v"(a));  // keep the loop from being folded
-  }
-  __m512 s = acc[0];
-  for (int i = 1; i < kAcc; ++i) s = _mm512_add_ps(s, acc[i]);
-  return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16_loop(long iters) {
@@ -64,7 +52,8 @@ int main() {
     return 0;
   }
   volatile float sink = 0;
-  const double fma = gflops([&](long n) { sink = fma_loop(n); }, kAcc * 32.0);
+  const double fma = gflops([&](long n) { sink = zt::bench::detail::fma_loop_avx512(n); },
+                            zt::bench::detail::kFmaAcc * 32.0);
   std::printf("vfmadd231ps zmm  %7.1f GFLOP/s per core\n", fma);
   if (!__builtin_cpu_supports("avx512bf16")) {
     std::printf("vdpbf16ps        (this CPU has no AVX512-BF16)\n");
