@@ -11,7 +11,7 @@ namespace {
 // oneDNN's kernels for ZT_CPU_ISA (read before its first JIT compile, the only time it can be
 // set). A CPU without AVX2 gets oneDNN's SSE4.1 kernels, its lowest JIT level.
 void cap_onednn_isa() {
-  const Isa isa = active_isa();
+  const Isa isa = process_isa();
   if (isa == best_isa()) return;
   const dnnl_cpu_isa_t cap = isa == Isa::avx2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41;
   const dnnl_status_t st = dnnl_set_max_cpu_isa(cap);
@@ -23,8 +23,7 @@ void cap_onednn_isa() {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  static const bool capped = (cap_onednn_isa(), true);
-  (void)capped;
+  [[maybe_unused]] static const bool capped = (cap_onednn_isa(), true);
   if (M == 0 || N == 0) return;
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda,
                                 B, ldb, beta, C, ldc);
@@ -63,11 +62,6 @@ void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, {A, blocked::Storage::f32}, lda, {B, blocked::Storage::f32}, ldb,
                     beta, C, ldc});
-}
-
-void sgemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  sgemm_blocked_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace zt::cpu

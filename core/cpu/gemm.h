@@ -32,13 +32,10 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc);
 
-// The same blocked kernels on fp32 operands as they are (no rounding): the fp32 GEMM of
-// CPUs where they beat oneDNN's sgemm (see sgemm), and a check of the kernels' arithmetic.
-void sgemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-
-// gemm_bf16 and sgemm_blocked through the kernel of one ISA (which best_isa() must reach),
-// for tests and benchmarks that compare them.
+// gemm_bf16 through the kernel of one ISA (which best_isa() must reach), for tests and
+// benchmarks that compare them; sgemm_blocked_isa runs the same kernels on fp32 operands as
+// they are (no rounding), which checks their arithmetic at full precision and measures them
+// against oneDNN's sgemm (slower at gpt2-124m's shapes, so not the fp32 path).
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -1,9 +1,10 @@
-// The BLIS-style loops every bf16 GEMM kernel shares (one per ISA: gemm_avx512.cpp,
+// The BLIS-style loops every blocked GEMM kernel shares (one per ISA: gemm_avx512.cpp,
 // gemm_avx2.cpp, gemm_generic.cpp). B is packed in KC x NC blocks of NR-wide panels and A in
 // MC x KC blocks of MR-high panels; packing widens bf16 to fp32 (a 16-bit shift, exact) or
 // rounds fp32 operands to bf16 on the way (so activations need no converted copy), and the
 // micro-kernel is plain fp32 FMA on an MR x NR tile of C held in registers. Products of bf16
 // values are exact in fp32, so this computes what a native bf16 dot-product kernel does.
+// fp32 operands can also be packed as they are (Storage::f32), for an fp32 GEMM.
 //
 // A Kernel supplies the ISA-specific parts as static functions, compiled for its ISA with
 // target attributes (this file is compiled for the build's baseline and calls them):

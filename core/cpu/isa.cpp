@@ -26,11 +26,6 @@ Isa from_environment() {
   fail("ZT_CPU_ISA={}: must be one of avx512, avx2, generic", want);
 }
 
-Isa environment_isa() {
-  static const Isa isa = from_environment();
-  return isa;
-}
-
 std::atomic<int> g_override{-1};  // a ScopedIsa's level, or -1
 
 }  // namespace
@@ -56,9 +51,14 @@ Isa best_isa() {
   return isa;
 }
 
+Isa process_isa() {
+  static const Isa isa = from_environment();
+  return isa;
+}
+
 Isa active_isa() {
   const int forced = g_override.load(std::memory_order_relaxed);
-  return forced >= 0 ? static_cast<Isa>(forced) : environment_isa();
+  return forced >= 0 ? static_cast<Isa>(forced) : process_isa();
 }
 
 std::vector<Isa> supported_isas() {

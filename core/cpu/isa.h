@@ -20,6 +20,10 @@ Isa best_isa();
 // not a level, or one above best_isa(), is an error naming the variable and the value.
 Isa active_isa();
 
+// best_isa() lowered by ZT_CPU_ISA: the process's level, which active_isa() returns outside
+// a ScopedIsa (and what oneDNN, whose level is fixed once per process, is capped to).
+Isa process_isa();
+
 // Every level this CPU supports, lowest first.
 std::vector<Isa> supported_isas();
 
