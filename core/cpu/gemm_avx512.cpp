@@ -18,9 +18,10 @@ namespace {
 constexpr int64_t MR = 6;        // rows of C per micro-tile
 constexpr int64_t NV = 4;        // zmm vectors per micro-tile row
 constexpr int64_t NR = 16 * NV;  // columns of C per micro-tile: 6 x 4 = 24 zmm accumulators
-constexpr int64_t KC = 128;      // depth of a packed block: an NR panel of B is 32 KiB, in L1
-constexpr int64_t MC = 120;      // rows of A per packed block (a multiple of MR): 60 KiB, in L2
-constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 1 MiB
+constexpr int64_t KC = 256;      // depth of a packed block: fewer passes over C (its tile
+                                 // is stored after each block); an NR panel of B is 64 KiB
+constexpr int64_t MC = 120;      // rows of A per packed block (a multiple of MR): 120 KiB, in L2
+constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 2 MiB
 
 #define ZT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
@@ -173,6 +174,10 @@ struct Avx512 {
 
   ZT_AVX512 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
                              float beta, float* C, int64_t ldc) {
+    // C's rows are far apart and usually outside L2 (a gradient being accumulated): fetch
+    // them while the k loop runs, not after it.
+    for (int64_t r = 0; r < mr; ++r)
+      for (int64_t v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
     __m512 acc[MR][NV];
     if (ta)
       micro_kernel<true>(kc, a, b, acc);
