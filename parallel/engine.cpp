@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/kernels.h"
+#include "core/log.h"
 #include "optim/clip.h"
 
 namespace zt {
@@ -101,10 +102,20 @@ size_t Engine::unit_index(const UnitState& s) const {
   return 0;
 }
 
+// In-flight collectives still use our buffers, so wait for each; but one that failed (a peer
+// died) has already failed the step that unwound through here, and rethrowing it from a
+// destructor would terminate the process instead of letting it exit with that error.
 Engine::~Engine() {
-  for (auto& p : pending_) p.work->wait();
+  auto settle = [](Work& work) {
+    try {
+      work.wait();
+    } catch (const std::exception& e) {
+      log::debug("a collective in flight at shutdown failed: {}", e.what());
+    }
+  };
+  for (auto& p : pending_) settle(*p.work);
   for (auto& s : units_)
-    if (s->gather) s->gather->wait();
+    if (s->gather) settle(*s->gather);
 }
 
 // Weight-decay ranges of the flat range [begin, end) of a unit; padding never decays.
