@@ -1,3 +1,4 @@
+#include <cmath>
 #include "launch/cli.h"
 
 #include <charconv>
@@ -73,16 +74,28 @@ int64_t CliArgs::get_int(const std::string& name, int64_t fallback) const {
   return out;
 }
 
+int64_t CliArgs::get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const {
+  const int64_t v = get_int(name, fallback);
+  if (v < lo || v > hi) fail("zt {}: --{} {} is outside [{}, {}]", command_, name, v, lo, hi);
+  return v;
+}
+
+double CliArgs::get_double(const std::string& name, double fallback, double lo, double hi) const {
+  const double v = get_double(name, fallback);
+  if (v < lo || v > hi) fail("zt {}: --{} {} is outside [{}, {}]", command_, name, v, lo, hi);
+  return v;
+}
+
 double CliArgs::get_double(const std::string& name, double fallback) const {
   auto v = get(name);
   if (!v) return fallback;
   try {
     size_t used = 0;
     double d = std::stod(*v, &used);
-    if (used == v->size()) return d;
+    if (used == v->size() && std::isfinite(d)) return d;
   } catch (const std::exception&) {
   }
-  fail("zt {}: --{} expects a number, got '{}'", command_, name, *v);
+  fail("zt {}: --{} expects a finite number, got '{}'", command_, name, *v);
 }
 
 bool CliArgs::has(const std::string& name) const { return switches_on_.count(name) > 0; }

@@ -24,7 +24,10 @@ class CliArgs {
   std::optional<std::string> get(const std::string& name) const;
   std::string get_or(const std::string& name, const std::string& fallback) const;
   int64_t get_int(const std::string& name, int64_t fallback) const;
-  double get_double(const std::string& name, double fallback) const;
+  double get_double(const std::string& name, double fallback) const;  // finite only
+  // The same, refusing values outside [lo, hi] with an error naming the flag.
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
+  double get_double(const std::string& name, double fallback, double lo, double hi) const;
   bool has(const std::string& name) const;  // switches
   std::vector<std::string> all(const std::string& name) const;  // repeated options
 

@@ -38,11 +38,9 @@ int64_t sample_token(const float* logits, int64_t V, double temperature, int64_t
 int cmd_generate(const Args& args) {
   CliArgs cli("generate", args, {"prompt", "tokens", "temperature", "top-k", "seed", "weights"});
   cli.expect_positionals(1, 1);
-  const int64_t n_tokens = cli.get_int("tokens", 200);
-  const double temperature = cli.get_double("temperature", 1.0);
-  const int64_t top_k = cli.get_int("top-k", 0);
-  if (n_tokens < 0) fail("zt generate: --tokens must be >= 0");
-  if (temperature < 0) fail("zt generate: --temperature must be >= 0");
+  const int64_t n_tokens = cli.get_int("tokens", 200, 0, int64_t(1) << 40);
+  const double temperature = cli.get_double("temperature", 1.0, 0, 1e6);
+  const int64_t top_k = cli.get_int("top-k", 0, 0, int64_t(1) << 40);
   LoadedRun run = load_run(cli.positional(0, "RUN_DIR"), cli.get_or("weights", ""));
   if (!run.tokenizer) fail("zt generate: the run has no vocab.json, so text cannot be decoded");
   Transformer& model = run.model->model;

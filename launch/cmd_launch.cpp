@@ -15,15 +15,13 @@ namespace {
 
 LaunchOptions launch_options(const CliArgs& cli) {
   LaunchOptions o;
-  o.nproc_per_node = static_cast<int>(cli.get_int("nproc-per-node", 1));
-  o.nnodes = static_cast<int>(cli.get_int("nnodes", 1));
-  o.node_rank = static_cast<int>(cli.get_int("node-rank", 0));
+  o.nproc_per_node = static_cast<int>(cli.get_int("nproc-per-node", 1, 1, 4096));
+  o.nnodes = static_cast<int>(cli.get_int("nnodes", 1, 1, 1 << 20));
+  o.node_rank = static_cast<int>(cli.get_int("node-rank", 0, 0, o.nnodes - 1));
   o.master_addr = cli.get_or("master-addr", "127.0.0.1");
-  o.master_port = static_cast<int>(cli.get_int("master-port", 29500));
-  o.max_restarts = static_cast<int>(cli.get_int("max-restarts", 0));
-  o.stop_timeout_s = cli.get_double("stop-timeout", 300);
-  if (o.max_restarts < 0) fail("zt launch: --max-restarts must be >= 0, got {}", o.max_restarts);
-  if (o.stop_timeout_s < 0) fail("zt launch: --stop-timeout must be >= 0 seconds, got {}", o.stop_timeout_s);
+  o.master_port = static_cast<int>(cli.get_int("master-port", 29500, 1, 65535));
+  o.max_restarts = static_cast<int>(cli.get_int("max-restarts", 0, 0, 1 << 20));
+  o.stop_timeout_s = cli.get_double("stop-timeout", 300, 0, 1e9);
   return o;
 }
 

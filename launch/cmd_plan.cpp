@@ -32,6 +32,7 @@ int64_t parse_bytes(const std::string& text) {
                                 {"GB", 1e9}, {"TB", 1e12}})
     if (unit == name) scale = s;
   if (scale == 0 || !(value > 0)) fail("--budget '{}': expected a size such as 16GiB, 512MiB or 2.5GB", text);
+  if (value * scale >= 0x1p62) fail("--budget '{}' is larger than any machine's memory (at most 4 EiB)", text);
   return static_cast<int64_t>(value * scale);
 }
 
@@ -46,8 +47,7 @@ int cmd_plan(const Args& args) {
   CliArgs cli("plan", args, {"world", "budget"}, {}, {"set"});
   cli.expect_positionals(1, 1);
   Config cfg = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
-  const int64_t world = cli.get_int("world", 1);
-  if (world < 1) fail("--world must be at least 1, not {}", world);
+  const int64_t world = cli.get_int("world", 1, 1, 1 << 20);
   const int64_t budget = cli.get("budget") ? parse_bytes(*cli.get("budget")) : 0;
   cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
   const ModelSpec spec = model_spec(cfg);

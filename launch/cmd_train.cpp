@@ -15,7 +15,7 @@ int cmd_train(const Args& args) {
   // `zt train --nproc-per-node N cfg` is `zt launch --nproc-per-node N -- zt train cfg`.
   if (auto n = cli.get("nproc-per-node")) {
     LaunchOptions o;
-    o.nproc_per_node = static_cast<int>(cli.get_int("nproc-per-node", 1));
+    o.nproc_per_node = static_cast<int>(cli.get_int("nproc-per-node", 1, 1, 4096));
     o.command = {self_executable(), "train", cli.positional(0, "CONFIG.yaml")};
     for (const auto& s : cli.all("set")) o.command.insert(o.command.end(), {"--set", s});
     return run_launcher(o);

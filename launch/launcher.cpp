@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,14 +54,31 @@ void emit(std::string& buf, const std::string& data, int rank, FILE* to, bool fl
 }
 
 Worker spawn(const LaunchOptions& o, int local_rank, int attempt) {
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) fail("zt launch: pipe failed: {}", std::strerror(errno));
   Worker w;
   w.local_rank = local_rank;
   w.rank = o.node_rank * o.nproc_per_node + local_rank;
+  // Close-on-exec: a worker must not hold the launcher's ends of other workers' pipes (or any
+  // other descriptor of ours); dup2 below clears the flag on the worker's own stdout/stderr.
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) fail("zt launch: cannot start rank {}: pipe failed: {}", w.rank, std::strerror(errno));
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    const int e = errno;
+    close(out[0]);
+    close(out[1]);
+    fail("zt launch: cannot start rank {}: pipe failed: {}", w.rank, std::strerror(e));
+  }
+  const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid < 0) fail("zt launch: fork failed: {}", std::strerror(errno));
+  if (pid < 0) {
+    const int e = errno;
+    for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
+    fail("zt launch: cannot start rank {}: fork failed: {}", w.rank, std::strerror(e));
+  }
   if (pid == 0) {
+    // A worker dies with its launcher (even a SIGKILLed one) instead of training on as an
+    // orphan; the check after it covers a launcher that died before the prctl.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(128 + SIGKILL);
     setpgid(0, 0);  // own process group: signals reach the worker's children too
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
@@ -181,6 +199,7 @@ void wait_group(std::vector<Worker>& workers, double timeout_s) {
 int run_launcher(const LaunchOptions& o) {
   if (o.command.empty()) fail("zt launch: no command given (zt launch [options] -- CMD ...)");
   if (o.nproc_per_node < 1) fail("zt launch: --nproc-per-node must be >= 1");
+  if (o.master_port < 1 || o.master_port > 65535) fail("zt launch: --master-port {} is not a TCP port (1-65535)", o.master_port);
   if (o.nnodes < 1 || o.node_rank < 0 || o.node_rank >= o.nnodes)
     fail("zt launch: --node-rank {} is outside --nnodes {}", o.node_rank, o.nnodes);
   std::unique_ptr<StoreServer> store;
@@ -194,7 +213,14 @@ int run_launcher(const LaunchOptions& o) {
 
   for (int attempt = 0;; ++attempt) {
     std::vector<Worker> workers;
-    for (int i = 0; i < o.nproc_per_node; ++i) workers.push_back(spawn(o, i, attempt));
+    try {
+      for (int i = 0; i < o.nproc_per_node; ++i) workers.push_back(spawn(o, i, attempt));
+    } catch (...) {
+      // Workers already started would wait for their peers forever: stop them first.
+      signal_all(workers, SIGKILL);
+      wait_group(workers, 15);
+      throw;
+    }
     int failed_code = 0, failed_rank = -1;
     bool all_done = false;
     while (!all_done && failed_rank < 0 && !g_signal) {
@@ -203,7 +229,10 @@ int run_launcher(const LaunchOptions& o) {
       all_done = true;
       for (auto& w : workers) {
         all_done &= w.exited;
-        if (w.exited && w.code != 0 && failed_rank < 0) failed_rank = w.rank, failed_code = w.code;
+        if (!w.exited || w.code == 0) continue;
+        // Of the ranks that failed since the last look, name one killed by a signal: its
+        // peers usually fail only because it vanished.
+        if (failed_rank < 0 || (w.code > 128 && failed_code <= 128)) failed_rank = w.rank, failed_code = w.code;
       }
     }
     if (g_signal) {

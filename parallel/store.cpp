@@ -137,7 +137,7 @@ struct StoreServer::Impl {
 };
 
 StoreServer::StoreServer(const std::string& host, int port) : impl_(std::make_unique<Impl>()) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("store: socket failed: {}", std::strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -164,7 +164,7 @@ StoreServer::StoreServer(const std::string& host, int port) : impl_(std::make_un
     while (!impl->stopping) {
       pollfd p{impl->listen_fd, POLLIN, 0};
       if (::poll(&p, 1, 100) <= 0) continue;
-      int c = ::accept(impl->listen_fd, nullptr, nullptr);
+      int c = ::accept4(impl->listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
       int one = 1;
       setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -199,7 +199,7 @@ StoreClient::StoreClient(const std::string& host, int port, std::chrono::millise
     fail("store: cannot resolve {}", address_);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

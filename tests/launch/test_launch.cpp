@@ -3,6 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+
 #include "tests/support/run_dir.h"
 
 namespace zt {
@@ -11,6 +17,13 @@ namespace {
 using ::testing::HasSubstr;
 using testing::run_command;
 using testing::TempDir;
+
+// Prints alive=PID for each pid file in dir whose process still runs (a zombie has exited:
+// where no init reaps orphans, killed workers stay zombies).
+std::string alive_check(const TempDir& dir) {
+  return "for f in " + dir.str() + "/pid-*; do [ -e $f ] || continue; s=$(awk '{print $3}' /proc/$(cat $f)/stat 2>/dev/null); "
+         "[ -n \"$s\" ] && [ \"$s\" != Z ] && echo alive=$(cat $f); done; true";
+}
 
 std::string zt_launch(int nproc, int port, const std::string& rest) {
   return "'" ZT_BINARY "' launch --nproc-per-node " + std::to_string(nproc) + " --master-port " + std::to_string(port) +
@@ -53,6 +66,93 @@ TEST(Launch, SigtermReachesEveryWorker) {
   EXPECT_THAT(r.output, HasSubstr("forwarding it to the workers"));
   EXPECT_TRUE(std::filesystem::exists(tmp.path() / "term-0")) << r.output;
   EXPECT_TRUE(std::filesystem::exists(tmp.path() / "term-1")) << r.output;
+}
+
+// Workers record their pid; after the launcher is SIGKILLed none may outlive it.
+TEST(Launch, WorkersDieWithAKilledLauncher) {
+  TempDir tmp;
+  const std::string worker = "sh -c 'echo $$ > " + tmp.str() + "/pid-$RANK; exec sleep 60'";
+  auto r = run_command("{ " + zt_launch(2, 29725, "-- " + worker) + " & pid=$!; for i in $(seq 100); do [ -s " + tmp.str() +
+                       "/pid-0 ] && [ -s " + tmp.str() + "/pid-1 ] && break; sleep 0.1; done; kill -KILL $pid; wait $pid; " +
+                       "sleep 0.5; " + alive_check(tmp) + "; }");
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "pid-1")) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("alive="))) << "workers outlived their launcher";
+  run_command("for f in " + tmp.str() + "/pid-*; do kill -KILL $(cat $f) 2>/dev/null; done; true");
+}
+
+// The descriptors above stderr that `ls` (exec'd by a shell) holds, as "fd N -> target" per
+// line prefixed by each rank's "[rank R] " (or "" outside zt launch); ls's own listing handle
+// and copies of stdin/stdout/stderr are left out.
+std::set<std::string> inherited_fds(const std::string& output) {
+  std::set<std::string> out;
+  std::map<std::string, std::set<std::string>> std_targets;  // per prefix
+  std::vector<std::tuple<std::string, int, std::string>> fds;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t arrow = line.find(" -> ");
+    if (arrow == std::string::npos) continue;
+    const std::string prefix = line.rfind("[rank ", 0) == 0 ? line.substr(0, line.find("] ") + 2) : "";
+    const size_t name_end = arrow, name_begin = line.rfind(' ', arrow - 1) + 1;
+    const int fd = std::stoi(line.substr(name_begin, name_end - name_begin));
+    const std::string target = line.substr(arrow + 4);
+    if (fd <= 2) std_targets[prefix].insert(target);
+    else if (target.rfind("/proc/", 0) != 0) fds.emplace_back(prefix, fd, target);
+  }
+  for (auto& [prefix, fd, target] : fds)
+    if (!std_targets[prefix].count(target)) out.insert(prefix + "fd " + std::to_string(fd) + " -> " + target);
+  return out;
+}
+
+// Workers inherit what the launcher inherited, with stdout and stderr replaced: no socket of
+// the store (which kept its port busy after a killed launcher) and no pipe of another worker.
+TEST(Launch, WorkersInheritNoDescriptorOfTheLauncher) {
+  const std::string list = "sh -c 'exec ls -l /proc/self/fd'";
+  const auto direct = inherited_fds(run_command(list).output);
+  auto r = run_command(zt_launch(2, 29726, "-- " + list));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::string> want;
+  for (const std::string rank : {"[rank 0] ", "[rank 1] "})
+    for (const auto& fd : direct) want.insert(rank + fd);
+  EXPECT_EQ(inherited_fds(r.output), want) << r.output;
+}
+
+// With too few descriptors for the whole group, the launcher fails naming the rank it could
+// not start and stops the workers it already started instead of leaving them waiting.
+TEST(Launch, ASpawnFailureStopsTheWorkersAlreadyStarted) {
+  TempDir tmp;
+  const std::string worker = "sh -c 'echo $$ > " + tmp.str() + "/pid-$RANK; exec sleep 60'";
+  auto r = run_command("ulimit -n 20; " + zt_launch(16, 29727, "-- " + worker));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("cannot start rank")) << r.output;
+  auto alive = run_command("sleep 0.3; " + alive_check(tmp));
+  EXPECT_THAT(alive.output, ::testing::Not(HasSubstr("alive="))) << alive.output;
+  run_command("for f in " + tmp.str() + "/pid-*; do kill -KILL $(cat $f) 2>/dev/null; done; true");
+}
+
+// When a worker is killed, its peers fail right after it (their collectives lose it): here
+// rank 0 exits with 1 as soon as rank 1 is dead, usually before the launcher looks. The
+// launcher reports the killed rank and its 128 + signal code, not the peer's error.
+TEST(Launch, AKilledWorkerIsReportedRatherThanThePeersItTookDown) {
+  TempDir tmp;
+  const std::string worker =
+      "sh -c 'if [ $RANK = 1 ]; then echo $$ > " + tmp.str() + "/pid-1; sleep 0.3; kill -KILL $$; fi; "
+      "while [ ! -s " + tmp.str() + "/pid-1 ]; do sleep 0.01; done; "
+      "while [ \"$(awk \"{print \\$3}\" /proc/$(cat " + tmp.str() + "/pid-1)/stat 2>/dev/null)\" = S ]; do sleep 0.005; done; exit 1'";
+  for (int trial = 0; trial < 3; ++trial) {
+    auto r = run_command(zt_launch(2, 29728, "-- " + worker));
+    EXPECT_EQ(r.exit_code, 137) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("rank 1 exited with code 137"));
+    std::filesystem::remove(tmp.path() / "pid-1");
+  }
+}
+
+TEST(Launch, RefusesOutOfRangeNumbers) {
+  for (const std::string& bad : {"--master-port 99999", "--master-port 0", "--nproc-per-node 4294967297",
+                                 "--node-rank 2 --nnodes 2", "--stop-timeout nan", "--max-restarts -1"}) {
+    auto r = run_command("'" ZT_BINARY "' launch " + bad + " -- true");
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_THAT(r.output, HasSubstr("--" + bad.substr(2, bad.find(' ') - 2))) << bad << ": " << r.output;
+  }
 }
 
 TEST(CommGloo, EveryCollectiveAtWorldSizesOneToFour) {
