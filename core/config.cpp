@@ -243,7 +243,7 @@ class ParseVisitor {
     const bool high = b.max_open ? v >= b.max : v > b.max;
     if (!low && !high) return;
     std::string want;
-    if (std::isfinite(b.min) && std::isfinite(b.max))
+    if (std::isfinite(b.min) && b.max <= 100)  // a short range reads best whole; else the violated side
       want = fmt::format("be in {}{}, {}{}", b.min_open ? "(" : "[", b.min, b.max, b.max_open ? ")" : "]");
     else if (low)
       want = fmt::format("be {} {}", b.min_open ? ">" : ">=", b.min);

@@ -23,6 +23,10 @@ struct Bounds {
 inline Bounds at_least(double m) { return {m}; }
 inline Bounds above(double m) { return {m, std::numeric_limits<double>::infinity(), true}; }
 inline Bounds unit_interval_open_top() { return {0, 1, false, true}; }
+inline Bounds between(double lo, double hi) { return {lo, hi}; }
+// Sizes are capped far above any real model so that every product of them (parameter and
+// activation counts, bytes) fits an int64 and is checked against memory instead of overflowing.
+inline constexpr double kMaxWidth = 1 << 20, kMaxCount = 1 << 24, kMaxSteps = 1e12;
 
 enum class ModelFamily : uint8_t { gpt2, llama };
 enum class TokenizerKind : uint8_t { char_level, byte, none };
@@ -72,13 +76,13 @@ struct ModelConfig {
   double init_std = 0.02;
   template <class V> void visit(V& v) {
     v("family", family);
-    v("n_layer", n_layer, at_least(1));
-    v("n_head", n_head, at_least(1));
-    v("n_kv_head", n_kv_head, at_least(0));
-    v("d_model", d_model, at_least(1));
-    v("d_ff", d_ff, at_least(0));
-    v("vocab_size", vocab_size, at_least(0));
-    v("max_seq_len", max_seq_len, at_least(0));
+    v("n_layer", n_layer, between(1, 4096));
+    v("n_head", n_head, between(1, 4096));
+    v("n_kv_head", n_kv_head, between(0, 4096));
+    v("d_model", d_model, between(1, kMaxWidth));
+    v("d_ff", d_ff, between(0, kMaxWidth));
+    v("vocab_size", vocab_size, between(0, 2147483647));  // token ids are int32
+    v("max_seq_len", max_seq_len, between(0, kMaxCount));
     v("norm_eps", norm_eps, above(0));
     v("rope_theta", rope_theta, above(0));
     v("tie_embeddings", tie_embeddings);
@@ -100,7 +104,7 @@ struct DataConfig {
     v("train", train);
     v("val", val);
     v("tokenizer", tokenizer);
-    v("seq_len", seq_len, at_least(1));
+    v("seq_len", seq_len, between(1, kMaxCount));
     v("shuffle", shuffle);
     v("val_fraction", val_fraction, unit_interval_open_top());
   }
@@ -116,10 +120,10 @@ struct TrainConfig {
   int64_t eval_every = 0;  // 0 = never
   int64_t eval_batches = 20;
   template <class V> void visit(V& v) {
-    v("micro_batch", micro_batch, at_least(1));
-    v("grad_accum", grad_accum, at_least(1));
-    v("global_batch", global_batch, at_least(0));
-    v("steps", steps, at_least(1));
+    v("micro_batch", micro_batch, between(1, kMaxCount));
+    v("grad_accum", grad_accum, between(1, kMaxCount));
+    v("global_batch", global_batch, between(0, kMaxSteps));
+    v("steps", steps, between(1, kMaxSteps));
     v("log_every", log_every, at_least(1));
     v("eval_every", eval_every, at_least(0));
     v("eval_batches", eval_batches, at_least(1));
@@ -172,7 +176,7 @@ struct ParallelConfig {
     v("backend", backend);
     v("zero_stage", zero_stage, Bounds{0, 3});
     v("bucket_mb", bucket_mb, at_least(0));
-    v("threads", threads, at_least(0));
+    v("threads", threads, between(0, 1024));
   }
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -19,7 +19,7 @@ int cmd_data(const Args& args) {
     fail("zt data prepare: --tokenizer must be char or byte, got '{}'", tokenizer);
   const std::filesystem::path input_dir = std::filesystem::path(input).parent_path();
   const std::string out_dir = cli.get_or("o", input_dir.empty() ? std::string(".") : input_dir.string());
-  const double val_fraction = cli.get_double("val-fraction", 0.1, 0, 1);
+  const double val_fraction = cli.get_double("val-fraction", 0.1);
   const PreparedText p = prepare_text(input, tokenizer, out_dir, val_fraction);
   std::printf("wrote %s (%lld tokens)\n", p.train_path.c_str(), static_cast<long long>(p.train_tokens));
   if (!p.val_path.empty())

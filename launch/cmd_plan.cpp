@@ -50,16 +50,8 @@ int cmd_plan(const Args& args) {
   const int64_t world = cli.get_int("world", 1, 1, 1 << 20);
   const int64_t budget = cli.get("budget") ? parse_bytes(*cli.get("budget")) : 0;
   cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
-  const ModelSpec spec = model_spec(cfg);
-
-  PlanInput base;
-  base.spec = spec;
-  base.world = static_cast<int>(world);
-  base.micro_batch = cfg.train.micro_batch;
-  base.seq_len = cfg.data.seq_len;
-  base.reduce = cfg.precision.reduce;
-  base.bucket_mb = cfg.parallel.bucket_mb;
-  base.optimizer_states = cfg.optim.name == OptimName::adamw ? 2 : cfg.optim.momentum > 0 ? 1 : 0;
+  const PlanInput base = plan_input(cfg, static_cast<int>(world));
+  const ModelSpec& spec = base.spec;
 
   std::printf("zt plan: %s, %lld params, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
               "MiB per rank\n",

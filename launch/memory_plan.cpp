@@ -1,7 +1,13 @@
 #include "launch/memory_plan.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "launch/train_setup.h"
 #include "model/transformer.h"
 
 namespace zt {
@@ -14,7 +20,59 @@ int64_t& tag(PlanBytes& p, MemTag t) { return p.by_tag[static_cast<int>(t)]; }
 
 int64_t dtype_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
+std::string gib(double bytes) { return fmt::format("{:.1f} GiB", bytes / 1073741824.0); }
+
 }  // namespace
+
+PlanInput plan_input(const Config& cfg, int world) {
+  PlanInput in;
+  in.spec = model_spec(cfg);
+  in.world = world;
+  in.stage = static_cast<int>(cfg.parallel.zero_stage);
+  in.micro_batch = cfg.train.micro_batch;
+  in.seq_len = cfg.data.seq_len;
+  in.compute = cfg.precision.compute;
+  in.reduce = cfg.precision.reduce;
+  in.bucket_mb = cfg.parallel.bucket_mb;
+  in.checkpointed = checkpointed_layers(cfg.memory, in.spec.n_layer);
+  in.optimizer_states = cfg.optim.name == OptimName::adamw ? 2 : cfg.optim.momentum > 0 ? 1 : 0;
+  return in;
+}
+
+void check_plan_fits(const PlanInput& in, double available) {
+  const ModelSpec& s = in.spec;
+  const double L = double(s.n_layer), C = double(s.d_model), F = double(s.d_ff), V = double(s.vocab_size);
+  const double tokens = double(in.micro_batch) * double(in.seq_len);
+  // An upper estimate in doubles: ~4C^2 + 3CF weights per block, fp32 master, grads and
+  // optimizer states, and per token ~20C + 4F saved floats per block plus the logits.
+  const double params = L * (4 * C * C + 3 * C * F) + 2 * V * C;
+  const double rough_state = params * 4.0 * (2 + in.optimizer_states) / (in.stage >= 1 ? in.world : 1);
+  const double rough_act = tokens * 4.0 * (L * (20 * C + 4 * F) + 3 * V);
+  double need = rough_state + rough_act, act = rough_act, state = rough_state;
+  if (need < 0x1p60) {  // small enough for the exact plan's int64 arithmetic
+    const PlanBytes p = plan_memory(in);
+    need = double(p.total());
+    act = double(p.by_tag[static_cast<int>(MemTag::activations)] + p.by_tag[static_cast<int>(MemTag::workspace)]);
+    state = need - act;
+  }
+  if (available <= 0 || need <= available) return;
+  fail("this run needs about {} per rank (model state {}, activations and workspace {}: train.micro_batch {} x "
+       "data.seq_len {} tokens, model.n_layer {}, model.d_model {}, vocab {}) but {} is available to each rank on "
+       "this node; lower train.micro_batch or data.seq_len, shrink the model, raise parallel.zero_stage or set "
+       "memory.activation_checkpointing (`zt plan CONFIG` shows each choice)",
+       gib(need), gib(state), gib(act), in.micro_batch, in.seq_len, s.n_layer, s.d_model, s.vocab_size, gib(available));
+}
+
+double available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    double kib = 0;
+    if (fields >> key >> kib && key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
 
 int64_t PlanBytes::total() const {
   int64_t t = 0;

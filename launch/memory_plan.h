@@ -32,6 +32,18 @@ struct PlanBytes {
 };
 
 PlanBytes plan_memory(const PlanInput& in);
+
+// What `zt train` of `config` allocates per rank at `world` ranks (the config's stage,
+// precision and activation checkpointing); model.vocab_size must be resolved.
+PlanInput plan_input(const Config& config, int world);
+
+// Fails before anything is built or written when the plan of `in` does not fit in
+// `available` bytes (this rank's share of the node's memory), naming the sizes and keys that
+// decide it. Checks a floating-point estimate first, so absurd sizes never overflow.
+void check_plan_fits(const PlanInput& in, double available);
+
+// MemAvailable of /proc/meminfo, in bytes; 0 where unknown.
+double available_memory_bytes();
 // The largest micro-batch (up to `limit`) whose plan fits `budget` bytes; 0 if none.
 int64_t largest_micro_batch(PlanInput in, int64_t budget, int64_t limit = 1 << 16);
 

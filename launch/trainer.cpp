@@ -21,6 +21,7 @@
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
+#include "launch/memory_plan.h"
 #include "launch/metrics.h"
 #include "launch/preemption.h"
 #include "launch/profile_window.h"
@@ -188,6 +189,7 @@ TrainSummary run_training(const Config& cfg_in) {
   const int64_t global_batch = resolve_global_batch(cfg, world, resume);
   cfg.train.grad_accum = global_batch / (B * world);
   cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
+  check_plan_fits(plan_input(cfg, world), available_memory_bytes() / std::max(1, where.local_world_size));
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
   model.set_checkpointed_blocks(checkpointed_layers(cfg.memory, spec.n_layer));

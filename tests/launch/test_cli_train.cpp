@@ -102,6 +102,15 @@ TEST(CliTrain, BadInputFailsWithOneMessageAndWritesNothing) {
       {"train configs/test-tiny-gpt2.yaml --set data.train=nope.txt", "nope.txt"},
       {"train configs/test-tiny-gpt2.yaml --set model.init_from=missing.safetensors", "missing.safetensors"},
       {"train configs/no-such-config.yaml", "no-such-config.yaml"},
+      // Sizes: out of range, cut to int, or too large for this machine's memory.
+      {"train configs/test-tiny-gpt2.yaml --set parallel.threads=100000", "parallel.threads"},
+      {"train configs/test-tiny-gpt2.yaml --set parallel.threads=4294967297", "parallel.threads"},
+      {"train configs/test-tiny-gpt2.yaml --set model.n_layer=1000000000", "model.n_layer"},
+      {"train configs/test-tiny-gpt2.yaml --set train.micro_batch=100000000", "train.micro_batch"},
+      {"train configs/test-tiny-gpt2.yaml --set train.micro_batch=1000000", "train.micro_batch 1000000"},
+      {"train configs/test-tiny-gpt2.yaml --set model.d_model=1000000 --set model.n_head=1000", "model.d_model 1000000"},
+      {"train configs/test-tiny-gpt2.yaml --set train.micro_batch=16777216 --set data.seq_len=16777216", "data.seq_len"},
+      {"train configs/test-tiny-gpt2.yaml --set train.micro_batch=16777216 --set model.d_model=1048576 --set model.n_head=1024", "per rank"},
   };
   for (const Case& c : cases) {
     auto r = run_zt(c.args + out);

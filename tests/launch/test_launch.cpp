@@ -21,7 +21,7 @@ using testing::TempDir;
 // Prints alive=PID for each pid file in dir whose process still runs (a zombie has exited:
 // where no init reaps orphans, killed workers stay zombies).
 std::string alive_check(const TempDir& dir) {
-  return "for f in " + dir.str() + "/pid-*; do [ -e $f ] || continue; s=$(awk '{print $3}' /proc/$(cat $f)/stat 2>/dev/null); "
+  return "for f in " + dir.str() + "/pid-*; do [ -s $f ] || continue; s=$(awk '{print $3}' /proc/$(cat $f)/stat 2>/dev/null); "
          "[ -n \"$s\" ] && [ \"$s\" != Z ] && echo alive=$(cat $f); done; true";
 }
 
