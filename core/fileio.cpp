@@ -1,6 +1,7 @@
 #include "core/fileio.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,23 +26,58 @@ void fsync_path(const fs::path& path) {
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
   const fs::path tmp = path.string() + ".tmp";
-  {
+  std::error_code ec;
+  try {
     FileWriter w(tmp);
     w.write(content.data(), content.size());
     w.close();
+  } catch (...) {
+    fs::remove(tmp, ec);  // a full disk leaves the old file and no partial new one
+    throw;
   }
-  std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) fail("cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    fail("cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  }
   fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
 }
 
+int open_regular_file(const fs::path& path, int64_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open {}: {}", path.string(), std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    fail("cannot stat {}: {}", path.string(), std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                              : "a socket";
+    fail("{} is {}, not a regular file", path.string(), kind);
+  }
+  if (size) *size = static_cast<int64_t>(st.st_size);
+  return fd;
+}
+
 std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read {}", path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  int64_t size = 0;
+  const int fd = open_regular_file(path, &size);
+  std::string text(static_cast<size_t>(size), '\0');
+  try {
+    read_exact(fd, text.data(), text.size(), 0, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return text;
 }
 
 FileWriter::FileWriter(const fs::path& path) : path_(path) {

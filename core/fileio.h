@@ -10,7 +10,12 @@ namespace zt {
 // Writes `content` to path.tmp, fsyncs it, renames it over `path` and fsyncs the directory.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 void fsync_path(const std::filesystem::path& path);  // a file or a directory
-std::string read_text_file(const std::filesystem::path& path);
+std::string read_text_file(const std::filesystem::path& path);  // a regular file only
+
+// Opens a regular file for reading (following symlinks) and returns its descriptor and size;
+// a directory, device or FIFO is an error naming it: reading /dev/zero or a pipe as a
+// checkpoint shard would never end.
+int open_regular_file(const std::filesystem::path& path, int64_t* size);
 
 // An open file written sequentially with large writes; close() fsyncs it.
 class FileWriter {

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 
 #include "launch/cli.h"
 #include "launch/commands.h"
@@ -60,6 +61,8 @@ int inspect(const fs::path& path) {
   return bad ? 1 : 0;
 }
 
+// Verifies every checkpoint at `path` and, for a checkpoints root or run directory, what a
+// resume would read first: the `latest` pointer. Exits 1 when a resume would fail.
 int verify(const fs::path& path) {
   int bad = 0;
   for (const fs::path& dir : checkpoints_at(path)) {
@@ -73,6 +76,22 @@ int verify(const fs::path& path) {
       for (const std::string& p : problems) std::printf("CORRUPT  %s: %s\n", dir.string().c_str(), p.c_str());
     }
   }
+  if (fs::exists(path / kMetaFile)) return bad ? 1 : 0;
+  const fs::path root = fs::exists(path / kLatestFile) || !fs::is_directory(path / "checkpoints") ? path : path / "checkpoints";
+  try {
+    if (auto latest = read_latest(root))
+      std::printf("latest   %s\n", latest->string().c_str());
+    else
+      std::printf("WARNING  %s has no `latest` file: a resume considers the checkpoints newest first\n", root.string().c_str());
+  } catch (const CheckpointCorrupt& e) {
+    ++bad;
+    std::printf("CORRUPT  %s\n", e.what());
+  }
+  static const std::regex step_dir("step-[0-9]{8,}");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec))
+    if (e.is_directory() && std::regex_match(e.path().filename().string(), step_dir) && !fs::exists(e.path() / kMetaFile))
+      std::printf("partial  %s (no %s: an interrupted save, never resumed from)\n", e.path().string().c_str(), kMetaFile);
   return bad ? 1 : 0;
 }
 

@@ -76,7 +76,15 @@ std::optional<ResumePoint> find_resume_point(Communicator& comm, const fs::path&
   if (resume != "auto") {
     candidates.push_back(resolve_checkpoint_path(resume));
   } else {
-    const auto latest = read_latest(root);
+    std::optional<fs::path> latest;
+    try {
+      latest = read_latest(root);
+    } catch (const CheckpointCorrupt& e) {
+      if (on_corrupt == OnCorrupt::error)
+        throw CheckpointCorrupt(fmt::format("{} (checkpoint.on_corrupt: previous ignores it and resumes from the newest "
+                                            "intact checkpoint)", e.what()));
+      log::warn("ignoring {}", e.what());
+    }
     if (latest) candidates.push_back(*latest);
     for (const CheckpointEntry& e : list_checkpoints(root))
       if (!latest || fs::weakly_canonical(e.dir) != fs::weakly_canonical(*latest)) candidates.push_back(e.dir);

@@ -59,30 +59,66 @@ nlohmann::ordered_json to_json(const CheckpointMeta& m) {
   return out;
 }
 
+// An integer field in [lo, hi]; a float, a string or an out-of-range value is an error
+// naming the key (a meta.json with a valid checksum may still have been edited by hand).
+int64_t int_in(const json& j, const std::string& key, int64_t lo, int64_t hi) {
+  if (!j.is_object() || !j.contains(key)) throw std::runtime_error(fmt::format("no `{}` key", key));
+  const json& v = j.at(key);
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) || v.get<int64_t>() < lo ||
+      v.get<int64_t>() > hi)
+    throw std::runtime_error(fmt::format("`{}` is {}, expected an integer in [{}, {}]", key, v.dump(), lo, hi));
+  return v.get<int64_t>();
+}
+
+const json& field(const json& j, const std::string& key, json::value_t type, const char* what) {
+  if (!j.is_object() || !j.contains(key)) throw std::runtime_error(fmt::format("no `{}` key", key));
+  const json& v = j.at(key);
+  const bool ok = v.type() == type || (type == json::value_t::number_integer && v.is_number_integer());
+  if (!ok) throw std::runtime_error(fmt::format("`{}` is {}, expected {}", key, v.dump().substr(0, 80), what));
+  return v;
+}
+
+constexpr int64_t kMaxElems = int64_t(1) << 50;  // far above any model; keeps byte offsets in int64
+
 CheckpointMeta from_json(const json& j) {
-  if (j.value("format", "") != kFormat) throw std::runtime_error("not a zerotrain checkpoint (format key)");
-  if (j.at("version").get<int>() != kVersion)
+  if (!j.is_object() || j.value("format", "") != kFormat) throw std::runtime_error("not a zerotrain checkpoint (format key)");
+  if (int_in(j, "version", 0, 1 << 20) != kVersion)
     throw std::runtime_error(fmt::format("format version {} (this zt reads {})", j.at("version").get<int>(), kVersion));
+  using T = json::value_t;
   CheckpointMeta m;
-  m.step = j.at("step");
-  m.world_size = j.at("world_size");
-  m.zero_stage = j.at("zero_stage");
-  m.consumed_samples = j.at("consumed_samples");
-  m.global_batch = j.at("global_batch");
-  m.tensors = j.at("tensors").get<std::vector<std::string>>();
-  m.state = j.at("state");
-  m.config_yaml = j.at("config");
-  for (const json& u : j.at("units")) {
-    CkptUnit cu{u.at("name"), u.at("numel"), {}};
-    for (const json& p : u.at("params"))
-      cu.params.push_back({p.at("name"), p.at("shape").get<Shape>(), p.at("offset")});
+  m.step = int_in(j, "step", 0, int64_t(1e12));
+  m.world_size = static_cast<int>(int_in(j, "world_size", 1, 1 << 20));
+  m.zero_stage = static_cast<int>(int_in(j, "zero_stage", 0, 3));
+  m.consumed_samples = int_in(j, "consumed_samples", 0, kMaxElems);
+  m.global_batch = int_in(j, "global_batch", 1, kMaxElems);
+  for (const json& t : field(j, "tensors", T::array, "a list of names"))
+    m.tensors.push_back(t.is_string() ? t.get<std::string>() : throw std::runtime_error("`tensors` holds a non-name"));
+  m.state = field(j, "state", T::object, "an object");
+  int_in(field(m.state, "optimizer", T::object, "an object"), "step_count", 0, int64_t(1e12));
+  m.config_yaml = field(j, "config", T::string, "a string").get<std::string>();
+  for (const json& u : field(j, "units", T::array, "a list")) {
+    CkptUnit cu{field(u, "name", T::string, "a name").get<std::string>(), int_in(u, "numel", 0, kMaxElems), {}};
+    for (const json& p : field(u, "params", T::array, "a list")) {
+      Shape shape;
+      for (const json& d : field(p, "shape", T::array, "a list of sizes")) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > kMaxElems)
+          throw std::runtime_error(fmt::format("unit {}: a shape holds {}", cu.name, d.dump()));
+        shape.push_back(d.get<int64_t>());
+      }
+      cu.params.push_back({field(p, "name", T::string, "a name").get<std::string>(), shape, int_in(p, "offset", 0, cu.numel)});
+    }
     m.units.push_back(std::move(cu));
   }
-  for (const json& f : j.at("files")) {
-    CkptFile cf{f.at("name"), f.at("bytes"), 0, {}};
-    cf.crc32c = static_cast<uint32_t>(std::stoul(f.at("crc32c").get<std::string>(), nullptr, 16));
-    for (const json& s : f.at("segments"))
-      cf.segments.push_back({s.at("unit"), s.at("tensor"), s.at("begin"), s.at("count"), s.at("offset")});
+  for (const json& f : field(j, "files", T::array, "a list")) {
+    CkptFile cf{field(f, "name", T::string, "a name").get<std::string>(), int_in(f, "bytes", 0, kMaxElems * 4), 0, {}};
+    const std::string crc = field(f, "crc32c", T::string, "8 hex digits").get<std::string>();
+    if (crc.size() != 8 || crc.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      throw std::runtime_error(fmt::format("{}: crc32c '{}' is not 8 hex digits", cf.name, crc));
+    cf.crc32c = static_cast<uint32_t>(std::stoul(crc, nullptr, 16));
+    for (const json& sg : field(f, "segments", T::array, "a list"))
+      cf.segments.push_back({static_cast<int>(int_in(sg, "unit", 0, 1 << 30)), field(sg, "tensor", T::string, "a name").get<std::string>(),
+                             int_in(sg, "begin", 0, kMaxElems), int_in(sg, "count", 0, kMaxElems),
+                             int_in(sg, "offset", 0, kMaxElems * 4)});
     m.files.push_back(std::move(cf));
   }
   return m;
@@ -200,8 +236,17 @@ CheckpointMeta read_meta(const fs::path& dir) {
 
 std::string verify_shard(const fs::path& dir, const CkptFile& file) {
   const fs::path path = dir / file.name;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fmt::format("{}: missing ({})", path.string(), std::strerror(errno));
+  int fd = -1;
+  int64_t size = 0;
+  try {
+    fd = open_regular_file(path, &size);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (size != file.bytes) {
+    ::close(fd);
+    return fmt::format("{}: {} bytes, meta.json records {} (truncated?)", path.string(), size, file.bytes);
+  }
   std::vector<char> buf(size_t{8} << 20);
   uint32_t crc = 0;
   int64_t total = 0;
@@ -247,9 +292,10 @@ void check_same_model(const CheckpointMeta& meta, const std::vector<CkptUnit>& m
 CheckpointReader::CheckpointReader(fs::path dir, const CheckpointMeta& meta) : dir_(std::move(dir)), meta_(meta) {
   for (const CkptFile& f : meta.files) {
     const fs::path path = dir_ / f.name;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("cannot open {}: {}", path.string(), std::strerror(errno));
+    int64_t size = 0;
+    const int fd = open_regular_file(path, &size);
     fds_.push_back(fd);
+    if (size != f.bytes) fail("{}: {} bytes, meta.json records {} (changed since it was verified?)", path.string(), size, f.bytes);
   }
 }
 
@@ -289,10 +335,24 @@ std::vector<CheckpointEntry> list_checkpoints(const fs::path& root) {
 
 std::optional<fs::path> read_latest(const fs::path& root) {
   const fs::path p = root / kLatestFile;
-  if (!fs::exists(p)) return std::nullopt;
-  std::string name = read_text_file(p);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(p, ec))) return std::nullopt;
+  std::string name;
+  try {
+    name = read_text_file(p);
+  } catch (const Error& e) {
+    throw CheckpointCorrupt(e.what());
+  }
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  return root / name;
+  // Only a checkpoint directory beside the file: never a path elsewhere (`../..`, /abs),
+  // which would resume another run's state.
+  static const std::regex valid("step-[0-9]{8,}");
+  if (!std::regex_match(name, valid))
+    corrupt(p, fmt::format("names '{}', not a checkpoint directory (step-NNNNNNNN) beside it", name.substr(0, 64)));
+  const fs::path dir = root / name;
+  if (!fs::is_directory(dir, ec)) corrupt(p, fmt::format("names {}, which does not exist", name));
+  if (!fs::exists(dir / kMetaFile, ec)) corrupt(p, fmt::format("names {}, which has no {} (an interrupted save?)", name, kMetaFile));
+  return dir;
 }
 
 void write_latest(const fs::path& root, const std::string& name) { write_file_atomic(root / kLatestFile, name + "\n"); }

@@ -123,7 +123,8 @@ struct CheckpointEntry {
 // Directories named step-N that hold a meta.json, newest first (not verified). Temporary
 // (*.tmp) and set-aside directories are not listed.
 std::vector<CheckpointEntry> list_checkpoints(const std::filesystem::path& root);
-// The directory `latest` names, if the file exists.
+// The directory `latest` names, if the file exists. A `latest` that is not a file naming a
+// step-N directory beside it that holds a meta.json throws CheckpointCorrupt naming it.
 std::optional<std::filesystem::path> read_latest(const std::filesystem::path& root);
 void write_latest(const std::filesystem::path& root, const std::string& name);
 // What a path given by the user means: a checkpoint (has meta.json), or a checkpoints root

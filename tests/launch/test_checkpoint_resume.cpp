@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -202,6 +203,29 @@ TEST(CheckpointFaults, ACorruptLatestStopsWithItsNameOrFallsBackAndNothingIsDele
       EXPECT_TRUE(fs::exists(e.path() / shard_file_name(0, 1)));
     }
   EXPECT_EQ(set_aside, 1);
+}
+
+// A `latest` pointing anywhere but at a complete checkpoint beside it: verify fails naming it,
+// resume refuses without touching the run, and on_corrupt: previous ignores it.
+TEST(CheckpointFaults, ABadLatestFailsVerifyAndResumeAndNeverLoadsAnotherRun) {
+  TempDir tmp;
+  auto r = run_command("ZT_TEST_FAULT=sigterm@20 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + train_args(tmp, "run"));
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  const fs::path ckpts = tmp.path() / "run" / "checkpoints";
+  for (const std::string bad : {"garbage", "../..", "/" , ""}) {
+    std::ofstream(ckpts / "latest") << bad << "\n";
+    const auto before = tree(tmp.path() / "run");
+    r = run_command("'" ZT_BINARY "' ckpt verify " + (tmp.path() / "run").string());
+    EXPECT_EQ(r.exit_code, 1) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr((ckpts / "latest").string())) << bad;
+    r = run_zt(train_args(tmp, "run"));
+    EXPECT_NE(r.exit_code, 0) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr((ckpts / "latest").string())) << bad;
+    EXPECT_EQ(tree(tmp.path() / "run"), before) << bad << ": a refused resume changed the run directory";
+  }
+  r = run_zt(train_args(tmp, "run", "--set checkpoint.on_corrupt=previous --set train.steps=21"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("resumed from " + (ckpts / checkpoint_name(20)).string()));
 }
 
 // Step -> ids, from every PREFIX.rank<r> file, in rank order (= stream order).

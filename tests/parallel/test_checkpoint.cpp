@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <functional>
 
 #include "core/crc32c.h"
 #include "core/rng.h"
@@ -343,4 +345,105 @@ TEST(CheckpointManager, KeepsOnlyTheLastKAndPointsLatestAtTheNewest) {
 }
 
 }  // namespace
+// A saved one-process checkpoint of the tiny model at step 17, for tampering with.
+fs::path saved_checkpoint(const TempDir& tmp) {
+  auto comm = make_single_process_comm();
+  Transformer model(tiny_spec());
+  Engine engine(model, *comm, make_adamw({}), {});
+  CheckpointManager saver(engine, {tmp.path(), 2, false});
+  TrainingState state;
+  state.step = 17;
+  state.consumed_samples = 136;
+  state.global_batch = 8;
+  state.extra = {{"sampler", {{"epoch", 0}}}};
+  saver.save(state);
+  return tmp.path() / checkpoint_name(17);
+}
+
+// Rewrites meta.json with `edit` applied to its JSON and a valid checksum, as a hand edit that
+// also fixed the checksum would.
+void reseal_meta(const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string key = ",\n  \"meta_crc32c\": \"";
+  std::string text = testing::read_file(dir / kMetaFile);
+  nlohmann::json j = nlohmann::json::parse(text);
+  j.erase("meta_crc32c");
+  edit(j);
+  text = j.dump(2);
+  text.erase(text.rfind('\n'));  // before the closing brace
+  text += key;
+  text += crc32c_hex(crc32c(text.data(), text.size())) + "\"\n}\n";
+  std::ofstream(dir / kMetaFile, std::ios::binary) << text;
+}
+
+TEST(CheckpointMeta, ValuesOutOfRangeAreCorruptionNamingTheFileAndKey) {
+  using nlohmann::json;
+  struct Case {
+    const char* key;
+    std::function<void(json&)> edit;
+  } cases[] = {
+      {"step", [](json& j) { j["step"] = -5; }},
+      {"step", [](json& j) { j["step"] = 1000000000000000000LL; }},
+      {"step", [](json& j) { j["step"] = 6.7; }},
+      {"zero_stage", [](json& j) { j["zero_stage"] = 9; }},
+      {"world_size", [](json& j) { j["world_size"] = (int64_t(1) << 40) + 1; }},
+      {"consumed_samples", [](json& j) { j["consumed_samples"] = -1; }},
+      {"global_batch", [](json& j) { j["global_batch"] = "8"; }},
+      {"state", [](json& j) { j.erase("state"); }},
+      {"step_count", [](json& j) { j["state"]["optimizer"]["step_count"] = -7; }},
+      {"count", [](json& j) { j["files"][0]["segments"][0]["count"] = int64_t(1) << 62; }},
+      {"crc32c", [](json& j) { j["files"][0]["crc32c"] = "zzzzzzzz"; }},
+  };
+  for (const Case& c : cases) {
+    TempDir tmp;
+    const fs::path dir = saved_checkpoint(tmp);
+    ASSERT_NO_THROW(read_meta(dir));
+    reseal_meta(dir, c.edit);
+    try {
+      read_meta(dir);
+      ADD_FAILURE() << c.key << ": accepted";
+    } catch (const CheckpointCorrupt& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr((dir / kMetaFile).string())) << c.key;
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(c.key)) << e.what();
+    }
+  }
+}
+
+TEST(CheckpointLatest, APointerThatIsNotAStepDirectoryBesideItIsCorrupt) {
+  for (const std::string content : {"", "garbage\n", "../..\n", "/tmp\n", "step-00000099\n"}) {
+    TempDir tmp;
+    saved_checkpoint(tmp);
+    std::ofstream(tmp.path() / kLatestFile) << content;
+    EXPECT_THROW(read_latest(tmp.path()), CheckpointCorrupt) << "'" << content << "'";
+  }
+  TempDir tmp;
+  saved_checkpoint(tmp);
+  fs::remove(tmp.path() / kLatestFile);
+  fs::create_directory(tmp.path() / kLatestFile);
+  EXPECT_THROW(read_latest(tmp.path()), CheckpointCorrupt) << "a directory";
+  fs::remove(tmp.path() / kLatestFile);
+  EXPECT_FALSE(read_latest(tmp.path()).has_value());
+  fs::create_directory(tmp.path() / checkpoint_name(18));  // an interrupted save
+  write_latest(tmp.path(), checkpoint_name(18));
+  EXPECT_THROW(read_latest(tmp.path()), CheckpointCorrupt) << "no meta.json";
+  write_latest(tmp.path(), checkpoint_name(17));
+  EXPECT_EQ(read_latest(tmp.path()), tmp.path() / checkpoint_name(17));
+}
+
+// A shard that is a device or a directory is refused at once instead of being read forever.
+TEST(CheckpointShards, ANonRegularShardIsAProblemNotAHang) {
+  TempDir tmp;
+  const fs::path dir = saved_checkpoint(tmp);
+  const CheckpointMeta meta = read_meta(dir);
+  const fs::path shard = dir / meta.files[0].name;
+  fs::remove(shard);
+  fs::create_symlink("/dev/zero", shard);
+  const auto problems = verify_checkpoint(dir);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], ::testing::HasSubstr("character device"));
+  EXPECT_THROW(CheckpointReader(dir, meta), Error);
+  fs::remove(shard);
+  fs::create_directory(shard);
+  EXPECT_THAT(verify_checkpoint(dir).at(0), ::testing::HasSubstr("a directory"));
+}
+
 }  // namespace zt
