@@ -58,12 +58,30 @@ nlohmann::json loop_state(const Config& cfg, const DistributedSampler& sampler, 
 }
 
 void check_stream_continues(const Config& cfg, const ResumePoint& resume, int64_t num_samples) {
-  const nlohmann::json& s = resume.meta.state.at("sampler");
   const std::string dir = resume.dir.string();
-  if (s.at("num_samples").get<int64_t>() != num_samples)
+  const nlohmann::json& state = resume.meta.state;
+  // The sampler's record, checked like the rest of meta.json: a bad value names the key.
+  auto bad = [&](const std::string& what) -> void {
+    fail("{}: sampler state {}", (resume.dir / kMetaFile).string(), what);
+  };
+  if (!state.contains("sampler") || !state.at("sampler").is_object()) bad("is missing");
+  const nlohmann::json& s = state.at("sampler");
+  auto count = [&](const char* key) {
+    if (!s.contains(key) || !s.at(key).is_number_integer() || s.at(key).get<int64_t>() < 0)
+      bad(fmt::format("`{}` is {}, expected a non-negative integer", key, s.contains(key) ? s.at(key).dump() : "missing"));
+    return s.at(key).get<int64_t>();
+  };
+  const int64_t saved_samples = count("num_samples");
+  count("epoch");
+  if (count("consumed_samples") != resume.meta.consumed_samples)
+    bad(fmt::format("`consumed_samples` is {}, meta.json's is {}", s.at("consumed_samples").get<int64_t>(),
+                    resume.meta.consumed_samples));
+  if (!s.contains("seed") || !s.at("seed").is_number_unsigned()) bad("`seed` is not a non-negative integer");
+  if (!s.contains("shuffle") || !s.at("shuffle").is_boolean()) bad("`shuffle` is not true or false");
+  if (saved_samples != num_samples)
     fail("checkpoint {} was trained on {} samples per epoch, this config gives {} (data.train or data.seq_len "
          "changed?); the sample stream cannot continue exactly",
-         dir, s.at("num_samples").get<int64_t>(), num_samples);
+         dir, saved_samples, num_samples);
   if (s.at("seed").get<uint64_t>() != cfg.run.seed)
     fail("run.seed is {} but checkpoint {} used {}; the shuffled sample stream would change", cfg.run.seed, dir,
          s.at("seed").get<uint64_t>());

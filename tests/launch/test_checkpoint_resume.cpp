@@ -9,6 +9,7 @@
 #include <set>
 
 #include "parallel/checkpoint_format.h"
+#include "tests/support/checkpoint_edit.h"
 #include "tests/support/run_dir.h"
 #include "tests/support/weights.h"
 
@@ -226,6 +227,22 @@ TEST(CheckpointFaults, ABadLatestFailsVerifyAndResumeAndNeverLoadsAnotherRun) {
   r = run_zt(train_args(tmp, "run", "--set checkpoint.on_corrupt=previous --set train.steps=21"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("resumed from " + (ckpts / checkpoint_name(20)).string()));
+}
+
+// The sampler's record in meta.json is checked like the rest: a resealed bad value is refused
+// naming the file and key, and nothing in the run changes.
+TEST(CheckpointFaults, ABadSamplerStateIsRefusedNamingTheKey) {
+  TempDir tmp;
+  auto r = run_command("ZT_TEST_FAULT=sigterm@10 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + train_args(tmp, "run"));
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  const fs::path dir = tmp.path() / "run" / "checkpoints" / checkpoint_name(10);
+  testing::reseal_meta(dir, [](nlohmann::json& j) { j["state"]["sampler"]["epoch"] = -3; });
+  const auto before = tree(tmp.path() / "run");
+  r = run_zt(train_args(tmp, "run"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr((dir / kMetaFile).string()));
+  EXPECT_THAT(r.output, HasSubstr("epoch"));
+  EXPECT_EQ(tree(tmp.path() / "run"), before);
 }
 
 // Step -> ids, from every PREFIX.rank<r> file, in rank order (= stream order).

@@ -15,6 +15,7 @@
 #include "optim/optimizer.h"
 #include "parallel/checkpoint.h"
 #include "parallel/comm.h"
+#include "tests/support/checkpoint_edit.h"
 #include "tests/support/run_dir.h"
 
 namespace zt {
@@ -360,21 +361,6 @@ fs::path saved_checkpoint(const TempDir& tmp) {
   return tmp.path() / checkpoint_name(17);
 }
 
-// Rewrites meta.json with `edit` applied to its JSON and a valid checksum, as a hand edit that
-// also fixed the checksum would.
-void reseal_meta(const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
-  const std::string key = ",\n  \"meta_crc32c\": \"";
-  std::string text = testing::read_file(dir / kMetaFile);
-  nlohmann::json j = nlohmann::json::parse(text);
-  j.erase("meta_crc32c");
-  edit(j);
-  text = j.dump(2);
-  text.erase(text.rfind('\n'));  // before the closing brace
-  text += key;
-  text += crc32c_hex(crc32c(text.data(), text.size())) + "\"\n}\n";
-  std::ofstream(dir / kMetaFile, std::ios::binary) << text;
-}
-
 TEST(CheckpointMeta, ValuesOutOfRangeAreCorruptionNamingTheFileAndKey) {
   using nlohmann::json;
   struct Case {
@@ -397,7 +383,7 @@ TEST(CheckpointMeta, ValuesOutOfRangeAreCorruptionNamingTheFileAndKey) {
     TempDir tmp;
     const fs::path dir = saved_checkpoint(tmp);
     ASSERT_NO_THROW(read_meta(dir));
-    reseal_meta(dir, c.edit);
+    testing::reseal_meta(dir, c.edit);
     try {
       read_meta(dir);
       ADD_FAILURE() << c.key << ": accepted";
