@@ -421,6 +421,8 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   };
   if (!std::regex_match(c.run.name, std::regex("[A-Za-z0-9._-]+")))
     bad({"run.name"}, fmt::format("run.name: '{}' must be letters, digits, '.', '_' or '-' (it names a directory)", c.run.name));
+  if (c.run.out_dir.empty())
+    bad({"run.out_dir"}, "run.out_dir is empty; name a directory (`.` for the current one)");
   if (c.data.train.empty())
     bad({"data.train"}, "data.train is required (a text file, or a token file with data.tokenizer: none)");
 

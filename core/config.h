@@ -52,10 +52,12 @@ struct RunConfig {
   std::string name = "default";
   std::string out_dir = "runs";
   uint64_t seed = 1337;
+  bool overwrite = false;  // start over in a run directory that holds another run's files
   template <class V> void visit(V& v) {
     v("name", name);
     v("out_dir", out_dir);
     v("seed", seed);
+    v("overwrite", overwrite);
   }
   bool operator==(const RunConfig&) const = default;
 };

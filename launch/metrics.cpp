@@ -1,6 +1,11 @@
 #include "launch/metrics.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -8,20 +13,32 @@
 
 namespace zt {
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append) {
-  file_ = std::fopen(path.c_str(), append ? "a" : "w");
-  if (!file_) fail("cannot open {} for writing", path);
+MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND | (append ? 0 : O_TRUNC), 0644);
+  if (fd_ < 0) fail("cannot open {} for writing: {}", path, std::strerror(errno));
 }
 
 MetricsWriter::~MetricsWriter() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
+// One record per line, written at once; a failed write (a full disk) is an error, and the
+// part of the line that did reach the file is cut off so that every line stays a record.
 void MetricsWriter::write(const nlohmann::json& record) {
-  if (!file_) return;
-  std::string line = record.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fflush(file_);
+  if (fd_ < 0) return;
+  const std::string line = record.dump() + "\n";
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : ENOSPC;
+      if (before >= 0) [[maybe_unused]] const int cut = ::ftruncate(fd_, before);  // best effort
+      fail("writing {} failed: {}", path_, std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
 }
 
 std::string format_duration(double seconds) {

@@ -1,7 +1,6 @@
 // metrics.jsonl: one JSON object per logged step, flushed as written so a crashed or
 // preempted run keeps everything it logged.
 #pragma once
-#include <cstdio>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,10 +14,11 @@ class MetricsWriter {
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
-  void write(const nlohmann::json& record);
+  void write(const nlohmann::json& record);  // fails naming the file and errno
 
  private:
-  std::FILE* file_ = nullptr;
+  std::string path_;
+  int fd_ = -1;
 };
 
 // "1h02m", "3m05s", "42s"

@@ -1,10 +1,12 @@
 #include "launch/train_resume.h"
 
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/log.h"
 
 namespace zt {
 
@@ -92,17 +94,26 @@ void check_stream_continues(const Config& cfg, const ResumePoint& resume, int64_
 void trim_metrics(const fs::path& path, int64_t step) {
   if (!fs::exists(path)) return;
   std::istringstream in(read_text_file(path));
-  std::string line, kept;
+  std::string line, kept, dropped;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) > step) continue;
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) > step) {
+        dropped += line + "\n";
+        continue;
+      }
     } catch (const std::exception&) {
       continue;  // a line torn by a crash
     }
     kept += line + "\n";
   }
+  if (dropped.empty()) return;
+  // The records past the checkpoint are trained again; the previous run's are kept beside.
+  const fs::path aside = path.string() + ".replaced-" + std::to_string(std::time(nullptr));
+  write_file_atomic(aside, dropped);
   write_file_atomic(path, kept);
+  log::info("metrics.jsonl: the records after step {} are trained again; the previous ones are kept in {}", step,
+            aside.string());
 }
 
 }  // namespace zt

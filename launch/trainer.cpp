@@ -21,7 +21,9 @@
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
+#include "core/fileio.h"
 #include "launch/memory_plan.h"
+#include "launch/run_dir.h"
 #include "launch/metrics.h"
 #include "launch/preemption.h"
 #include "launch/profile_window.h"
@@ -185,6 +187,10 @@ TrainSummary run_training(const Config& cfg_in) {
   const fs::path ckpt_root = checkpoint_root(cfg);
   const std::optional<ResumePoint> resume =
       find_resume_point(*comm, ckpt_root, cfg.checkpoint.resume, cfg.checkpoint.on_corrupt);
+  const fs::path run_dir = fs::path(cfg.run.out_dir) / cfg.run.name;
+  if (!resume) refuse_to_replace_a_run(run_dir, ckpt_root, cfg.run.overwrite);
+  check_writable(run_dir, "run.out_dir");
+  check_writable(ckpt_root, cfg.checkpoint.dir.empty() ? "run.out_dir" : "checkpoint.dir");
   const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len;
   const int64_t global_batch = resolve_global_batch(cfg, world, resume);
   cfg.train.grad_accum = global_batch / (B * world);
@@ -229,10 +235,11 @@ TrainSummary run_training(const Config& cfg_in) {
         /*write_back=*/true);
   }
 
-  const fs::path run_dir = fs::path(cfg.run.out_dir) / cfg.run.name;
   TrainData data;
+  std::optional<RunDirLock> lock;  // held until the run ends
   if (writer) {
     fs::create_directories(run_dir);
+    lock.emplace(run_dir);
     data = materialize_data(std::move(plan), cfg.data, run_dir.string(), true);
   }
   comm->barrier()->wait();  // the prepared corpus exists for every rank
@@ -240,7 +247,7 @@ TrainSummary run_training(const Config& cfg_in) {
   if (resume) check_stream_continues(cfg, *resume, data.train->num_samples());
   std::unique_ptr<MetricsWriter> metrics;
   if (writer) {
-    std::ofstream(run_dir / "config.yaml") << dump_config(cfg);
+    write_file_atomic(run_dir / "config.yaml", dump_config(cfg));
     if (resume) trim_metrics(run_dir / "metrics.jsonl", start_step);
     metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string(), resume.has_value());
   }

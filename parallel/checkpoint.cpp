@@ -242,11 +242,20 @@ void CheckpointManager::publish(const Pending& p, const Written& mine) {
   local.data<double>()[1] = static_cast<double>(mine.crc);
   Tensor all = Tensor::empty({2 * W}, DType::f64, MemTag::comm);
   comm_.all_gather(all, local)->wait();
-  if (!mine.error.empty()) log::error("checkpoint step {}: writing this rank's shard failed: {}", p.state.step, mine.error);
+  // (Alone, this rank's error is the message below; with peers, each names its own.)
+  if (!mine.error.empty() && W > 1)
+    log::error("checkpoint step {}: writing this rank's shard failed: {}", p.state.step, mine.error);
+  // A checkpoint that cannot be completed leaves nothing behind but the previous ones.
+  auto drop_partial = [&] {
+    std::error_code ec;
+    if (comm_.rank() == 0) fs::remove_all(p.tmp, ec);
+  };
   for (int r = 0; r < W; ++r)
-    if (all.data<double>()[2 * r] < 0)
+    if (all.data<double>()[2 * r] < 0) {
+      drop_partial();
       fail("checkpoint step {} not saved: rank {} could not write its shard{}; the previous checkpoint stays `latest`",
            p.state.step, r, mine.error.empty() ? " (see its log)" : ": " + mine.error);
+    }
 
   bool failed = false;
   std::string error;
@@ -288,6 +297,7 @@ void CheckpointManager::publish(const Pending& p, const Written& mine) {
     } catch (const std::exception& e) {
       error = e.what();
       failed = true;
+      drop_partial();
     }
   }
   if (any_rank(comm_, failed))

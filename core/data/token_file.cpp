@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fileio.h"
 
 namespace zt {
 
@@ -114,26 +115,24 @@ void write_token_file(const std::string& path, std::span<const uint32_t> tokens)
   header[0] = kTokenFileMagic;
   header[1] = version;
   header[2] = static_cast<int32_t>(tokens.size());
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail("cannot write {}: {}", tmp, std::strerror(errno));
-  errno = 0;
-  bool ok = std::fwrite(header.data(), 4, header.size(), f) == header.size();
+  std::string bytes(header.size() * 4 + tokens.size() * (version == 1 ? 2 : 4), '\0');
+  std::memcpy(bytes.data(), header.data(), header.size() * 4);
+  char* payload = bytes.data() + header.size() * 4;
   if (version == 1) {
-    std::vector<uint16_t> narrow(tokens.begin(), tokens.end());
-    ok = ok && std::fwrite(narrow.data(), 2, narrow.size(), f) == narrow.size();
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const uint16_t t = static_cast<uint16_t>(tokens[i]);
+      std::memcpy(payload + 2 * i, &t, 2);
+    }
   } else {
-    ok = ok && std::fwrite(tokens.data(), 4, tokens.size(), f) == tokens.size();
+    std::memcpy(payload, tokens.data(), tokens.size() * 4);
   }
-  ok = (std::fflush(f) == 0) && ok && fsync(fileno(f)) == 0;
-  int err = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
-  if (!ok) {
-    if (err == 0) err = errno;
-    std::remove(tmp.c_str());
-    fail("cannot write {}: {}", path, std::strerror(err));
-  }
+  // A resume prepares the same data again: leave an identical file alone (nothing written,
+  // nothing to fail on a full disk, and ranks that mapped it keep a stable file).
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == bytes.size() && !ec &&
+      read_text_file(path) == bytes)
+    return;
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace zt
