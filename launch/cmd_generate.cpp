@@ -44,7 +44,7 @@ int cmd_generate(const Args& args) {
   if (n_tokens < 0) fail("zt generate: --tokens must be >= 0");
   if (temperature < 0) fail("zt generate: --temperature must be >= 0");
   LoadedRun run = load_run(cli.positional(0, "RUN_DIR"), cli.get_or("weights", ""));
-  if (!run.tokenizer) fail("zt generate: the run has no vocab.json, so text cannot be decoded");
+  if (!run.tokenizer) fail("zt generate: the run has no tokenizer (vocab.json), so text cannot be decoded; it trained on token files with data.tokenizer: none and no <stem>.vocab.json beside them");
   Transformer& model = run.model->model;
   const ModelSpec& spec = model.spec();
 

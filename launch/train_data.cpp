@@ -30,9 +30,15 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
   DataPlan plan;
   require_file(data.train, "data.train");
   if (!data.val.empty()) require_file(data.val, "data.val");
-  if (data.tokenizer != TokenizerKind::none) {
-    const std::string kind(to_string(data.tokenizer));
-    plan.tokenizer = make_tokenizer(kind, read_text_file(data.train));
+  const TokenizerKind kind = data.tokenizer_kind();
+  if (kind == TokenizerKind::file && !fs::exists(data.tokenizer))
+    fail("data.tokenizer: file not found: {}", data.tokenizer);
+  if (kind != TokenizerKind::none) {
+    try {
+      plan.tokenizer = tokenizer_for_inputs(data.tokenizer, {data.train});
+    } catch (const Error& e) {
+      fail("{}: {}", kind == TokenizerKind::file ? "data.tokenizer" : "data.train", e.what());
+    }
     if (!data.val.empty()) {
       try {
         plan.tokenizer->encode(read_text_file(data.val));
@@ -59,7 +65,7 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
            tokens, data.seq_len);
   };
   auto token_count = [&](const std::string& path) {
-    return data.tokenizer == TokenizerKind::none ? TokenFile::open(path, plan.vocab_size).size()
+    return kind == TokenizerKind::none ? TokenFile::open(path, plan.vocab_size, data.format).size()
                                                  : static_cast<int64_t>(fs::file_size(path));
   };
   const int64_t n = token_count(data.train);
@@ -80,7 +86,7 @@ TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::str
   const int64_t T = data.seq_len;
   std::shared_ptr<TokenFile> train, val;
   int64_t train_end = -1;
-  if (data.tokenizer != TokenizerKind::none) {
+  if (data.tokenizer_kind() != TokenizerKind::none) {
     const std::string dir = (fs::path(run_dir) / "data").string();
     const double fraction = data.val.empty() ? data.val_fraction : 0.0;
     PreparedText p = write ? prepare_text(data.train, *out.tokenizer, dir, fraction)
@@ -94,9 +100,9 @@ TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::str
       val = std::make_shared<TokenFile>(TokenFile::open(pv.train_path));
     }
   } else {
-    train = std::make_shared<TokenFile>(TokenFile::open(data.train, plan.vocab_size));
+    train = std::make_shared<TokenFile>(TokenFile::open(data.train, plan.vocab_size, data.format));
     if (!data.val.empty()) {
-      val = std::make_shared<TokenFile>(TokenFile::open(data.val, plan.vocab_size));
+      val = std::make_shared<TokenFile>(TokenFile::open(data.val, plan.vocab_size, data.format));
     } else if (data.val_fraction > 0) {
       train_end = train_split_end(train->size(), data.val_fraction);
       val = train;
