@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -37,7 +39,11 @@ TokenFile TokenFile::open(const std::string& path, int64_t vocab_size, TokenForm
            "set data.format to say which it is", path, kTokenFileMagic, file_bytes);
     }
     format = has_magic ? TokenFormat::llmc : TokenFormat::nanogpt;
-    if (!has_magic)
+    // Once per file: training opens a file twice (plan, then the datasets).
+    static std::mutex logged_mutex;
+    static std::set<std::string> logged;
+    std::lock_guard<std::mutex> lock(logged_mutex);
+    if (!has_magic && logged.insert(path).second)
       log::info("{}: no llm.c header (magic {}): reading it as nanoGPT's headerless uint16 tokens ({} tokens); "
                 "data.format: nanogpt says so explicitly", path, kTokenFileMagic, file_bytes / 2);
   }

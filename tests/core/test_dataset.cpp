@@ -9,9 +9,10 @@
 #include <numeric>
 
 #include "core/data/dataset.h"
-#include "core/data/token_file.h"
 #include "core/data/prepare.h"
+#include "core/data/token_file.h"
 #include "core/data/tokenizer.h"
+#include "core/data/unicode.h"
 #include "core/error.h"
 #include "tests/support/errors.h"
 #include "tests/support/run_dir.h"
@@ -190,6 +191,21 @@ TEST(DataPrepare, CliTakesSeveralFilesAndGlobsAndCharsAreCodePoints) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("Καλη"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("\xEF\xBF\xBD")));  // no U+FFFD: whole characters only
+}
+
+TEST(DataPrepare, VocabulariesOver65536IdsWriteUint32Tokens) {
+  TempDir tmp;
+  std::string text;  // 74884 distinct code points: CJK, Hangul, CJK extension B
+  for (auto [first, last] : {std::pair<uint32_t, uint32_t>{0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0x20000, 0x2A6DF}})
+    for (uint32_t cp = first; cp <= last; ++cp) unicode::append_utf8(text, cp);
+  const std::string in = (tmp.path() / "wide.txt").string();
+  std::ofstream(in, std::ios::binary) << text;
+  PreparedText p = prepare_text(in, std::string("char"), tmp.str(), 0.1);
+  EXPECT_EQ(p.vocab_size, 74884);
+  TokenFile train = TokenFile::open(p.train_path, p.vocab_size), val = TokenFile::open(p.val_path, p.vocab_size);
+  EXPECT_EQ(train.bits(), 32);
+  EXPECT_EQ(val.bits(), 32);
+  EXPECT_EQ(val[val.size() - 1], 74883u);  // ids are the sorted code points' ranks
 }
 
 TEST(DataPrepare, CliInputErrorsWriteNothing) {
