@@ -29,8 +29,13 @@ template <> struct EnumNames<ModelFamily> {
       {{ModelFamily::gpt2, "gpt2"}, {ModelFamily::llama, "llama"}}};
 };
 template <> struct EnumNames<TokenizerKind> {
-  static constexpr std::array<std::pair<TokenizerKind, const char*>, 3> values{
-      {{TokenizerKind::char_level, "char"}, {TokenizerKind::byte, "byte"}, {TokenizerKind::none, "none"}}};
+  static constexpr std::array<std::pair<TokenizerKind, const char*>, 4> values{
+      {{TokenizerKind::char_level, "char"}, {TokenizerKind::byte, "byte"}, {TokenizerKind::none, "none"},
+       {TokenizerKind::file, "file"}}};
+};
+template <> struct EnumNames<TokenFormat> {
+  static constexpr std::array<std::pair<TokenFormat, const char*>, 3> values{
+      {{TokenFormat::automatic, "auto"}, {TokenFormat::llmc, "llmc"}, {TokenFormat::nanogpt, "nanogpt"}}};
 };
 template <> struct EnumNames<OptimName> {
   static constexpr std::array<std::pair<OptimName, const char*>, 2> values{
@@ -425,6 +430,15 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
     bad({"run.out_dir"}, "run.out_dir is empty; name a directory (`.` for the current one)");
   if (c.data.train.empty())
     bad({"data.train"}, "data.train is required (a text file, or a token file with data.tokenizer: none)");
+  // A tokenizer path names a file; a bare word that is not a kind is a typo or a model name.
+  if (c.data.tokenizer_kind() == TokenizerKind::file &&
+      c.data.tokenizer.find_first_of("/.") == std::string::npos)
+    bad({"data.tokenizer"}, fmt::format("data.tokenizer: must be one of char, byte, none or the path of a tokenizer "
+                                        "file (tokenizer.json, GPT-2 vocab.json with merges.txt, .tiktoken), got '{}'",
+                                        c.data.tokenizer));
+  if (c.data.format != TokenFormat::automatic && c.data.tokenizer_kind() != TokenizerKind::none)
+    bad({"data.format"}, fmt::format("data.format: {} describes token files, which need data.tokenizer: none (got '{}')",
+                                     to_string(c.data.format), c.data.tokenizer));
 
   ModelConfig& m = c.model;
   if (m.n_kv_head == 0) m.n_kv_head = m.n_head;
@@ -463,6 +477,7 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
 
 std::string_view to_string(ModelFamily v) { return enum_name(v); }
 std::string_view to_string(TokenizerKind v) { return enum_name(v); }
+std::string_view to_string(TokenFormat v) { return enum_name(v); }
 std::string_view to_string(OptimName v) { return enum_name(v); }
 std::string_view to_string(LrScheduleKind v) { return enum_name(v); }
 std::string_view to_string(LogLevel v) { return enum_name(v); }

@@ -29,7 +29,8 @@ inline Bounds between(double lo, double hi) { return {lo, hi}; }
 inline constexpr double kMaxWidth = 1 << 20, kMaxCount = 1 << 24, kMaxSteps = 1e12;
 
 enum class ModelFamily : uint8_t { gpt2, llama };
-enum class TokenizerKind : uint8_t { char_level, byte, none };
+enum class TokenizerKind : uint8_t { char_level, byte, none, file };
+enum class TokenFormat : uint8_t { automatic, llmc, nanogpt };
 enum class OptimName : uint8_t { adamw, sgd };
 enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
@@ -40,6 +41,7 @@ enum class Precision : uint8_t { fp32, bf16, fp16 };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
+std::string_view to_string(TokenFormat v);
 std::string_view to_string(OptimName v);
 std::string_view to_string(LrScheduleKind v);
 std::string_view to_string(LogLevel v);
@@ -96,9 +98,12 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string train;  // text file (tokenizer char|byte) or token file (tokenizer none)
+  std::string train;  // text file (tokenizer char|byte|PATH) or token file (tokenizer none)
   std::string val;    // optional; else the last val_fraction of train
-  TokenizerKind tokenizer = TokenizerKind::char_level;
+  // char, byte, none, or the path of a BPE tokenizer file (tokenizer.json, GPT-2 vocab.json
+  // with merges.txt beside it, .tiktoken, or a directory holding one); see tokenizer_kind().
+  std::string tokenizer = "char";
+  TokenFormat format = TokenFormat::automatic;  // token files: auto (llm.c header, else nanoGPT), llmc, nanogpt
   int64_t seq_len = 256;
   bool shuffle = true;
   double val_fraction = 0.1;
@@ -106,11 +111,18 @@ struct DataConfig {
     v("train", train);
     v("val", val);
     v("tokenizer", tokenizer);
+    v("format", format);
     v("seq_len", seq_len, between(1, kMaxCount));
     v("shuffle", shuffle);
     v("val_fraction", val_fraction, unit_interval_open_top());
   }
   bool operator==(const DataConfig&) const = default;
+  TokenizerKind tokenizer_kind() const {
+    if (tokenizer == "char") return TokenizerKind::char_level;
+    if (tokenizer == "byte") return TokenizerKind::byte;
+    if (tokenizer == "none") return TokenizerKind::none;
+    return TokenizerKind::file;
+  }
 };
 
 struct TrainConfig {

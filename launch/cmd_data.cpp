@@ -1,30 +1,64 @@
+#include <glob.h>
+
 #include <cstdio>
 #include <filesystem>
 
-#include "core/data/dataset.h"
+#include "core/data/prepare.h"
+#include "core/data/token_file.h"
+#include "core/data/tokenizer.h"
+#include "core/error.h"
 #include "launch/cli.h"
 #include "launch/commands.h"
 
 namespace zt {
 
-// zt data prepare INPUT.txt [-o OUT_DIR] [--tokenizer char|byte] [--val-fraction F]
+namespace {
+
+constexpr const char* kUsage =
+    "zt data prepare INPUT... [-o OUT_DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F]";
+
+// An input with * ? or [ is a glob (quoted, so that the shell leaves it to us); it must match.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const auto& a : args) {
+    if (a.find_first_of("*?[") == std::string::npos) {
+      files.push_back(a);
+      continue;
+    }
+    glob_t g{};
+    const int rc = glob(a.c_str(), 0, nullptr, &g);
+    if (rc == GLOB_NOMATCH) fail("zt data prepare: {} matches no file", a);
+    if (rc != 0) fail("zt data prepare: cannot expand {}", a);
+    for (size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);  // sorted by glob
+    globfree(&g);
+  }
+  return files;
+}
+
+}  // namespace
+
 int cmd_data(const Args& args) {
-  if (args.empty() || args[0] != "prepare")
-    fail("zt data: expected 'zt data prepare INPUT.txt [-o OUT_DIR] [--tokenizer char|byte] [--val-fraction F]'");
-  CliArgs cli("data prepare", Args(args.begin() + 1, args.end()), {"o", "tokenizer", "val-fraction"});
-  const std::string input = cli.positional(0, "INPUT.txt");
-  cli.expect_positionals(1, 1);
+  if (args.empty() || args[0] != "prepare") fail("zt data: expected '{}'", kUsage);
+  CliArgs cli("data prepare", Args(args.begin() + 1, args.end()), {"o", "tokenizer", "val-fraction", "name"});
+  cli.positional(0, "INPUT.txt");
+  PrepareOptions o;
+  o.inputs = expand_inputs(cli.positionals());
   const std::string tokenizer = cli.get_or("tokenizer", "char");
-  if (tokenizer != "char" && tokenizer != "byte")
-    fail("zt data prepare: --tokenizer must be char or byte, got '{}'", tokenizer);
-  const std::filesystem::path input_dir = std::filesystem::path(input).parent_path();
-  const std::string out_dir = cli.get_or("o", input_dir.empty() ? std::string(".") : input_dir.string());
-  const double val_fraction = cli.get_double("val-fraction", 0.1);
-  const PreparedText p = prepare_text(input, tokenizer, out_dir, val_fraction);
-  std::printf("wrote %s (%lld tokens)\n", p.train_path.c_str(), static_cast<long long>(p.train_tokens));
+  const std::filesystem::path input_dir = std::filesystem::path(o.inputs[0]).parent_path();
+  o.out_dir = cli.get_or("o", input_dir.empty() ? std::string(".") : input_dir.string());
+  o.val_fraction = cli.get_double("val-fraction", 0.1);
+  o.name = cli.get_or("name", o.inputs.size() == 1 ? "" : "corpus");
+  o.progress = true;
+  if (tokenizer != "char" && tokenizer != "byte" && tokenizer.find_first_of("/.") == std::string::npos)
+    fail("zt data prepare: --tokenizer must be char, byte or the path of a tokenizer file (tokenizer.json, "
+         "GPT-2 vocab.json with merges.txt, .tiktoken), got '{}'", tokenizer);
+  const auto tok = tokenizer_for_inputs(tokenizer, o.inputs);
+  const PreparedText p = prepare_corpus(*tok, o);
+  const char* width = token_bits_for_vocab(p.vocab_size) == 16 ? "uint16" : "uint32";
+  std::printf("wrote %s (%lld %s tokens)\n", p.train_path.c_str(), static_cast<long long>(p.train_tokens), width);
   if (!p.val_path.empty())
-    std::printf("wrote %s (%lld tokens)\n", p.val_path.c_str(), static_cast<long long>(p.val_tokens));
-  std::printf("wrote %s (%s tokenizer, vocab %lld)\n", p.vocab_path.c_str(), tokenizer.c_str(),
+    std::printf("wrote %s (%lld %s tokens)\n", p.val_path.c_str(), static_cast<long long>(p.val_tokens), width);
+  std::printf("wrote %s (%s tokenizer, vocab %lld)\n", p.vocab_path.c_str(), tok->kind().c_str(),
               static_cast<long long>(p.vocab_size));
   return 0;
 }

@@ -42,7 +42,7 @@ int cmd_generate(const Args& args) {
   const double temperature = cli.get_double("temperature", 1.0, 0, 1e6);
   const int64_t top_k = cli.get_int("top-k", 0, 0, int64_t(1) << 40);
   LoadedRun run = load_run(cli.positional(0, "RUN_DIR"), cli.get_or("weights", ""));
-  if (!run.tokenizer) fail("zt generate: the run has no vocab.json, so text cannot be decoded");
+  if (!run.tokenizer) fail("zt generate: the run has no tokenizer (vocab.json), so text cannot be decoded; it trained on token files with data.tokenizer: none and no <stem>.vocab.json beside them");
   Transformer& model = run.model->model;
   const ModelSpec& spec = model.spec();
 

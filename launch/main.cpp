@@ -25,7 +25,8 @@ commands:
   plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...
                                             per-rank memory by stage, precision and checkpointing
   trace merge DIR [-o merged.json]          every rank's trace of a profiled window on one timeline
-  data prepare INPUT.txt [-o DIR] [--tokenizer char|byte] [--val-fraction F]
+  data prepare INPUT... [-o DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F]
+                                            text files or quoted globs -> token files + tokenizer
   report RUN_DIR [-o report.html]           one self-contained HTML page of a run's metrics
 )";
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fileio.h"
 
 namespace fs = std::filesystem;
 
@@ -30,9 +31,15 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
   DataPlan plan;
   require_file(data.train, "data.train");
   if (!data.val.empty()) require_file(data.val, "data.val");
-  if (data.tokenizer != TokenizerKind::none) {
-    const std::string kind(to_string(data.tokenizer));
-    plan.tokenizer = make_tokenizer(kind, read_text_file(data.train));
+  const TokenizerKind kind = data.tokenizer_kind();
+  if (kind == TokenizerKind::file && !fs::exists(data.tokenizer))
+    fail("data.tokenizer: file not found: {}", data.tokenizer);
+  if (kind != TokenizerKind::none) {
+    try {
+      plan.tokenizer = tokenizer_for_inputs(data.tokenizer, {data.train});
+    } catch (const Error& e) {
+      fail("{}: {}", kind == TokenizerKind::file ? "data.tokenizer" : "data.train", e.what());
+    }
     if (!data.val.empty()) {
       try {
         plan.tokenizer->encode(read_text_file(data.val));
@@ -59,7 +66,7 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
            tokens, data.seq_len);
   };
   auto token_count = [&](const std::string& path) {
-    return data.tokenizer == TokenizerKind::none ? TokenFile::open(path, plan.vocab_size).size()
+    return kind == TokenizerKind::none ? TokenFile::open(path, plan.vocab_size, data.format).size()
                                                  : static_cast<int64_t>(fs::file_size(path));
   };
   const int64_t n = token_count(data.train);
@@ -74,35 +81,76 @@ DataPlan plan_data(const DataConfig& data, int64_t model_vocab) {
   return plan;
 }
 
+namespace {
+
+// What a prepared text was made from: the text's and the tokenizer file's size and
+// modification time, and the val fraction. A later run (a resume) that finds the same stamp
+// beside the prepared files reuses them instead of writing them again.
+std::string source_stamp(const std::string& text_path, const DataConfig& data, double fraction) {
+  auto describe = [](const std::string& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+    return fmt::format("{} {} {}", fs::absolute(path).string(), ec ? -1 : static_cast<int64_t>(size), ec ? 0 : mtime);
+  };
+  const bool tokenizer_file = data.tokenizer_kind() == TokenizerKind::file;
+  return fmt::format("text {}\ntokenizer {}\nval_fraction {}\n", describe(text_path),
+                     tokenizer_file ? describe(data.tokenizer) : data.tokenizer, fraction);
+}
+
+// Tokenizes text_path into dir, or reuses what an earlier run of this directory prepared
+// from the same source; *reused says which.
+PreparedText prepare_or_reuse(const std::string& text_path, const Tokenizer& tokenizer, const DataConfig& data,
+                              const std::string& dir, double fraction, bool* reused) {
+  PreparedText p = prepared_paths(text_path, dir, fraction);
+  const std::string stamp_path = p.train_path + ".source";
+  const std::string stamp = source_stamp(text_path, data, fraction);
+  std::error_code ec;
+  *reused = fs::is_regular_file(p.train_path, ec) && (p.val_path.empty() || fs::is_regular_file(p.val_path, ec)) &&
+            fs::is_regular_file(stamp_path, ec) && read_text_file(stamp_path) == stamp;
+  if (*reused) return p;
+  p = prepare_text(text_path, tokenizer, dir, fraction);
+  write_file_atomic(stamp_path, stamp);
+  return p;
+}
+
+}  // namespace
+
 TrainData materialize_data(DataPlan plan, const DataConfig& data, const std::string& run_dir, bool write) {
   TrainData out;
   out.tokenizer = std::move(plan.tokenizer);
   const int64_t T = data.seq_len;
   std::shared_ptr<TokenFile> train, val;
   int64_t train_end = -1;
-  if (data.tokenizer != TokenizerKind::none) {
+  bool reused_all = false;  // every prepared file came from an earlier run of this directory
+  if (data.tokenizer_kind() != TokenizerKind::none) {
     const std::string dir = (fs::path(run_dir) / "data").string();
     const double fraction = data.val.empty() ? data.val_fraction : 0.0;
-    PreparedText p = write ? prepare_text(data.train, *out.tokenizer, dir, fraction)
+    bool reused = false;
+    PreparedText p = write ? prepare_or_reuse(data.train, *out.tokenizer, data, dir, fraction, &reused)
                            : prepared_paths(data.train, dir, fraction);
+    reused_all = reused;
     train = std::make_shared<TokenFile>(TokenFile::open(p.train_path));
     if (!p.val_path.empty() && fs::exists(p.val_path)) val = std::make_shared<TokenFile>(TokenFile::open(p.val_path));
     if (!data.val.empty()) {
       // Its own folder: a val text with the train text's file name must not overwrite it.
       const std::string val_dir = (fs::path(dir) / "val").string();
-      PreparedText pv = write ? prepare_text(data.val, *out.tokenizer, val_dir, 0.0) : prepared_paths(data.val, val_dir, 0.0);
+      PreparedText pv = write ? prepare_or_reuse(data.val, *out.tokenizer, data, val_dir, 0.0, &reused)
+                              : prepared_paths(data.val, val_dir, 0.0);
+      reused_all = reused_all && reused;
       val = std::make_shared<TokenFile>(TokenFile::open(pv.train_path));
     }
   } else {
-    train = std::make_shared<TokenFile>(TokenFile::open(data.train, plan.vocab_size));
+    train = std::make_shared<TokenFile>(TokenFile::open(data.train, plan.vocab_size, data.format));
     if (!data.val.empty()) {
-      val = std::make_shared<TokenFile>(TokenFile::open(data.val, plan.vocab_size));
+      val = std::make_shared<TokenFile>(TokenFile::open(data.val, plan.vocab_size, data.format));
     } else if (data.val_fraction > 0) {
       train_end = train_split_end(train->size(), data.val_fraction);
       val = train;
     }
   }
-  if (out.tokenizer && write) out.tokenizer->save((fs::path(run_dir) / "vocab.json").string());
+  const fs::path vocab = fs::path(run_dir) / "vocab.json";
+  if (out.tokenizer && write && (!reused_all || !fs::exists(vocab))) out.tokenizer->save(vocab.string());
   const int64_t end = train_end >= 0 ? train_end : train->size();
   out.train = std::make_unique<TokenDataset>(train, 0, end, T, "train");
   if (val) out.val = std::make_unique<TokenDataset>(val, train_end >= 0 ? train_end : 0, val->size(), T, "val");

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/data/dataset.h"
+#include "core/data/prepare.h"
 #include "core/data/tokenizer.h"
 
 namespace zt {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building, testing and benchmarking zerotrain needs.
-# Idempotent: packages already present are left alone. Run as root (or with sudo).
+# Installs every Debian package that building, testing and benchmarking zerotrain needs, and
+# the Python environment .venv that the tokenizer tests compare against (Hugging Face
+# tokenizers and tiktoken; zt itself never runs Python). Idempotent: what is present is left
+# alone. Run as root (or with sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -9,7 +12,10 @@ packages=(
   libdnnl-dev libopenblas-dev
   libopenmpi-dev openmpi-bin libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-venv python3-pip
 )
+# Versions the tests were checked with (tokenizer ids can change between releases).
+python_packages=(tokenizers==0.20.3 tiktoken==0.8.0)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -17,12 +23,24 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's python3, not whatever python3 comes first on PATH: the venv must outlive shells.
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+if ! .venv/bin/python3 -c 'import sys, tokenizers, tiktoken
+sys.exit(0 if (tokenizers.__version__, tiktoken.__version__) == tuple(sys.argv[1:3]) else 1)' \
+    "${python_packages[0]#*==}" "${python_packages[1]#*==}" 2>/dev/null; then
+  echo "install-deps: creating .venv with ${python_packages[*]}"
+  [ -x .venv/bin/python3 ] || "$python" -m venv .venv
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}"
+else
+  echo "install-deps: .venv has ${python_packages[*]}"
+fi

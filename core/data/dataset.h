@@ -30,22 +30,4 @@ inline int64_t train_split_end(int64_t n_tokens, double val_fraction) {
   return n_tokens - static_cast<int64_t>(static_cast<double>(n_tokens) * val_fraction);
 }
 
-struct PreparedText {
-  std::string train_path, val_path, vocab_path;  // val_path empty when val_fraction is 0
-  int64_t train_tokens = 0, val_tokens = 0, vocab_size = 0;
-};
-
-class Tokenizer;
-// Tokenizes a text file into OUT_DIR/<stem>.train.bin, <stem>.val.bin (the last
-// val_fraction) and <stem>.vocab.json. Reads and encodes everything before writing, and on
-// a failed write removes what it wrote, so an error leaves no partial set. Without a val
-// split it removes a <stem>.val.bin left by an earlier run.
-PreparedText prepare_text(const std::string& text_path, const Tokenizer& tokenizer,
-                          const std::string& out_dir, double val_fraction);
-// The same with a tokenizer of `kind` ("char": built from this text, or "byte").
-PreparedText prepare_text(const std::string& text_path, const std::string& kind, const std::string& out_dir,
-                          double val_fraction);
-// The paths prepare_text writes, without writing (token counts left 0).
-PreparedText prepared_paths(const std::string& text_path, const std::string& out_dir, double val_fraction);
-
 }  // namespace zt

@@ -279,7 +279,7 @@ TEST(Config, TinyTestConfigsHaveTheirStatedShapes) {
   EXPECT_EQ(g.model.n_head, 2);
   EXPECT_EQ(g.model.d_model, 32);
   EXPECT_EQ(g.data.train, "data/tinyshakespeare.txt");
-  EXPECT_EQ(g.data.tokenizer, TokenizerKind::char_level);
+  EXPECT_EQ(g.data.tokenizer_kind(), TokenizerKind::char_level);
   EXPECT_EQ(g.data.seq_len, 16);
   EXPECT_EQ(g.train.micro_batch, 4);
   EXPECT_EQ(g.train.steps, 20);

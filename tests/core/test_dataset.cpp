@@ -9,8 +9,10 @@
 #include <numeric>
 
 #include "core/data/dataset.h"
+#include "core/data/prepare.h"
 #include "core/data/token_file.h"
 #include "core/data/tokenizer.h"
+#include "core/data/unicode.h"
 #include "core/error.h"
 #include "tests/support/errors.h"
 #include "tests/support/run_dir.h"
@@ -132,7 +134,7 @@ TEST(DataPrepare, ByKindBuildsTheCharVocabularyFromTheText) {
   EXPECT_EQ(load_tokenizer(p.vocab_path)->encode("abracadabra").size(), 11u);
   EXPECT_EQ(TokenFile::open(p.train_path, 5)[4], 2u);  // 'c'
   EXPECT_EQ(error_of([&] { prepare_text(in, std::string("bpe"), (tmp.path() / "o").string(), 0.0); }),
-            "unknown tokenizer 'bpe' (expected char or byte)");
+            "unknown tokenizer 'bpe' (expected char, byte or the path of a tokenizer file)");
   EXPECT_FALSE(std::filesystem::exists(tmp.path() / "o"));
 }
 
@@ -163,6 +165,49 @@ TEST(DataPrepare, CliDefaultsToTheInputDirectoryAndIsIdempotent) {
   EXPECT_EQ(files, 4);  // the input and the three outputs, no temp files
 }
 
+TEST(DataPrepare, CliTakesSeveralFilesAndGlobsAndCharsAreCodePoints) {
+  TempDir tmp;
+  std::ofstream(tmp.path() / "a.txt") << "Καλημέρα κόσμε\n";
+  std::ofstream(tmp.path() / "b.txt") << "ça va, 世界 😀\n";
+  std::ofstream(tmp.path() / "c.md") << "not matched";
+  const std::string out = tmp.str() + "/out";
+  auto r = testing::run_zt("data prepare '" + tmp.str() + "/*.txt' -o " + out + " --val-fraction 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto tok = load_tokenizer(out + "/corpus.vocab.json");
+  TokenFile t = TokenFile::open(out + "/corpus.train.bin");
+  std::vector<uint32_t> ids;
+  for (int64_t i = 0; i < t.size(); ++i) ids.push_back(t[i]);
+  EXPECT_EQ(tok->decode(ids), "Καλημέρα κόσμε\nça va, 世界 😀\n");
+  EXPECT_EQ(t.size(), 15 + 12);  // code points, not bytes
+
+  // Greek text trains with the char tokenizer, and generation prints Greek.
+  std::string greek;
+  for (int i = 0; i < 40; ++i) greek += "Καλημέρα κόσμε, τι κάνεις;\n";
+  std::ofstream(tmp.path() / "greek.txt") << greek;
+  r = testing::run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=2 --set run.out_dir=" + tmp.str() +
+                      "/runs --set data.train=" + tmp.str() + "/greek.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = testing::run_zt("generate " + tmp.str() + "/runs/test-tiny-gpt2 --prompt 'Καλη' --tokens 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Καλη"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("\xEF\xBF\xBD")));  // no U+FFFD: whole characters only
+}
+
+TEST(DataPrepare, VocabulariesOver65536IdsWriteUint32Tokens) {
+  TempDir tmp;
+  std::string text;  // 74884 distinct code points: CJK, Hangul, CJK extension B
+  for (auto [first, last] : {std::pair<uint32_t, uint32_t>{0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0x20000, 0x2A6DF}})
+    for (uint32_t cp = first; cp <= last; ++cp) unicode::append_utf8(text, cp);
+  const std::string in = (tmp.path() / "wide.txt").string();
+  std::ofstream(in, std::ios::binary) << text;
+  PreparedText p = prepare_text(in, std::string("char"), tmp.str(), 0.1);
+  EXPECT_EQ(p.vocab_size, 74884);
+  TokenFile train = TokenFile::open(p.train_path, p.vocab_size), val = TokenFile::open(p.val_path, p.vocab_size);
+  EXPECT_EQ(train.bits(), 32);
+  EXPECT_EQ(val.bits(), 32);
+  EXPECT_EQ(val[val.size() - 1], 74883u);  // ids are the sorted code points' ranks
+}
+
 TEST(DataPrepare, CliInputErrorsWriteNothing) {
   TempDir tmp;
   const std::string in = (tmp.path() / "x.txt").string();
@@ -173,7 +218,9 @@ TEST(DataPrepare, CliInputErrorsWriteNothing) {
   } cases[] = {
       {"data prepare " + in + " -o " + out + " --bogus 1", "unknown option '--bogus'"},
       {"data prepare " + in + " -o " + out + " --val-fraction 1.5", "val fraction must be in [0, 1)"},
-      {"data prepare " + in + " -o " + out + " --tokenizer bpe", "--tokenizer must be char or byte"},
+      {"data prepare " + in + " -o " + out + " --tokenizer bpe", "--tokenizer must be char, byte or the path of a tokenizer file"},
+      {"data prepare " + in + " -o " + out + " --tokenizer " + tmp.str() + "/no.json", "tokenizer file not found: " + tmp.str() + "/no.json"},
+      {"data prepare '" + tmp.str() + "/*.md' -o " + out, tmp.str() + "/*.md matches no file"},
       {"data prepare " + tmp.str() + "/missing.txt -o " + out, "text file not found: " + tmp.str() + "/missing.txt"},
       {"data prepare -o " + out, "missing INPUT.txt"},
       {"data convert " + in, "expected 'zt data prepare"},

@@ -79,7 +79,8 @@ TEST(TokenFile, BadMagicMessageExplainsTheFormat) {
   auto p = tmp.path() / "x.bin";
   write_raw(p, {12345, 1, 0}, 1024);
   EXPECT_EQ(error_of([&] { TokenFile::open(p.string()); }),
-            p.string() + ": bad magic 12345 (expected 20240520; not a zerotrain/llm.c token file)");
+            p.string() + ": bad magic 12345 (expected 20240520; not a zerotrain/llm.c token file; a headerless "
+                         "nanoGPT .bin needs data.format: nanogpt or auto)");
   write_raw(p, {kTokenFileMagic, 0, 0}, 1024);
   EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }), HasSubstr("x.bin: unsupported version 0"));
 }
@@ -140,6 +141,61 @@ TEST(TokenFile, FailedWriteLeavesNothing) {
   write_token_file(q, std::vector<uint32_t>{4});
   EXPECT_EQ(TokenFile::open(q).size(), 1);
   EXPECT_FALSE(std::filesystem::exists(q + ".tmp"));
+}
+
+// nanoGPT's train.bin: uint16 tokens, no header.
+void write_nanogpt(const std::filesystem::path& p, const std::vector<uint16_t>& ids) {
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * 2));
+}
+
+TEST(TokenFile, NanogptFilesReadExplicitlyOrDetectedByMissingMagicAndEvenSize) {
+  TempDir tmp;
+  const auto p = tmp.path() / "train.bin";
+  std::vector<uint16_t> ids(700);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint16_t>((i * 7919) % 50257);
+  write_nanogpt(p, ids);
+  for (TokenFormat f : {TokenFormat::nanogpt, TokenFormat::automatic}) {
+    TokenFile t = TokenFile::open(p.string(), 50257, f);
+    ASSERT_EQ(t.size(), 700);
+    EXPECT_EQ(t.bits(), 16);
+    for (size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(t[static_cast<int64_t>(i)], ids[i]);
+  }
+  // Read as llm.c (the strict default) it is a bad magic, and the message names the way out.
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string()); }), HasSubstr("data.format: nanogpt"));
+  // An llm.c file is still read as llm.c by auto; nanogpt on it would read the header as tokens.
+  const auto q = tmp.path() / "llmc.bin";
+  write_token_file(q.string(), std::vector<uint32_t>{5, 6, 7});
+  EXPECT_EQ(TokenFile::open(q.string(), 0, TokenFormat::automatic).size(), 3);
+  // Odd sizes are neither; an empty nanoGPT file has no tokens.
+  std::ofstream(tmp.path() / "odd.bin", std::ios::binary) << "abc";
+  EXPECT_THAT(error_of([&] { TokenFile::open((tmp.path() / "odd.bin").string(), 0, TokenFormat::automatic); }),
+              HasSubstr("odd.bin: neither an llm.c token file (no magic 20240520) nor a nanoGPT uint16 file (odd size, 3 bytes)"));
+  std::ofstream(tmp.path() / "empty.bin", std::ios::binary) << "";
+  EXPECT_THAT(error_of([&] { TokenFile::open((tmp.path() / "empty.bin").string(), 0, TokenFormat::nanogpt); }),
+              HasSubstr("0 bytes is not a nanoGPT token file"));
+  EXPECT_THAT(error_of([&] { TokenFile::open(p.string(), 1000, TokenFormat::nanogpt); }), HasSubstr(">= vocab_size 1000"));
+}
+
+TEST(TokenFile, TrainsOnANanogptBinWithALogLineOrTheExplicitKey) {
+  TempDir tmp;
+  const auto p = tmp.path() / "train.bin";
+  std::vector<uint16_t> ids(4000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint16_t>((i * 31) % 97);
+  write_nanogpt(p, ids);
+  const std::string common = "train configs/test-tiny-gpt2.yaml --set train.steps=2 --set data.tokenizer=none "
+                             "--set model.vocab_size=128 --set data.train=" + p.string();
+  auto r = testing::run_zt(common + " --set run.out_dir=" + tmp.str() + "/a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("reading it as nanoGPT's headerless uint16 tokens (4000 tokens)"));
+  r = testing::run_zt(common + " --set data.format=nanogpt --set run.out_dir=" + tmp.str() + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("reading it as nanoGPT")));
+  r = testing::run_zt(common + " --set data.format=llmc --set run.out_dir=" + tmp.str() + "/c");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("bad magic"));
+  r = testing::run_zt("train configs/test-tiny-gpt2.yaml --set data.format=nanogpt --set run.out_dir=" + tmp.str() + "/d");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("data.format: nanogpt describes token files, which need data.tokenizer: none"));
 }
 
 }  // namespace
