@@ -21,7 +21,7 @@ out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 std=configs/standard-gated-shakespeare.yaml
 wrk=configs/worker-shakespeare.yaml
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; budget ${budget} s per model; runs in $out" >&2
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; budget ${budget} s per model; runs in $out" >&2
 
 # steps/s of CONFIG over a probe run (the first step, which touches every buffer, left out).
 rate() {
@@ -41,12 +41,15 @@ e = max(1, int(b * rs / 5))
 print(5 * e, e, max(e, round(b * rw / e) * e))")
 echo "probe: standard $r_std steps/s -> $s_std steps; worker $r_wrk steps/s -> $s_wrk steps; eval every $every" >&2
 
+# CPU seconds (user + system) of each run as well: on a shared machine the wall clock also
+# counts other processes' time slices, the CPU time does not.
 train() {
-  "$zt" train "$1" --set run.out_dir="$out" --set run.name="$2" --set train.steps="$3" \
+  /usr/bin/time -f "%U %S" -o "$out/$2.cpu" "$zt" train "$1" --set run.out_dir="$out" --set run.name="$2" --set train.steps="$3" \
     --set train.eval_every="$every" --set train.log_every=1 > "$out/$2.log" 2>&1
 }
 train "$std" standard "$s_std"
 train "$wrk" worker "$s_wrk"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" >&2
 p_std=$("$zt" plan "$std" | sed -n 's/.*, \([0-9]*\) params.*/\1/p')
 p_wrk=$("$zt" plan "$wrk" | sed -n 's/.*, \([0-9]*\) params.*/\1/p')
 
@@ -59,8 +62,8 @@ def load(name):
     return rows, evals
 runs = {n: load(n) for n in ("standard", "worker")}
 common = min(max(e) for _, e in runs.values())  # the last step both evaluated
-print("| model | params | steps | train time (s) | steps/s | tokens/s | val loss, equal time | val loss @ step %d (equal steps) | val loss @ 40%% of the budget |" % common)
-print("|---|---|---|---|---|---|---|---|---|")
+print("| model | params | steps | train time (s) | steps/s | tokens/s | CPU s/step | val loss, equal time | val loss @ step %d (equal steps) | val loss @ 40%% of the budget |" % common)
+print("|---|---|---|---|---|---|---|---|---|---|")
 def train_seconds(rows):
     # Step times from consecutive records; an evaluated step's excess over the median is eval.
     times = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(rows, rows[1:])]
@@ -68,15 +71,18 @@ def train_seconds(rows):
         return rows[-1]["elapsed_s"]
     med = sorted(times)[len(times) // 2]
     return rows[-1]["elapsed_s"] - sum(t - med for t, r in zip(times, rows[1:]) if "val_loss" in r and t > med)
-speed = {}
+speed, cpu = {}, {}
 for n, (rows, evals) in runs.items():
     steps, secs = rows[-1]["step"], train_seconds(rows)
     speed[n] = steps / secs
+    # The whole run's CPU time (evaluations and start-up included) per step.
+    cpu[n] = sum(map(float, open(f"{out}/{n}.cpu").read().split()[-2:])) / steps
     tok_per_step = rows[-1]["tokens"] / steps
     # The evaluation nearest 40% of this run's training steps (time is spent evenly per step).
     at40 = min(evals, key=lambda s: abs(s - 0.4 * steps))
-    print(f"| {n} | {params[n]/1e6:.2f}M | {steps} | {secs:.0f} | {steps/secs:.2f} | {steps*tok_per_step/secs:,.0f} | "
+    print(f"| {n} | {params[n]/1e6:.2f}M | {steps} | {secs:.0f} | {steps/secs:.2f} | {steps*tok_per_step/secs:,.0f} | {cpu[n]:.2f} | "
           f"{evals[steps]['val_loss']:.4f} | {evals[common]['val_loss']:.4f} | "
           f"{evals[at40]['val_loss']:.4f} (step {at40}) |")
-print(f"\nworker / standard steps/s: {speed['worker'] / speed['standard']:.2f}x")
+print(f"\nworker / standard steps/s: {speed['worker'] / speed['standard']:.2f}x wall clock, "
+      f"{cpu['standard'] / cpu['worker']:.2f}x per CPU second")
 PY
