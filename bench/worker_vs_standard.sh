@@ -4,8 +4,8 @@
 # Shakespeare, T = 1024, dim 256, 4 layers, worker interval 4 (configs/worker-shakespeare.yaml,
 # configs/standard-gated-shakespeare.yaml). Prints a markdown table: steps/s, tokens/s,
 # params, val loss at equal time and at equal steps, and val loss at 40% of the budget.
-#   bash bench/worker_vs_standard.sh [BUDGET_SECONDS]   (default 240: both runs and the
-#   probes finish in about 10 minutes on 2 cores)
+#   bash bench/worker_vs_standard.sh [BUDGET_SECONDS]   (default 180: the probes, both runs
+#   and their evaluations take about 10 minutes on 2 cores)
 #
 # A short probe run measures each model's steps/s; each then trains for budget x rate steps
 # (its cosine schedule spans its own budget), evaluating every E steps, where E is a fifth of
@@ -14,7 +14,7 @@
 # step's time above the median step time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-budget=${1:-240}
+budget=${1:-180}
 probe_steps=${PROBE_STEPS:-12}
 zt=${ZT:-build/zt}
 out=${OUT:-$(mktemp -d)}
