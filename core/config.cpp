@@ -458,6 +458,17 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (!m.attn_bias) m.attn_bias = m.family == ModelFamily::gpt2;
   if (m.family == ModelFamily::gpt2 && !*m.attn_bias)
     bad({"model.attn_bias", "model.family"}, "model.attn_bias: the gpt2 family always has biases; attn_bias: false applies to llama only");
+  if (m.worker_interval == 0 && m.worker_conv_width != 0)
+    bad({"model.worker_conv_width", "model.worker_interval"},
+        fmt::format("model.worker_conv_width ({}) applies only to a WorkerTransformer; set model.worker_interval > 0",
+                    m.worker_conv_width));
+  if (m.worker_interval > 0) {
+    if (c.data.seq_len % m.worker_interval != 0)
+      bad({"model.worker_interval", "data.seq_len"},
+          fmt::format("model.worker_interval ({}) must divide data.seq_len ({}): every training sequence ends on a worker",
+                      m.worker_interval, c.data.seq_len));
+    if (m.worker_conv_width == 0) m.worker_conv_width = m.worker_interval;
+  }
   if (c.precision.reduce == Precision::fp16)
     bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
   if (c.precision.loss_scale != "dynamic") {

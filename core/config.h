@@ -78,6 +78,9 @@ struct ModelConfig {
   std::optional<bool> attn_bias;       // family default: gpt2 true, llama false
   std::string init_from;               // .safetensors with Hugging Face names
   double init_std = 0.02;
+  bool attn_gate = false;            // gated attention: sigmoid output gate per head and channel
+  int64_t worker_interval = 0;       // WorkerTransformer: every k-th position is a worker; 0 = off
+  int64_t worker_conv_width = 0;     // taps of the causal depthwise conv mixer; 0 = worker_interval
   template <class V> void visit(V& v) {
     v("family", family);
     v("n_layer", n_layer, between(1, 4096));
@@ -93,6 +96,9 @@ struct ModelConfig {
     v("attn_bias", attn_bias);
     v("init_from", init_from);
     v("init_std", init_std, above(0));
+    v("attn_gate", attn_gate);
+    v("worker_interval", worker_interval, at_least(0));
+    v("worker_conv_width", worker_conv_width, at_least(0));
   }
   bool operator==(const ModelConfig&) const = default;
 };

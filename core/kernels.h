@@ -83,6 +83,27 @@ void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnSh
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                         const Tensor& lse, const AttnShape& shape);
 
+// ---- gated attention (arXiv:2505.06708) ----------------------------------------------------
+// out = inp * sigmoid(gate), elementwise, same shapes (N, H*D); the sigmoid is fused in.
+void sigmoid_gate_forward(Tensor& out, const Tensor& inp, const Tensor& gate);
+// dinp += dout * s;  dgate += dout * inp * s * (1 - s), s = sigmoid(gate).
+void sigmoid_gate_backward(Tensor& dinp, Tensor& dgate, const Tensor& dout, const Tensor& inp,
+                           const Tensor& gate);
+
+// ---- WorkerTransformer token mixing -------------------------------------------------------
+// Causal depthwise Conv1d over time: out (B*T,C)[t] = bias + sum_j weight (C,1,K)[:,0,j] *
+// inp[t-(K-1)+j], zero before the start of each sequence (PyTorch Conv1d(C, C, K, groups=C)
+// with left padding K-1). Output t reads only inputs <= t.
+void causal_conv1d_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias,
+                           int64_t T);
+// dinp (B*T,C) += ..., dweight (C,1,K) += ..., dbias (C) += colsum(dout).
+void causal_conv1d_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
+                            const Tensor& inp, const Tensor& weight, int64_t T);
+// Worker rows of (B*T, C) are positions t = i*k + k-1 of each sequence, W = T / k of them.
+// gather: out (B*W, C) = those rows; scatter: out's worker rows = inp (B*W, C), others kept.
+void gather_worker_rows(Tensor& out, const Tensor& inp, int64_t T, int64_t interval);
+void scatter_worker_rows(Tensor& out, const Tensor& inp, int64_t T, int64_t interval);
+
 // ---- loss ---------------------------------------------------------------------------------
 // losses (N) = -log softmax(logits (N,V))[targets (N, i32)].
 void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets);

@@ -53,9 +53,13 @@ int cmd_plan(const Args& args) {
   const PlanInput base = plan_input(cfg, static_cast<int>(world));
   const ModelSpec& spec = base.spec;
 
-  std::printf("zt plan: %s, %lld params, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
+  std::string features;
+  if (spec.attn_gate) features += ", gated attention";
+  if (spec.workers())
+    features += fmt::format(", workers every {} (conv mixer of {} taps)", spec.worker_interval, spec.worker_conv_width);
+  std::printf("zt plan: %s, %lld params%s, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
               "MiB per rank\n",
-              cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()),
+              cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()), features.c_str(),
               static_cast<long long>(base.micro_batch), static_cast<long long>(base.seq_len),
               static_cast<long long>(world), std::string(to_string(base.reduce)).c_str());
   std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s %8s", "stage", "precision", "act. ckpt", "params", "grads",

@@ -1,6 +1,7 @@
 #include "launch/memory_plan.h"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <sstream>
 
@@ -185,9 +186,14 @@ PlanBytes plan_memory(const PlanInput& in) {
   // norms' statistics and attention's log-sum-exp (B*H*T, f32) is stored in the compute
   // dtype (ab bytes). Nothing saved grows faster than T.
   const int64_t ab = lowp ? 2 : 4;
-  const int64_t set = rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(N * qkv * ab) + rounded(B * H * T * 4) +
-                      rounded(N * q_out * ab) + rounded(N * C * 4) + rounded(N * C * ab) + 2 * rounded(N * 4) +
-                      rounded(N * ff * ab) + rounded(N * F * ab);
+  // A WorkerTransformer's attention and MLP run on the Nc = B * T / k worker rows only; its
+  // conv mixer saves a normed copy of all N rows (and its stats) and the gathered workers.
+  const int64_t Tc = s.core_rows(T), Nc = B * Tc;
+  int64_t set = rounded(Nc * C * ab) + 2 * rounded(Nc * 4) + rounded(Nc * qkv * ab) + rounded(B * H * Tc * 4) +
+                rounded(Nc * q_out * ab) + rounded(Nc * C * 4) + rounded(Nc * C * ab) + 2 * rounded(Nc * 4) +
+                rounded(Nc * ff * ab) + rounded(Nc * F * ab);
+  if (s.attn_gate) set += 2 * rounded(Nc * q_out * ab);  // gate pre-activation, gated output
+  if (s.workers()) set += rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(Nc * C * 4);
   const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
   const int64_t sets = s.n_layer - checkpointed + (checkpointed > 0 ? 1 : 0);
   int64_t act = 2 * rounded(N * 4);                         // token ids and targets
@@ -198,24 +204,33 @@ PlanBytes plan_memory(const PlanInput& in) {
   tag(p, MemTag::activations) = act;
 
   // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
-  int64_t ws = rounded(N * C * 4) + rounded(N * ff * 4) + rounded(N * F * 4) + rounded(N * q_out * 4) + rounded(N * qkv * 4);
+  int64_t ws = rounded(Nc * C * 4) + rounded(Nc * ff * 4) + rounded(Nc * F * 4) + rounded(Nc * q_out * 4) +
+               rounded(Nc * qkv * 4);
+  if (s.attn_gate) ws += 2 * rounded(Nc * q_out * 4);               // dgate, d(ungated output)
+  if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
   // store in f32 first; the largest set alive in one kernel counts (activation buffers live
   // across steps, so a forward's temporaries meet them at their full size). Attention's
   // forward widens q/k/v and computes its output (its log-sum-exp is f32 already), its
   // backward widens q/k/v and the output; the MLP's widens the pre-activation and computes
-  // the activation. (Attention's score tiles are per-thread scratch outside the allocator.)
-  if (lowp)
-    ws += std::max(rounded(N * qkv * 4) + rounded(N * q_out * 4), rounded(N * ff * 4) + rounded(N * F * 4));
+  // the activation; the gate widens its two inputs and computes its output; the conv mixer
+  // widens its input. (Attention's score tiles are per-thread scratch outside the allocator.)
+  if (lowp) {
+    int64_t widened = std::max(rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4), rounded(Nc * ff * 4) + rounded(Nc * F * 4));
+    if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
+    if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
+    ws += widened;
+  }
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an
   // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator.)
   if (in.compute == Precision::fp16) {
-    const std::vector<std::pair<int64_t, int64_t>> linears = {{C, qkv}, {q_out, C}, {C, ff}, {F, C}, {C, V}};  // in, out
+    // in, out, rows: the block's linears run on the Nc core rows, the head on all N
+    const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
     int64_t worst = 0;
-    for (const auto& [cin, cout] : linears)
-      worst = std::max(worst, rounded(N * cout * 4) + rounded(N * cin * 4) + rounded(cout * cin * 4) +
-                                  rounded(std::max(N * cin, cout * cin) * 2));
+    for (const auto& [cin, cout, n] : linears)
+      worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
+                                  rounded(std::max(n * cin, cout * cin) * 2));
     ws += worst;
   }
   tag(p, MemTag::workspace) = ws;

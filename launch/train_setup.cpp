@@ -19,6 +19,9 @@ ModelSpec model_spec(const Config& config) {
   s.tie_embeddings = m.tie_embeddings.value();
   s.attn_bias = m.attn_bias.value();
   s.init_std = static_cast<float>(m.init_std);
+  s.attn_gate = m.attn_gate;
+  s.worker_interval = m.worker_interval;
+  s.worker_conv_width = m.worker_conv_width;
   s.seed = config.run.seed;
   return s;
 }

@@ -1,6 +1,14 @@
 // Pre-norm Transformer block: x2 = x + Attn(Norm1(x)); y = x2 + MLP(Norm2(x2)).
 // gpt2: LayerNorm, fused c_attn, GELU MLP, biases. llama: RMSNorm, q/k/v + RoPE, GQA,
 // SwiGLU MLP (gate|up fused), no biases except optional q/k/v biases (Qwen2).
+//
+// Options of both families (ModelSpec):
+// - attn_gate: Attn's output is multiplied by sigmoid(Norm1(x) W_g) per head and channel
+//   before the output projection (gated attention).
+// - worker_interval k: a WorkerTransformer block. Every row first gets a causal depthwise
+//   conv mixer with a residual, x1 = x + Conv(NormMix(x)); then only the worker rows
+//   (t = k-1 mod k) run attention (causal over workers) and the MLP, updated in place:
+//   y = x1 with y[workers] = Core(x1[workers]), where Core is the standard block above.
 #pragma once
 #include "model/layers.h"
 #include "model/module.h"
@@ -11,15 +19,21 @@ namespace zt {
 // Backward scratch shared by every block of a model (only one block runs at a time).
 struct BlockScratch {
   Tensor dln, dh, da, datty, dqkv;
+  Tensor dgate, dattn;  // attn_gate: d(gate pre-activation), d(ungated attention output)
+  Tensor mix;           // workers (N,C): x1 while recomputing, then the mixer's dln
+  Tensor rows;          // workers (Nc,C): the core's output rows, or their gradient
 };
 
 // What a block's backward reads besides its input. A checkpointed block keeps none of it
 // between its forward and its backward: every checkpointed block of a model shares one set,
 // refilled by recomputing the block's forward (from its input, the previous module's output,
 // which each module keeps) right before its backward.
+// Core tensors have Nc = B * Tc rows: all N = B * T rows, or the B * (T / k) worker rows.
 struct BlockActivations {
-  Tensor ln1, mean1, rstd1, qkv, lse, atty;  // lse (B,H,T) f32: attention's log-sum-exp
+  Tensor ln1, mean1, rstd1, qkv, lse, atty;  // lse (B,H,Tc) f32: attention's log-sum-exp
+  Tensor gate, gated;                        // attn_gate: pre-activation, atty * sigmoid(gate)
   Tensor x2, ln2, mean2, rstd2, h, a;
+  Tensor lnmix, meanmix, rstdmix, xw;        // workers: the mixer's normed input, stats; x1[workers]
 };
 
 class Block : public Module {
@@ -36,13 +50,19 @@ class Block : public Module {
   void ensure_buffers(int64_t B, int64_t T);
   // Fills act_ from x_in_; with output, also the block's output y_.
   void run_forward(int64_t B, int64_t T, bool output);
-  AttnShape attn_shape(int64_t B, int64_t T) const;
+  // The standard block on Nc = B * Tc rows: xin (Nc,C) -> yout (Nc,C) (null: skip the last
+  // projection, which backward does not need).
+  void core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc);
+  // dres (Nc,C): dL/dyout on entry, dL/dxin on exit.
+  void core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc);
+  AttnShape attn_shape(int64_t B, int64_t Tc) const;
 
   const ModelSpec spec_;
   const Tensor* rope_table_;  // (max_seq_len, head_dim) for llama, null for gpt2
   BlockScratch* scratch_;
-  Norm norm1_, norm2_;
-  Linear qkv_, out_proj_, fc_, fc_proj_;
+  Norm norm1_, norm2_, norm_mix_;
+  Linear qkv_, gate_, out_proj_, fc_, fc_proj_;
+  CausalConv conv_;
   int64_t ff_width_ = 0;  // fc output width: d_ff (GELU) or 2*d_ff (SwiGLU gate|up)
 
   // Saved for backward and reused across steps.

@@ -36,7 +36,7 @@ bool ignorable_buffer(const std::string& name) {
 
 bool hf_transposed(Family family, const ParamSpec& p) {
   if (family != Family::gpt2 || p.shape.size() != 2) return false;
-  return ends_with(p.name, "attn.c_attn.weight") || ends_with(p.name, "attn.c_proj.weight") ||
+  return ends_with(p.name, "attn.c_attn.weight") || ends_with(p.name, "attn.c_gate.weight") || ends_with(p.name, "attn.c_proj.weight") ||
          ends_with(p.name, "mlp.c_fc.weight") || ends_with(p.name, "mlp.c_proj.weight");
 }
 

@@ -49,4 +49,25 @@ void Norm::backward(Tensor& dx, const Tensor& dy, const Tensor& x, const Tensor&
   }
 }
 
+void CausalConv::forward(Tensor& y, const Tensor& x, int64_t T) const {
+  Tensor weight = unit->param(w);
+  if (b >= 0) {
+    Tensor bias = unit->param(b);
+    causal_conv1d_forward(y, x, weight, &bias, T);
+  } else {
+    causal_conv1d_forward(y, x, weight, nullptr, T);
+  }
+}
+
+void CausalConv::backward(Tensor& dx, const Tensor& dy, const Tensor& x, int64_t T) const {
+  Tensor weight = unit->param(w);
+  Tensor dweight = unit->grad(w);
+  if (b >= 0) {
+    Tensor dbias = unit->grad(b);
+    causal_conv1d_backward(dx, dweight, &dbias, dy, x, weight, T);
+  } else {
+    causal_conv1d_backward(dx, dweight, nullptr, dy, x, weight, T);
+  }
+}
+
 }  // namespace zt

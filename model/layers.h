@@ -35,4 +35,16 @@ struct Norm {
                 const Tensor& rstd) const;
 };
 
+// Causal depthwise Conv1d over the T positions of each sequence (the WorkerTransformer's token
+// mixer): weight (C, 1, K) as PyTorch's Conv1d(C, C, K, groups=C); the bias optional. The
+// weights are read in f32 like the norms' (a K-tap elementwise op, not a GEMM).
+struct CausalConv {
+  Unit* unit = nullptr;
+  int w = -1, b = -1;
+
+  void forward(Tensor& y, const Tensor& x, int64_t T) const;
+  // dx += ...; dW, db += ...
+  void backward(Tensor& dx, const Tensor& dy, const Tensor& x, int64_t T) const;
+};
+
 }  // namespace zt

@@ -12,15 +12,22 @@ double ModelSpec::train_flops_per_token(int64_t T) const {
   const double C = static_cast<double>(d_model), F = static_cast<double>(d_ff);
   const double D = static_cast<double>(head_dim());
   const double qkv = C * (n_head + 2 * n_kv_head) * D, out = n_head * D * C;
+  const double gate = attn_gate ? C * n_head * D : 0.0;
   const double mlp = (gpt2() ? 2.0 : 3.0) * C * F;
-  const double matmul_weights = n_layer * (qkv + out + mlp) + static_cast<double>(vocab_size) * C;
-  const double attention = n_layer * 2.0 * 2.0 * static_cast<double>(T) * n_head * D;
+  // Share of tokens that run a block's attention and MLP, and the positions they attend over.
+  const double share = workers() ? 1.0 / static_cast<double>(worker_interval) : 1.0;
+  const double Tc = static_cast<double>(core_rows(T));
+  const double block = share * (qkv + out + gate + mlp) + (workers() ? C * worker_conv_width : 0.0);
+  const double matmul_weights = n_layer * block + static_cast<double>(vocab_size) * C;
+  const double attention = share * n_layer * 2.0 * 2.0 * Tc * n_head * D;
   return 6.0 * matmul_weights + 3.0 * attention;
 }
 
 Transformer::Transformer(const ModelSpec& spec) : spec_(spec) {
   ZT_CHECK(spec.d_model % spec.n_head == 0 && spec.n_head % spec.n_kv_head == 0,
            "bad head counts {} / {} for d_model {}", spec.n_head, spec.n_kv_head, spec.d_model);
+  ZT_CHECK(spec.worker_interval >= 0 && (!spec.workers() || spec.worker_conv_width >= 1),
+           "worker_interval {} with conv width {}", spec.worker_interval, spec.worker_conv_width);
   units_.push_back(std::make_unique<Unit>("embed"));
   for (int64_t l = 0; l < spec.n_layer; ++l)
     units_.push_back(std::make_unique<Unit>("block." + std::to_string(l)));

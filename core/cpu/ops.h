@@ -22,6 +22,18 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
 void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F);
 void swiglu_backward(float* dinp, const float* dout, const float* inp, int64_t N, int64_t F);
 
+// Gated attention and WorkerTransformer token mixing (token_mix.cpp).
+void sigmoid_gate_forward(float* out, const float* inp, const float* gate, int64_t n);
+void sigmoid_gate_backward(float* dinp, float* dgate, const float* dout, const float* inp,
+                           const float* gate, int64_t n);
+void causal_conv1d_forward(float* out, const float* inp, const float* w, const float* bias,
+                           int64_t B, int64_t T, int64_t C, int64_t K);
+void causal_conv1d_backward(float* dinp, float* dw, float* dbias, const float* dout,
+                            const float* inp, const float* w, int64_t B, int64_t T, int64_t C,
+                            int64_t K);
+void gather_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
+void scatter_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
+
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
                        int64_t N, int64_t T, int64_t C);
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,

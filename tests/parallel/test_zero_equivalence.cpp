@@ -68,9 +68,15 @@ INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
                                            Case{"configs/test-tiny-gpt2.yaml", 2, true, 29741},
                                            Case{"configs/test-tiny-llama.yaml", 2, true, 29742},
                                            Case{"configs/test-tiny-gpt2.yaml", 4, true, 29743},
-                                           Case{"configs/test-tiny-llama.yaml", 4, true, 29744}),
+                                           Case{"configs/test-tiny-llama.yaml", 4, true, 29744},
+                                           // WorkerTransformers with gated attention
+                                           Case{"configs/test-tiny-worker-gpt2.yaml", 2, false, 0},
+                                           Case{"configs/test-tiny-worker-llama.yaml", 4, false, 0},
+                                           Case{"configs/test-tiny-worker-gpt2.yaml", 4, true, 29745},
+                                           Case{"configs/test-tiny-worker-llama.yaml", 2, true, 29746}),
                          [](const auto& info) {
-                           return std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
+                           return std::string(std::strstr(info.param.config, "worker") ? "worker_" : "") +
+                                  std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
                                   std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun");
                          });
 
