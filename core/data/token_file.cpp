@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/data/mapped_files.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/log.h"
@@ -62,6 +63,7 @@ TokenFile TokenFile::open(const std::string& path, int64_t vocab_size, TokenForm
   ::close(fd);
   if (map == MAP_FAILED) fail("{}: mmap failed: {}", path, std::strerror(map_err));
 
+  register_mapping(map, static_cast<size_t>(file_bytes), path);
   TokenFile f;
   f.path_ = path;
   f.map_ = map;
@@ -109,7 +111,9 @@ TokenFile& TokenFile::operator=(TokenFile&& o) noexcept {
 }
 
 TokenFile::~TokenFile() {
-  if (map_) munmap(map_, map_bytes_);
+  if (!map_) return;
+  unregister_mapping(map_);
+  munmap(map_, map_bytes_);
 }
 
 uint32_t TokenFile::max_token() const {

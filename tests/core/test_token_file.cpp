@@ -198,5 +198,24 @@ TEST(TokenFile, TrainsOnANanogptBinWithALogLineOrTheExplicitKey) {
   EXPECT_THAT(r.output, HasSubstr("data.format: nanogpt describes token files, which need data.tokenizer: none"));
 }
 
+// A token file truncated while mapped (another program rewrote it in place): reading a
+// vanished page is one error naming the file, not a bare SIGBUS.
+TEST(TokenFileDeathTest, TruncatedWhileMappedIsAnErrorNamingTheFile) {
+  TempDir tmp;
+  const std::string path = (tmp.path() / "shrinks.bin").string();
+  std::vector<uint32_t> ids(1 << 20, 7);
+  write_token_file(path, ids);
+  EXPECT_EXIT(
+      {
+        TokenFile f = TokenFile::open(path);
+        std::filesystem::resize_file(path, 4096);
+        uint64_t sum = 0;
+        for (int64_t i = 0; i < f.size(); i += 1024) sum += f[i];
+        std::printf("read %llu\n", static_cast<unsigned long long>(sum));
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1), "shrinks.bin shrank while it was being read");
+}
+
 }  // namespace
 }  // namespace zt
