@@ -192,11 +192,13 @@ struct ParallelConfig {
   int64_t zero_stage = 0;
   double bucket_mb = 25;  // stage 0: gradients all-reduced in buckets of about this size
   int64_t threads = 0;    // per rank; 0 = cores of the node / ranks on the node
+  double timeout_s = 300;  // a collective waiting longer fails, naming the ranks it waited for
   template <class V> void visit(V& v) {
     v("backend", backend);
     v("zero_stage", zero_stage, Bounds{0, 3});
     v("bucket_mb", bucket_mb, at_least(0));
     v("threads", threads, between(0, 1024));
+    v("timeout_s", timeout_s, Bounds{0, 1e6, true, false});
   }
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -139,7 +139,7 @@ void log_save(const SaveStats& s, bool async) {
               s.step, s.dir.string(), format_bytes(s.bytes), s.write_s, mb_s, s.stall_s);
 }
 
-std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where) {
+std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s) {
   switch (backend) {
     case CommBackend::single:
       if (where.world_size > 1)
@@ -151,10 +151,10 @@ std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankI
     case CommBackend::gloo:
       if (where.launcher != "torchrun")
         fail("parallel.backend is gloo, which needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (zt launch sets them)");
-      return make_gloo_comm(where);
+      return make_gloo_comm(where, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
     case CommBackend::automatic:
       if (launched_by_mpi()) return make_mpi_comm();
-      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where);
+      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
       if (where.world_size > 1)
         fail("{} started {} ranks; zerotrain runs under mpirun (MPI) or zt launch (Gloo)", where.launcher, where.world_size);
       return make_single_process_comm();
@@ -168,7 +168,7 @@ TrainSummary run_training(const Config& cfg_in) {
   Config cfg = cfg_in;
   install_preemption_handlers();  // before any thread starts: they inherit its signal mask
   const RankInfo where = discover_rank();
-  std::unique_ptr<Communicator> comm = make_communicator(cfg.parallel.backend, where);
+  std::unique_ptr<Communicator> comm = make_communicator(cfg.parallel.backend, where, cfg.parallel.timeout_s);
   const int rank = comm->rank(), world = comm->world_size();
   const bool writer = rank == 0;  // rank 0 writes the run directory
   log::LogOptions log_options;
@@ -342,6 +342,8 @@ TrainSummary run_training(const Config& cfg_in) {
       for (int i = 0; i < 5000 && preemption_signal() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
+    if (fault_injected("hang", step + 1, rank))  // a rank stuck outside the collectives
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     loss_sum.data<double>()[1] = preemption_signal() != 0;
     loss_sum.data<double>()[2] = checkpoints.has_pending() && !checkpoints.pending_written();
     comm->all_reduce(loss_sum)->wait();

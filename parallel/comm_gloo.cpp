@@ -9,8 +9,13 @@
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
+#include <fmt/ranges.h>
+
+#include <gloo/common/error.h>
 
 #include <chrono>
+#include <thread>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 
@@ -54,17 +59,19 @@ void sum_bf16_fn(void* c, const void* a, const void* b, size_t n) {
 
 class GlooComm : public ThreadedCommunicator {
  public:
-  explicit GlooComm(const RankInfo& where) : rank_(where.rank), world_(where.world_size) {
+  GlooComm(const RankInfo& where, std::chrono::milliseconds timeout)
+      : rank_(where.rank), world_(where.world_size), timeout_(timeout) {
     store_ = std::make_unique<StoreClient>(where.master_addr, where.master_port, 60000ms);
     GlooStore adapter(*store_);
     // Keys are per launch attempt, so a restarted group never reads the last one's addresses.
     const char* attempt = std::getenv("ZT_RESTART_COUNT");
-    gloo::rendezvous::PrefixStore prefixed(std::string("zt/") + (attempt ? attempt : "0"), adapter);
+    prefix_ = std::string("zt/") + (attempt ? attempt : "0");
+    gloo::rendezvous::PrefixStore prefixed(prefix_, adapter);
     gloo::transport::tcp::attr attr;
     attr.hostname = where.master_addr == "127.0.0.1" || where.master_addr == "localhost" ? "127.0.0.1" : "";
     device_ = gloo::transport::tcp::CreateDevice(attr);
     context_ = std::make_shared<gloo::rendezvous::Context>(rank_, world_);
-    context_->setTimeout(60000ms);
+    context_->setTimeout(timeout_);
     try {
       context_->connectFullMesh(prefixed, device_);
     } catch (const std::exception& e) {
@@ -110,8 +117,7 @@ class GlooComm : public ThreadedCommunicator {
                     gloo::AllgatherOptions opts(context_);
                     opts.setInput(static_cast<char*>(in.raw()), in.nbytes());
                     opts.setOutput(static_cast<char*>(output.raw()), output.nbytes());
-                    opts.setTag(next_tag());
-                    gloo::allgather(opts);
+                    run("all_gather", opts, [&] { gloo::allgather(opts); });
                   });
   }
 
@@ -122,8 +128,7 @@ class GlooComm : public ThreadedCommunicator {
                     gloo::BroadcastOptions opts(context_);
                     opts.setOutput(static_cast<char*>(buffer.raw()), buffer.nbytes());
                     opts.setRoot(root);
-                    opts.setTag(next_tag());
-                    gloo::broadcast(opts);
+                    run("broadcast", opts, [&] { gloo::broadcast(opts); });
                   });
   }
 
@@ -131,8 +136,7 @@ class GlooComm : public ThreadedCommunicator {
     return submit(CommOp::barrier, 0, [this] {
       if (world_ == 1) return;
       gloo::BarrierOptions opts(context_);
-      opts.setTag(next_tag());
-      gloo::barrier(opts);
+      run("barrier", opts, [&] { gloo::barrier(opts); });
     });
   }
 
@@ -162,15 +166,49 @@ class GlooComm : public ThreadedCommunicator {
           ZT_CHECK(false, "gloo reductions need f32, f64 or i32 (or bf16 for sum and avg), got {}",
                    dtype_name(t.dtype()));
       }
-      opts.setTag(next_tag());
-      gloo::allreduce(opts);
+      run("all_reduce", opts, [&] { gloo::allreduce(opts); });
     }
     if (op == ReduceOp::avg) divide_by_world(t, world_);
   }
 
-  uint32_t next_tag() { return tag_++; }
+  // Runs one Gloo collective under the next tag. When it times out, every rank that waited
+  // checks in through the store under that tag; the ranks that never check in are the ones
+  // the collective waited for.
+  template <class Options, class Fn>
+  void run(const char* op, Options& opts, Fn&& fn) {
+    const uint32_t tag = tag_++;
+    opts.setTag(tag);
+    try {
+      fn();
+    } catch (const gloo::IoException& e) {
+      if (std::string(e.what()).find("Timed out") == std::string::npos) throw;
+      fail("gloo: rank {}: {} #{} did not complete within parallel.timeout_s = {} s; {}", rank_, op, tag,
+           timeout_.count() / 1000.0, missing_ranks(tag));
+    }
+  }
+
+  std::string missing_ranks(uint32_t tag) {
+    try {
+      const std::string key = fmt::format("{}/timed_out/{}/", prefix_, tag);
+      store_->add(key + std::to_string(rank_), 1);
+      std::vector<int> missing;
+      const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout_, 5000ms);
+      do {  // the ranks that also waited time out about together: give them a moment
+        std::this_thread::sleep_for(200ms);
+        missing.clear();
+        for (int r = 0; r < world_; ++r)
+          if (store_->add(key + std::to_string(r), 0) == 0) missing.push_back(r);
+      } while (!missing.empty() && std::chrono::steady_clock::now() < deadline);
+      if (missing.empty()) return "every rank reached it (a slow network?)";
+      return fmt::format("rank(s) {} never reached it (stuck or dead)", fmt::join(missing, ", "));
+    } catch (const std::exception& e) {
+      return fmt::format("the store could not say which rank is missing ({})", e.what());
+    }
+  }
 
   int rank_, world_;
+  std::chrono::milliseconds timeout_;
+  std::string prefix_;  // this launch attempt's store keys
   uint32_t tag_ = 0;
   std::unique_ptr<StoreClient> store_;
   std::shared_ptr<gloo::transport::Device> device_;
@@ -179,6 +217,8 @@ class GlooComm : public ThreadedCommunicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_gloo_comm(const RankInfo& where) { return std::make_unique<GlooComm>(where); }
+std::unique_ptr<Communicator> make_gloo_comm(const RankInfo& where, std::chrono::milliseconds timeout) {
+  return std::make_unique<GlooComm>(where, timeout);
+}
 
 }  // namespace zt

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <sstream>
@@ -153,6 +154,21 @@ TEST(Launch, RefusesOutOfRangeNumbers) {
     EXPECT_NE(r.exit_code, 0) << bad;
     EXPECT_THAT(r.output, HasSubstr("--" + bad.substr(2, bad.find(' ') - 2))) << bad << ": " << r.output;
   }
+}
+
+// A rank stuck outside the collectives (here: sleeping at step 5): its peers fail after
+// parallel.timeout_s naming it, instead of waiting forever, and the launcher stops the group.
+TEST(Launch, ARankThatNeverArrivesFailsItsPeersWithItsNameAfterTheTimeout) {
+  TempDir tmp;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = run_command(zt_launch(2, 29729, "-- env ZT_TEST_FAULT=hang@5@1 '" ZT_BINARY "' train configs/test-tiny-gpt2.yaml "
+                                           "--set run.out_dir=" + tmp.str() +
+                                           " --set parallel.timeout_s=2 --set parallel.threads=1 --set train.steps=20"));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("did not complete within parallel.timeout_s = 2 s; rank(s) 1 never reached it"))
+      << r.output;
+  EXPECT_LT(s, 60) << r.output;
 }
 
 TEST(CommGloo, EveryCollectiveAtWorldSizesOneToFour) {
