@@ -48,6 +48,12 @@ int cmd_generate(const Args& args) {
 
   std::string prompt = cli.get_or("prompt", "\n");
   if (prompt.empty()) prompt.push_back('\n');  // (assigning a literal trips GCC 12's -Wrestrict)
+  // The model may have more ids than the tokenizer (a vocabulary padded to a multiple of 64):
+  // never sample those. Fewer means another tokenizer than the one it trained with.
+  const int64_t vocab = run.tokenizer->vocab_size();
+  if (vocab > spec.vocab_size)
+    fail("zt generate: the run's tokenizer has {} ids but the model only {}: the tokenizer is not the one the model "
+         "was trained with", vocab, spec.vocab_size);
   std::vector<uint32_t> ids = run.tokenizer->encode(prompt);
   Rng rng(static_cast<uint64_t>(cli.get_int("seed", 1337)), /*stream=*/0x67656e);
   std::fputs(prompt.c_str(), stdout);
@@ -62,7 +68,7 @@ int cmd_generate(const Args& args) {
     s.tokens = tokens;
     model.forward(s);
     const float* last = s.logits.data<float>() + (T - 1) * spec.vocab_size;
-    const auto next = static_cast<uint32_t>(sample_token(last, spec.vocab_size, temperature, top_k, rng));
+    const auto next = static_cast<uint32_t>(sample_token(last, vocab, temperature, top_k, rng));
     ids.push_back(next);
     std::fputs(run.tokenizer->decode(std::span<const uint32_t>(&next, 1)).c_str(), stdout);
     std::fflush(stdout);

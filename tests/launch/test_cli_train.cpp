@@ -1,5 +1,7 @@
 // `zt train`, `zt export` and `zt generate` end to end through the binary; per-command help.
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <gmock/gmock.h>
 
 #include <nlohmann/json.hpp>
@@ -136,6 +138,26 @@ TEST(CliTrain, InitFromRefusesAFileOfAnotherShape) {
   r = run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=2 --set run.name=again"
              " --set model.init_from=" + weights.string() + " --set run.out_dir=" + tmp.str());
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+// A tokenizer with more ids than the model cannot be the one it trained with: generate
+// refuses it instead of printing text decoded with the wrong vocabulary.
+TEST(CliGenerate, RefusesATokenizerLargerThanTheModel) {
+  TempDir tmp;
+  {
+    std::ofstream small(tmp.path() / "small.txt");
+    small << testing::read_file(ZT_SOURCE_DIR "/data/tinyshakespeare.txt").substr(0, 3000);
+  }
+  const std::string common = " --set run.out_dir=" + tmp.str() + " --set train.steps=1 --set parallel.threads=1";
+  auto r = run_zt("train configs/test-tiny-gpt2.yaml --set run.name=small --set data.train=" + tmp.str() + "/small.txt" + common);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_zt("train configs/test-tiny-gpt2.yaml --set run.name=full" + common);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::filesystem::copy_file(tmp.path() / "full" / "vocab.json", tmp.path() / "small" / "vocab.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  r = run_zt("generate " + tmp.str() + "/small --tokens 5");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("not the one the model was trained with"));
 }
 
 }  // namespace
