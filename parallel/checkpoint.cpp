@@ -180,6 +180,7 @@ SaveStats CheckpointManager::save(const TrainingState& state) {
   const auto start = Clock::now();
   Pending p;
   p.state = state;
+  p.step_count = engine_.optimizer().step_count();
   p.tmp = begin_save(state.step);
   p.stats.step = state.step;
   p.stats.dir = options_.root / checkpoint_name(state.step);
@@ -270,7 +271,7 @@ void CheckpointManager::publish(const Pending& p, const Written& mine) {
       meta.tensors = tensors_;
       meta.units = units_;
       meta.state = p.state.extra;
-      meta.state["optimizer"] = {{"step_count", engine_.optimizer().step_count()}};
+      meta.state["optimizer"] = {{"step_count", p.step_count}};
       meta.config_yaml = p.state.config_yaml;
       for (int r = 0; r < W; ++r)
         meta.files.push_back({shard_file_name(r, W), static_cast<int64_t>(all.data<double>()[2 * r]),

@@ -95,6 +95,7 @@ class CheckpointManager {
  private:
   struct Pending {
     TrainingState state;
+    int64_t step_count = 0;  // the optimizer's, when the state was captured (not when published)
     std::filesystem::path tmp;
     SaveStats stats;
   };

@@ -142,24 +142,32 @@ TEST(CheckpointFaults, SigkilledWorkerUnderZtLaunchRestartsFromTheLastCheckpoint
   expect_same_weights(tmp.path() / "reference", tmp.path() / "killed", "sigkill");
 }
 
-TEST(CheckpointFaults, ACrashWhileWritingLeavesTheLastCheckpointLoadable) {
+// SIGKILL of one rank halfway through writing its shard, in the training thread (sync) or
+// in the background writer (async): the half-written checkpoint is never used.
+class CrashInSave : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CrashInSave, LeavesTheLastCheckpointLoadable) {
   TempDir tmp;
+  const std::string mode = GetParam() ? "--set checkpoint.async=true" : "";
   auto r = mpirun_zt(2, train_args(tmp, "reference"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = mpirun_zt(2, train_args(tmp, "crashed"), "ZT_TEST_FAULT=crash_in_save@20@1");
+  r = mpirun_zt(2, train_args(tmp, "crashed", mode), "ZT_TEST_FAULT=crash_in_save@20@1");
   ASSERT_NE(r.exit_code, 0) << r.output;
   const fs::path ckpts = tmp.path() / "crashed" / "checkpoints";
   EXPECT_EQ(read_latest(ckpts), ckpts / checkpoint_name(10));
   EXPECT_TRUE(fs::exists(ckpts / (checkpoint_name(20) + ".tmp"))) << "the crash did not happen mid-write";
   EXPECT_FALSE(fs::exists(ckpts / checkpoint_name(20)));
 
-  r = mpirun_zt(2, train_args(tmp, "crashed"));
+  r = mpirun_zt(2, train_args(tmp, "crashed", mode));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("resumed from " + (ckpts / checkpoint_name(10)).string()));
   EXPECT_FALSE(fs::exists(ckpts / (checkpoint_name(20) + ".tmp"))) << "the partial checkpoint was not cleaned up";
   EXPECT_TRUE(fs::exists(ckpts / checkpoint_name(20)));
   expect_same_weights(tmp.path() / "reference", tmp.path() / "crashed", "crash in save");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, CrashInSave, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "async" : "sync"; });
 
 TEST(CheckpointFaults, ACorruptLatestStopsWithItsNameOrFallsBackAndNothingIsDeleted) {
   TempDir tmp;
