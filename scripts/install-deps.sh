@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building, testing and benchmarking zerotrain needs.
+# Installs every Debian package that building, testing and benchmarking zerotrain needs
+# (clang, its sanitizer runtimes with libFuzzer, and LLVM's OpenMP: the fuzz harnesses).
 # Idempotent: packages already present are left alone. Run as root (or with sudo).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libdnnl-dev libopenblas-dev
   libopenmpi-dev openmpi-bin libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev libomp-dev
 )
 
 missing=()
