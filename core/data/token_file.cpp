@@ -121,9 +121,10 @@ void write_token_file(const std::string& path, std::span<const uint32_t> tokens)
   bool ok = std::fwrite(header.data(), 4, header.size(), f) == header.size();
   if (version == 1) {
     std::vector<uint16_t> narrow(tokens.begin(), tokens.end());
-    ok = ok && std::fwrite(narrow.data(), 2, narrow.size(), f) == narrow.size();
+    // fwrite's buffer must not be null, even for zero items: an empty vector's data() is.
+    ok = ok && (narrow.empty() || std::fwrite(narrow.data(), 2, narrow.size(), f) == narrow.size());
   } else {
-    ok = ok && std::fwrite(tokens.data(), 4, tokens.size(), f) == tokens.size();
+    ok = ok && (tokens.empty() || std::fwrite(tokens.data(), 4, tokens.size(), f) == tokens.size());
   }
   ok = (std::fflush(f) == 0) && ok && fsync(fileno(f)) == 0;
   int err = errno;
