@@ -44,8 +44,24 @@ inline uint16_t f32_to_bf16(float f) {
 }
 inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
 
-// IEEE half conversions (round-to-nearest-even), via the compiler's _Float16.
+// IEEE half conversions (round-to-nearest-even), via the compiler's _Float16. Clang 14 (the
+// fuzz builds) has _Float16 on x86 only with AVX512-FP16; its storage-only __fp16 converts
+// the same way but cannot be bit_cast.
+#if defined(__clang__) && __clang_major__ < 15
+inline uint16_t f32_to_f16(float f) {
+  const __fp16 h = static_cast<__fp16>(f);
+  uint16_t u;
+  std::memcpy(&u, &h, 2);
+  return u;
+}
+inline float f16_to_f32(uint16_t u) {
+  __fp16 h;
+  std::memcpy(&h, &u, 2);
+  return static_cast<float>(h);
+}
+#else
 inline uint16_t f32_to_f16(float f) { return std::bit_cast<uint16_t>(static_cast<_Float16>(f)); }
 inline float f16_to_f32(uint16_t h) { return static_cast<float>(std::bit_cast<_Float16>(h)); }
+#endif
 
 }  // namespace zt

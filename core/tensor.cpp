@@ -9,7 +9,8 @@ namespace zt {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    ZT_CHECK(!__builtin_mul_overflow(n, d, &n), "shape {} has more elements than int64 holds", shape_str(s));
   return n;
 }
 

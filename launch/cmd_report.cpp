@@ -28,6 +28,8 @@ std::vector<nlohmann::json> read_metrics(const fs::path& path) {
       rec = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
       fail("{}:{}: malformed JSON (column {})", path.string(), line_no, e.byte);
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number past double's range
+      fail("{}:{}: malformed JSON ({})", path.string(), line_no, e.what());
     }
     if (!rec.is_object()) fail("{}:{}: expected a JSON object, got {}", path.string(), line_no, rec.type_name());
     records.push_back(std::move(rec));

@@ -19,15 +19,30 @@ using nlohmann::json;
 
 namespace {
 
+// Ranks past this are not a run zt launch or mpirun started; it bounds the missing-rank list.
+constexpr int64_t kMaxWorld = 1 << 20;
+
 json read_trace(const fs::path& file) {
+  json j;
   try {
-    json j = json::parse(read_text_file(file));
-    if (!j.contains("traceEvents") || !j.contains("otherData") || !j["otherData"].contains("rank"))
-      fail("{}: not a zerotrain rank trace (no traceEvents / otherData.rank)", file.string());
-    return j;
+    j = json::parse(read_text_file(file));
   } catch (const json::exception& e) {
     fail("{}: not valid JSON: {}", file.string(), e.what());
   }
+  if (!j.is_object() || !j.contains("traceEvents") || !j["traceEvents"].is_array() || !j.contains("otherData") ||
+      !j["otherData"].is_object() || !j["otherData"].contains("rank"))
+    fail("{}: not a zerotrain rank trace (no traceEvents list / otherData.rank)", file.string());
+  const json& o = j["otherData"];
+  auto integer = [&](const char* key, int64_t lo, int64_t hi) {
+    if (!o.contains(key) || !o[key].is_number_integer() || o[key].get<int64_t>() < lo || o[key].get<int64_t>() > hi)
+      fail("{}: otherData.{} is {}, expected an integer in [{}, {}]", file.string(), key,
+           o.contains(key) ? o[key].dump() : "missing", lo, hi);
+  };
+  integer("world_size", 1, kMaxWorld);
+  integer("rank", 0, o["world_size"].get<int64_t>() - 1);
+  integer("start_step", 0, INT64_MAX);
+  integer("end_step", 0, INT64_MAX);
+  return j;
 }
 
 int merge(const fs::path& dir, const fs::path& out) {
@@ -37,13 +52,13 @@ int merge(const fs::path& dir, const fs::path& out) {
     const std::string name = e.path().filename().string();
     if (!name.starts_with("rank-") || !name.ends_with(".trace.json")) continue;
     json t = read_trace(e.path());
-    const int rank = t["otherData"]["rank"];
+    const int rank = t["otherData"]["rank"].get<int>();
     if (ranks.count(rank)) fail("{}: two files for rank {}", dir.string(), rank);
     ranks[rank] = std::move(t);
   }
   if (ranks.empty()) fail("{}: no rank-NNNNN.trace.json files (profile.enabled writes them)", dir.string());
   const json& first = ranks.begin()->second["otherData"];
-  const int world = first["world_size"];
+  const int world = first["world_size"].get<int>();
   for (const auto& [rank, t] : ranks) {
     const json& o = t["otherData"];
     if (o["world_size"] != world || o["start_step"] != first["start_step"] || o["end_step"] != first["end_step"])
@@ -52,8 +67,9 @@ int merge(const fs::path& dir, const fs::path& out) {
   }
   if (static_cast<int>(ranks.size()) != world) {
     std::string missing;
-    for (int r = 0; r < world; ++r)
-      if (!ranks.count(r)) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    for (int r = 0, listed = 0; r < world; ++r)
+      if (!ranks.count(r) && listed++ < 16) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    if (world - static_cast<int>(ranks.size()) > 16) missing += ", ...";
     fail("{}: the run had {} ranks but the traces of rank(s) {} are missing", dir.string(), world, missing);
   }
   json events = json::array();

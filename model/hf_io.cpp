@@ -32,6 +32,25 @@ bool ignorable_buffer(const std::string& name) {
   return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
 }
 
+// The first NaN or infinity of an f32, bf16 or f16 tensor: its index and "NaN", "inf" or
+// "-inf"; index -1 when every value is finite. Read as bits: the exponent all ones.
+std::pair<int64_t, const char*> first_non_finite(const Tensor& t) {
+  auto scan = [&](auto bits, auto exp_mask, auto mantissa_mask, auto sign_mask) -> std::pair<int64_t, const char*> {
+    using U = decltype(bits);
+    const U* p = static_cast<const U*>(t.raw());
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if ((p[i] & exp_mask) == exp_mask)
+        return {i, (p[i] & mantissa_mask) ? "NaN" : (p[i] & sign_mask) ? "-inf" : "inf"};
+    return {-1, ""};
+  };
+  switch (t.dtype()) {
+    case DType::f32: return scan(uint32_t{}, 0x7f800000u, 0x007fffffu, 0x80000000u);
+    case DType::bf16: return scan(uint16_t{}, uint16_t{0x7f80}, uint16_t{0x007f}, uint16_t{0x8000});
+    case DType::f16: return scan(uint16_t{}, uint16_t{0x7c00}, uint16_t{0x03ff}, uint16_t{0x8000});
+    default: return {-1, ""};
+  }
+}
+
 }  // namespace
 
 bool hf_transposed(Family family, const ParamSpec& p) {
@@ -104,6 +123,11 @@ void load_hf_safetensors(Transformer& model, const std::string& path) {
       fail("{}: unexpected tensor '{}' (not a parameter of this {} model{})", path, name,
            family_name(family),
            name == "lm_head.weight" ? "; the config ties the head to the embedding" : "");
+
+  // A NaN or infinity would train to `loss is nan` or export and generate garbage.
+  for (const Match& m : matches)
+    if (auto [i, what] = first_non_finite(file.get(m.file_name)); i >= 0)
+      fail("{}: tensor '{}' holds {} at element {} (weights must be finite)", path, m.file_name, what, i);
 
   for (const Match& m : matches) {
     const ParamSpec& p = m.unit->params()[m.index];

@@ -35,6 +35,18 @@ std::optional<DType> st_dtype(const std::string& s) {
   return std::nullopt;
 }
 
+// JSON integers only: nlohmann would cut 16.5 to 16 and wrap 2^64 - 1 to -1.
+std::vector<int64_t> json_ints(const nlohmann::json& v, const char* what) {
+  if (!v.is_array()) throw std::runtime_error(fmt::format("{} is {}, expected a list of integers", what, v.dump()));
+  std::vector<int64_t> out;
+  for (const auto& x : v) {
+    if (!x.is_number_integer() || (x.is_number_unsigned() && x.get<uint64_t>() > INT64_MAX) || x.get<int64_t>() < 0)
+      throw std::runtime_error(fmt::format("{} {} holds {}, expected integers >= 0", what, v.dump(), x.dump()));
+    out.push_back(x.get<int64_t>());
+  }
+  return out;
+}
+
 }  // namespace
 
 void write_safetensors(const std::string& path, std::span<const NamedTensor> tensors,
@@ -102,6 +114,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
+      if (!it->is_object()) fail("{}: __metadata__ is {}, expected a map of strings", path, it->type_name());
       for (auto m = it->begin(); m != it->end(); ++m)
         if (m->is_string()) f.metadata_[m.key()] = m->get<std::string>();
       continue;
@@ -113,16 +126,19 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (!dt) fail("{}: tensor '{}' has unsupported dtype {}", path, it.key(), v["dtype"].dump());
     Entry e{it.key(), *dt, {}, 0, 0};
     try {
-      e.shape = v["shape"].get<Shape>();
-      auto off = v["data_offsets"].get<std::vector<int64_t>>();
+      e.shape = json_ints(v["shape"], "shape");
+      auto off = json_ints(v["data_offsets"], "data_offsets");
       if (off.size() != 2) throw std::runtime_error("data_offsets needs two entries");
       e.begin = off[0];
       e.end = off[1];
     } catch (const std::exception& ex) {
       fail("{}: tensor '{}': {}", path, it.key(), ex.what());
     }
-    const int64_t want = shape_numel(e.shape) * static_cast<int64_t>(dtype_size(e.dtype));
-    if (e.begin < 0 || e.end < e.begin || e.end > data_bytes)
+    int64_t want = static_cast<int64_t>(dtype_size(e.dtype));
+    for (int64_t d : e.shape)
+      if (__builtin_mul_overflow(want, d, &want))
+        fail("{}: tensor '{}' of shape {} has more bytes than a 64-bit size holds", path, e.name, shape_str(e.shape));
+    if (e.end < e.begin || e.end > data_bytes)
       fail("{}: tensor '{}' byte range [{}, {}) lies outside the {} data bytes", path, e.name, e.begin, e.end, data_bytes);
     if (e.end - e.begin != want)
       fail("{}: tensor '{}' has {} bytes but {} {} needs {}", path, e.name, e.end - e.begin,
@@ -172,7 +188,13 @@ const SafetensorsFile::Entry& SafetensorsFile::entry(const std::string& name) co
 
 Tensor SafetensorsFile::get(const std::string& name) const {
   const Entry& e = entry(name);
-  return Tensor::wrap(const_cast<char*>(data_ + e.begin), e.shape, e.dtype);
+  const char* p = data_ + e.begin;
+  if (reinterpret_cast<uintptr_t>(p) % dtype_size(e.dtype) == 0) return Tensor::wrap(const_cast<char*>(p), e.shape, e.dtype);
+  // A header length that is not a multiple of 8 (other writers pad less than we do) or an odd
+  // offset leaves the data misaligned for its dtype; kernels load whole elements, so copy.
+  Tensor t = Tensor::empty(e.shape, e.dtype, MemTag::workspace);
+  std::memcpy(t.raw(), p, t.nbytes());
+  return t;
 }
 
 }  // namespace zt

@@ -34,7 +34,8 @@ class SafetensorsFile {
   bool contains(const std::string& name) const { return index_.count(name) > 0; }
   DType dtype(const std::string& name) const { return entry(name).dtype; }
   const Shape& shape(const std::string& name) const { return entry(name).shape; }
-  // A view into the mapping; valid while this object lives.
+  // A view into the mapping, valid while this object lives; a copy when the mapped bytes are
+  // not aligned for the dtype.
   Tensor get(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 

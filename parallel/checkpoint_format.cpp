@@ -131,15 +131,20 @@ std::string structure_problem(const CheckpointMeta& m) {
   if (static_cast<int>(m.files.size()) != m.world_size)
     return fmt::format("claims world_size {} but lists {} shard files", m.world_size, m.files.size());
   if (m.tensors.empty() || m.tensors[0] != "params") return "the first saved tensor must be params";
+  int64_t total_bytes = 0;
   for (int r = 0; r < m.world_size; ++r) {
     const CkptFile& f = m.files[r];
     if (f.name != shard_file_name(r, m.world_size))
       return fmt::format("file {} is named {}, expected {}", r, f.name, shard_file_name(r, m.world_size));
+    if (f.bytes < 0 || __builtin_add_overflow(total_bytes, f.bytes, &total_bytes))
+      return fmt::format("{}: {} bytes is not a file size", f.name, f.bytes);
     for (const CkptSegment& s : f.segments) {
       if (s.unit < 0 || s.unit >= static_cast<int>(m.units.size())) return fmt::format("{}: segment of unknown unit {}", f.name, s.unit);
       if (std::find(m.tensors.begin(), m.tensors.end(), s.tensor) == m.tensors.end())
         return fmt::format("{}: segment of unknown tensor {}", f.name, s.tensor);
-      if (s.count < 0 || s.begin < 0 || s.offset < 0 || s.offset + s.count * 4 > f.bytes)
+      // Written so that no sum or product of recorded values can overflow.
+      if (s.count < 0 || s.begin < 0 || s.offset < 0 || s.offset > f.bytes || s.count > (f.bytes - s.offset) / 4 ||
+          s.begin > INT64_MAX - s.count)
         return fmt::format("{}: segment of {} {} lies outside the file", f.name, m.units[s.unit].name, s.tensor);
     }
   }

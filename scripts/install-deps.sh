@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building, testing and benchmarking zerotrain needs, and
-# the Python environment .venv that the tokenizer tests compare against (Hugging Face
+# Installs every Debian package that building, testing and benchmarking zerotrain needs
+# (with clang, its sanitizer runtimes with libFuzzer and LLVM's OpenMP for the fuzz harnesses),
+# and the Python environment .venv that the tokenizer tests compare against (Hugging Face
 # tokenizers and tiktoken; zt itself never runs Python). Idempotent: what is present is left
 # alone. Run as root (or with sudo).
 set -euo pipefail
@@ -13,6 +14,7 @@ packages=(
   libopenmpi-dev openmpi-bin libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv python3-pip
+  clang libclang-rt-14-dev libomp-dev
 )
 # Versions the tests were checked with (tokenizer ids can change between releases).
 python_packages=(tokenizers==0.20.3 tiktoken==0.8.0)

@@ -24,6 +24,12 @@ TEST(Tensor, ViewsShareStorageAndReshape) {
   EXPECT_THROW(t.data<int32_t>(), Error);
 }
 
+TEST(Tensor, ShapesWithMoreElementsThanInt64AreAnError) {
+  EXPECT_EQ(shape_numel({int64_t{1} << 31, int64_t{1} << 31}), int64_t{1} << 62);
+  EXPECT_THROW(shape_numel({int64_t{1} << 62, 4, 512}), Error);
+  EXPECT_THROW(shape_numel({int64_t{1} << 32, int64_t{1} << 32}), Error);
+}
+
 TEST(Allocator, CountsLiveAndPeakPerTagAndReusesBlocks) {
   auto& a = CpuAllocator::instance();
   a.reset_peaks();

@@ -148,7 +148,7 @@ TEST(Launch, AKilledWorkerIsReportedRatherThanThePeersItTookDown) {
 }
 
 TEST(Launch, RefusesOutOfRangeNumbers) {
-  for (const std::string& bad : {"--master-port 99999", "--master-port 0", "--nproc-per-node 4294967297",
+  for (const std::string bad : {"--master-port 99999", "--master-port 0", "--nproc-per-node 4294967297",
                                  "--node-rank 2 --nnodes 2", "--stop-timeout nan", "--max-restarts -1"}) {
     auto r = run_command("'" ZT_BINARY "' launch " + bad + " -- true");
     EXPECT_NE(r.exit_code, 0) << bad;

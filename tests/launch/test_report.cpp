@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "launch/commands.h"
 #include "launch/report_html.h"
 #include "tests/support/errors.h"
 #include "tests/support/run_dir.h"
@@ -303,6 +304,14 @@ TEST(CliReport, MalformedLineFailsNamingFileAndLineAndWritesNothing) {
   r = run_zt("report " + tmp.str());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("metrics.jsonl:2: expected a JSON object"));
+}
+
+// nlohmann reports a number past double's range as out_of_range, not as a parse error.
+TEST(CliReport, NumberOutOfRangeFailsNamingFileAndLine) {
+  TempDir tmp;
+  std::ofstream(tmp.path() / "metrics.jsonl") << R"({"step":1,"loss":4.0})" << "\n" << R"({"step":2,"loss":52421e308})" << "\n";
+  EXPECT_THAT(error_of([&] { cmd_report({tmp.str()}); }), HasSubstr(tmp.str() + "/metrics.jsonl:2: malformed JSON"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "report.html"));
 }
 
 TEST(CliReport, UnwritableOutputFailsAndLeavesNothing) {

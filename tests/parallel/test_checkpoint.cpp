@@ -197,6 +197,34 @@ TEST(CheckpointFormat, EveryKindOfCorruptionIsDetectedAndNamed) {
   EXPECT_EQ(files_under(tmp.path()), before);
 }
 
+// Recorded counts and sizes so large that count * 4 or a sum of them wraps: a unit of 2^62
+// elements in a segment of 2^62 * 4 = 2^64 = "0" bytes once passed as covering and fitting.
+TEST(CheckpointFormat, SegmentCountsAndSizesThatOverflowAreRefused) {
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "huge";
+  CheckpointMeta m = write_hand_checkpoint(dir, 1);
+  m.units[0].numel = int64_t{1} << 62;
+  for (CkptSegment& s : m.files[0].segments)
+    if (s.unit == 0) s.count = s.begin == 0 ? m.units[0].numel : 0;
+  write_meta(dir, m);
+  try {
+    read_meta(dir);
+    ADD_FAILURE() << "read_meta accepted a segment of 2^62 elements";
+  } catch (const CheckpointCorrupt& e) {
+    EXPECT_THAT(e.what(), HasSubstr("`numel` is 4611686018427387904"));
+  }
+
+  CheckpointMeta sizes = write_hand_checkpoint(tmp.path() / "sizes", 2);
+  sizes.files[0].bytes = sizes.files[1].bytes = INT64_MAX;
+  write_meta(tmp.path() / "sizes", sizes);
+  try {
+    read_meta(tmp.path() / "sizes");
+    ADD_FAILURE() << "read_meta accepted files whose sizes sum past int64";
+  } catch (const CheckpointCorrupt& e) {
+    EXPECT_THAT(e.what(), HasSubstr("`bytes` is 9223372036854775807"));
+  }
+}
+
 TEST(CheckpointFormat, AnotherModelShapeIsRefusedNamingTheTensor) {
   TempDir tmp;
   const CheckpointMeta m = write_hand_checkpoint(tmp.path() / "c", 2);
