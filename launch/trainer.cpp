@@ -140,6 +140,7 @@ void log_save(const SaveStats& s, bool async) {
 }
 
 std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s) {
+  const std::chrono::milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
   switch (backend) {
     case CommBackend::single:
       if (where.world_size > 1)
@@ -151,10 +152,10 @@ std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankI
     case CommBackend::gloo:
       if (where.launcher != "torchrun")
         fail("parallel.backend is gloo, which needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (zt launch sets them)");
-      return make_gloo_comm(where, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+      return make_gloo_comm(where, timeout);
     case CommBackend::automatic:
       if (launched_by_mpi()) return make_mpi_comm();
-      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where, timeout);
       if (where.world_size > 1)
         fail("{} started {} ranks; zerotrain runs under mpirun (MPI) or zt launch (Gloo)", where.launcher, where.world_size);
       return make_single_process_comm();
