@@ -82,6 +82,11 @@ void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnSh
 // dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v, from forward's qkv, out and lse.
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                         const Tensor& lse, const AttnShape& shape);
+// Decoding with a KV cache (shape.B = shape.T = 1): stores qkv's k and v (the newest
+// position's) at row `pos` of k_cache and v_cache (capacity, KVH*D) f32, then writes the
+// attention of its query heads over cache rows [0, pos] to out (1, H*D).
+void attention_decode(Tensor& out, const Tensor& qkv, Tensor& k_cache, Tensor& v_cache, int64_t pos,
+                      const AttnShape& shape);
 
 // ---- gated attention (arXiv:2505.06708) ----------------------------------------------------
 // out = inp * sigmoid(gate), elementwise, same shapes (N, H*D); the sigmoid is fused in.

@@ -7,6 +7,7 @@
 #include "launch/cli.h"
 #include "launch/commands.h"
 #include "launch/run_loader.h"
+#include "model/kv_cache.h"
 
 namespace zt {
 
@@ -57,21 +58,37 @@ int cmd_generate(const Args& args) {
   std::vector<uint32_t> ids = run.tokenizer->encode(prompt);
   Rng rng(static_cast<uint64_t>(cli.get_int("seed", 1337)), /*stream=*/0x67656e);
   std::fputs(prompt.c_str(), stdout);
-  for (int64_t n = 0; n < n_tokens; ++n) {
-    const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), spec.max_seq_len);
-    Tensor tokens = Tensor::empty({1, T}, DType::i32, MemTag::activations);
-    for (int64_t t = 0; t < T; ++t)
-      tokens.data<int32_t>()[t] = static_cast<int32_t>(ids[ids.size() - T + t]);
-    Stream s;
-    s.B = 1;
-    s.T = T;
-    s.tokens = tokens;
+  // Each token costs one row through the model: the cache keeps every layer's keys and
+  // values. When the context reaches max_seq_len, it restarts from the last half of it (one
+  // forward over those tokens), so long generations cost O(T) per token, not O(T^2).
+  KVCache cache = model.make_kv_cache();
+  Tensor tokens = Tensor::empty({1, spec.max_seq_len}, DType::i32, MemTag::activations);
+  Stream s;
+  s.B = 1;
+  s.cache = &cache;
+  auto feed = [&](const uint32_t* first, int64_t n) {
+    s.T = n;
+    s.pos = cache.pos;
+    s.tokens = tokens.reshape({tokens.numel()}).slice(0, n).reshape({1, n});
+    for (int64_t t = 0; t < n; ++t) s.tokens.data<int32_t>()[t] = static_cast<int32_t>(first[t]);
     model.forward(s);
-    const float* last = s.logits.data<float>() + (T - 1) * spec.vocab_size;
+  };
+  const int64_t context = std::min<int64_t>(static_cast<int64_t>(ids.size()), spec.max_seq_len);
+  feed(ids.data() + ids.size() - context, context);
+  for (int64_t n = 0; n < n_tokens; ++n) {
+    const float* last = s.logits.data<float>() + (s.T - 1) * spec.vocab_size;
     const auto next = static_cast<uint32_t>(sample_token(last, vocab, temperature, top_k, rng));
     ids.push_back(next);
     std::fputs(run.tokenizer->decode(std::span<const uint32_t>(&next, 1)).c_str(), stdout);
     std::fflush(stdout);
+    if (n + 1 == n_tokens) break;
+    if (cache.pos == spec.max_seq_len) {
+      cache.reset();
+      const int64_t keep = std::max<int64_t>(1, spec.max_seq_len / 2);
+      feed(ids.data() + ids.size() - keep, keep);
+    } else {
+      feed(&next, 1);
+    }
   }
   std::fputs("\n", stdout);
   return 0;

@@ -8,7 +8,7 @@ namespace zt {
 
 Block::Block(Unit& unit, const ModelSpec& spec, int layer, const Tensor* rope_table,
              BlockScratch* scratch)
-    : Module(unit), spec_(spec), rope_table_(rope_table), scratch_(scratch) {
+    : Module(unit), spec_(spec), layer_(layer), rope_table_(rope_table), scratch_(scratch) {
   const int64_t C = spec.d_model, F = spec.d_ff, D = spec.head_dim();
   const int64_t q_out = spec.n_head * D, kv_out = spec.n_kv_head * D;
   const bool gpt2 = spec.gpt2();
@@ -90,8 +90,7 @@ void Block::set_checkpointed(BlockActivations* shared) {
 }
 
 void Block::ensure_buffers(int64_t B, int64_t T) {
-  const int64_t N = B * T, Nc = B * spec_.core_rows(T), C = spec_.d_model, F = spec_.d_ff;
-  const int64_t HD = out_proj_.in;
+  const int64_t N = B * T, Nc = B * spec_.core_rows(T), C = spec_.d_model;
   BlockActivations& v = *act_;
   BlockScratch& w = *scratch_;
   ensure(y_, {N, C});
@@ -104,6 +103,13 @@ void Block::ensure_buffers(int64_t B, int64_t T) {
     ensure(v.xw, {Nc, C});
     ensure(w.rows, {Nc, C}, MemTag::workspace);
   }
+  ensure_core_buffers(B, Nc / B);
+}
+
+void Block::ensure_core_buffers(int64_t B, int64_t Tc) {
+  const int64_t Nc = B * Tc, C = spec_.d_model, F = spec_.d_ff, HD = out_proj_.in;
+  BlockActivations& v = *act_;
+  BlockScratch& w = *scratch_;
   ensure(v.ln1, {Nc, C}, MemTag::activations, act_dtype_);
   ensure(v.mean1, {Nc});
   ensure(v.rstd1, {Nc});
@@ -130,6 +136,10 @@ void Block::ensure_buffers(int64_t B, int64_t T) {
 }
 
 void Block::forward(Stream& s) {
+  if (s.cache) {
+    decode(s);
+    return;
+  }
   ensure_buffers(s.B, s.T);
   x_in_ = s.x;
   run_forward(s.B, s.T, /*output=*/true);
@@ -156,16 +166,22 @@ void Block::run_forward(int64_t B, int64_t T, bool output) {
   if (output) scatter_worker_rows(y_, *yw, T, k);
 }
 
-void Block::core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc) {
+void Block::core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc, KVCacheLayer* cache) {
   BlockActivations& v = *act_;
   const AttnShape shape = attn_shape(B, Tc);
   norm1_.forward(v.ln1, v.mean1, v.rstd1, xin);
   qkv_.forward(v.qkv, v.ln1);
-  if (rope_table_) {  // workers rotate by their index among workers: attention's positions
-    Tensor table = rope_table_->slice(0, Tc);
+  // Attention's positions: rows [0, Tc), or the next cache row when decoding. Workers rotate
+  // by their index among workers.
+  const int64_t first = cache ? cache->len : 0;
+  if (rope_table_) {
+    Tensor table = rope_table_->slice(first, first + Tc);
     rope_forward(v.qkv, table, shape);
   }
-  attention_forward(v.atty, v.lse, v.qkv, shape);
+  if (cache)
+    attention_decode(v.atty, v.qkv, cache->k, cache->v, cache->len++, shape);
+  else
+    attention_forward(v.atty, v.lse, v.qkv, shape);
   if (spec_.attn_gate) {
     gate_.forward(v.gate, v.ln1);
     sigmoid_gate_forward(v.gated, v.atty, v.gate);

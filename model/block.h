@@ -10,6 +10,7 @@
 //   (t = k-1 mod k) run attention (causal over workers) and the MLP, updated in place:
 //   y = x1 with y[workers] = Core(x1[workers]), where Core is the standard block above.
 #pragma once
+#include "model/kv_cache.h"
 #include "model/layers.h"
 #include "model/module.h"
 #include "model/spec.h"
@@ -42,22 +43,32 @@ class Block : public Module {
         BlockScratch* scratch);
   void forward(Stream& s) override;
   void backward(Stream& s) override;
+  // Incremental decoding: a forward with s.cache fills (pos 0) or extends (one token) this
+  // block's layer of the cache. Implemented in model/decode.cpp.
+  void decode(Stream& s);
   // shared: the set checkpointed blocks share; null: keep activations (the default).
   void set_checkpointed(BlockActivations* shared);
   bool checkpointed() const { return act_ != &own_; }
 
  private:
   void ensure_buffers(int64_t B, int64_t T);
+  // The core's activations and scratch for B sequences of Tc core rows.
+  void ensure_core_buffers(int64_t B, int64_t Tc);
+  // After a forward over a whole prompt: its keys, values and mixer inputs into the cache.
+  void fill_cache(KVCacheLayer& cache, int64_t T) const;
   // Fills act_ from x_in_; with output, also the block's output y_.
   void run_forward(int64_t B, int64_t T, bool output);
   // The standard block on Nc = B * Tc rows: xin (Nc,C) -> yout (Nc,C) (null: skip the last
   // projection, which backward does not need).
-  void core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc);
+  // With a cache (decoding, B = Tc = 1), attention runs over the cached positions and appends.
+  void core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc,
+                    KVCacheLayer* cache = nullptr);
   // dres (Nc,C): dL/dyout on entry, dL/dxin on exit.
   void core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc);
   AttnShape attn_shape(int64_t B, int64_t Tc) const;
 
   const ModelSpec spec_;
+  const int layer_;
   const Tensor* rope_table_;  // (max_seq_len, head_dim) for llama, null for gpt2
   BlockScratch* scratch_;
   Norm norm1_, norm2_, norm_mix_;

@@ -18,7 +18,8 @@ void TokenEmbedding::forward(Stream& s) {
   Tensor tokens = s.tokens.reshape({s.rows()});
   Tensor wte = unit().param(wte_);
   if (wpe_ >= 0) {
-    Tensor wpe = unit().param(wpe_);
+    // Decoding with a cache: the rows are positions [pos, pos + T).
+    Tensor wpe = unit().param(wpe_).slice(s.pos, s.pos + s.T);
     embedding_forward(out_, tokens, wte, &wpe, s.T);
   } else {
     embedding_forward(out_, tokens, wte, nullptr, s.T);

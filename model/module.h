@@ -6,6 +6,8 @@
 
 namespace zt {
 
+struct KVCache;
+
 // The state passed along the chain for one micro-batch.
 struct Stream {
   int64_t B = 0, T = 0;
@@ -17,6 +19,10 @@ struct Stream {
   Tensor dx;               // (B*T, C) gradient w.r.t. x, flowing backward
   Tensor logits;           // (B*T, V) after the head (dlogits in place when training)
   double loss_sum = 0;     // sum of per-token losses of this micro-batch
+  // Incremental decoding (B = 1): a forward at pos 0 fills the cache from T tokens (the
+  // prompt); each later forward appends one token at position pos. Null when training.
+  KVCache* cache = nullptr;
+  int64_t pos = 0;
   int64_t rows() const { return B * T; }
 };
 

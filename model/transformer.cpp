@@ -112,14 +112,34 @@ void Transformer::init_unit(Unit& unit) {
 }
 
 void Transformer::forward(Stream& s, UnitHooks* hooks) {
-  ZT_CHECK(s.T <= spec_.max_seq_len, "sequence of {} tokens exceeds max_seq_len {}", s.T,
+  ZT_CHECK(s.pos + s.T <= spec_.max_seq_len, "positions up to {} exceed max_seq_len {}", s.pos + s.T,
            spec_.max_seq_len);
+  if (s.cache) {
+    ZT_CHECK(s.pos == s.cache->pos, "decoding at position {}, but the cache holds {} positions", s.pos,
+             s.cache->pos);
+    ZT_CHECK(!s.need_backward, "no backward through a KV cache");
+  }
   for (auto& m : chain_) {
     profiler::Scope span(profiler::Category::forward, m->name());
     if (hooks) hooks->pre_forward(m->unit());
     m->forward(s);
     if (hooks) hooks->post_forward(m->unit());
   }
+  if (s.cache) s.cache->pos += s.T;
+}
+
+KVCache Transformer::make_kv_cache() const {
+  KVCache cache;
+  const int64_t rows = spec_.core_rows(spec_.max_seq_len), kv_width = spec_.n_kv_head * spec_.head_dim();
+  for (int64_t l = 0; l < spec_.n_layer; ++l) {
+    KVCacheLayer layer;
+    layer.k = Tensor::zeros({rows, kv_width}, DType::f32, MemTag::activations);
+    layer.v = Tensor::zeros({rows, kv_width}, DType::f32, MemTag::activations);
+    if (spec_.workers())
+      layer.mix_history = Tensor::zeros({spec_.worker_conv_width, spec_.d_model}, DType::f32, MemTag::activations);
+    cache.layers.push_back(std::move(layer));
+  }
+  return cache;
 }
 
 void Transformer::backward(Stream& s, UnitHooks* hooks) {

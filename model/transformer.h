@@ -44,6 +44,9 @@ class Transformer {
   // Runs the chain. With targets, s.loss_sum gets the summed per-token loss; with
   // s.need_backward the head also leaves dlogits ready for backward().
   void forward(Stream& s, UnitHooks* hooks = nullptr);
+  // An empty cache for decoding with forward(): Stream::cache, Stream::pos.
+  KVCache make_kv_cache() const;
+
   // Accumulates parameter gradients (+=) of the last forward.
   void backward(Stream& s, UnitHooks* hooks = nullptr);
 

@@ -19,4 +19,10 @@ void attention_forward(float* out, float* lse, const float* qkv, const AttnDims&
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
                         const float* lse, const AttnDims& d);
 
+// One decoding step with a KV cache: the row qkv (W wide) holds the newest position's q, k
+// and v; its k and v are stored at row `pos` of kcache/vcache (rows KVH * D wide), then each
+// query head attends over cache rows [0, pos]. out is H * D wide.
+void attention_decode(float* out, const float* qkv, float* kcache, float* vcache, int64_t pos,
+                      const AttnDims& d);
+
 }  // namespace zt::cpu

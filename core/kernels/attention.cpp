@@ -63,4 +63,23 @@ void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, con
                           dims(s));
 }
 
+void attention_decode(Tensor& out, const Tensor& qkv, Tensor& k_cache, Tensor& v_cache, int64_t pos,
+                      const AttnShape& s) {
+  const char* what = "attention_decode";
+  check_shape(s, what);
+  ZT_CHECK(s.B == 1 && s.T == 1, "{}: one position at a time, got B={} T={}", what, s.B, s.T);
+  const int64_t kv_width = s.n_kv_head * s.head_dim;
+  check_tensor(k_cache, k_cache.numel(), kv_width, "k_cache", what);
+  check_tensor(v_cache, k_cache.numel(), kv_width, "v_cache", what);
+  ZT_CHECK(pos >= 0 && pos < k_cache.dim(0), "{}: position {} outside the cache's {} rows", what, pos,
+           k_cache.dim(0));
+  check_tensor(out, s.n_head * s.head_dim, s.n_head * s.head_dim, "out", what, /*any_float=*/true);
+  const detail::F32Input in(qkv, "attention qkv");
+  ZT_CHECK(qkv.numel() == s.qkv_width(), "{}: qkv is {}, expected one row of {}", what, qkv.shape_str(),
+           s.qkv_width());
+  detail::F32Output o(out, "attention out");
+  cpu::attention_decode(o.data(), in.data(), k_cache.data<float>(), v_cache.data<float>(), pos, dims(s));
+  o.store();
+}
+
 }  // namespace zt
