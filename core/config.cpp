@@ -435,7 +435,8 @@ void fill_from_init_dir(Config& c, ParseContext& ctx) {
   }
   // A missing directory matters only when its config.json was to fill keys: a saved run's
   // config names every key, so tools still read it after the directory is gone.
-  if (dir.empty() || std::filesystem::exists(dir) || dir.ends_with(".safetensors")) return;
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::exists(dir, ec) || ec || dir.ends_with(".safetensors")) return;
   for (const std::string& key : hf_filled_keys())
     if (!set_at(key))
       fail("{}: model.init_from: {} not found (a .safetensors file, or a Hugging Face model directory whose "

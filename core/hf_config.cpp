@@ -82,7 +82,7 @@ class HfJson {
   }
   // A feature the model keys cannot describe, set to something other than what they mean.
   [[noreturn]] void unsupported(const char* f, const std::string& why) const {
-    fail("{}: {} {} is not supported: {}", path_, f, j_[f].dump(), why);
+    fail("{}: {} {} is not supported: {}", path_, f, j_.contains(f) ? j_.at(f).dump() : "null", why);
   }
 
  private:
@@ -90,9 +90,23 @@ class HfJson {
   json j_;
 };
 
+// Never throws for a path it cannot stat (a name too long, a loop): the config parser's
+// errors are zt::Error only.
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// A string field of an object, or `fallback` when absent; another type is refused by name.
+std::string text_in(const HfJson& h, const char* f, const json& obj, const char* key, const std::string& fallback) {
+  if (!obj.contains(key)) return fallback;
+  if (!obj[key].is_string()) h.unsupported(f, fmt::format("{} must be a string", key));
+  return obj[key].get<std::string>();
+}
+
 HfJson read_config_json(const std::string& dir) {
   const std::string path = (fs::path(dir) / "config.json").string();
-  if (!fs::is_regular_file(path))
+  if (!is_file(path))
     fail("model.init_from: {} holds no config.json (a Hugging Face model directory has config.json and "
          "model.safetensors or model.safetensors.index.json)", dir);
   json j;
@@ -199,12 +213,13 @@ void fill_gpt2(ModelConfig& m, const HfJson& h, Filler& fill) {
 void check_rope(const HfJson& h) {
   if (h.has("rope_scaling")) {
     const json& r = h.at("rope_scaling");
-    const std::string type = r.is_object() ? r.value("rope_type", r.value("type", std::string())) : "";
+    const std::string type = r.is_object() ? text_in(h, "rope_scaling", r, "rope_type", text_in(h, "rope_scaling", r, "type", ""))
+                                           : "";
     if (type != "default") h.unsupported("rope_scaling", "RoPE is applied unscaled (rope_theta only)");
   }
   if (h.has("rope_parameters")) {
     const json& r = h.at("rope_parameters");
-    if (!r.is_object() || r.value("rope_type", std::string("default")) != "default")
+    if (!r.is_object() || text_in(h, "rope_parameters", r, "rope_type", "default") != "default")
       h.unsupported("rope_parameters", "RoPE is applied unscaled (rope_theta only)");
   }
   if (h.has("partial_rotary_factor") && h.number("partial_rotary_factor", 1) != 1)
@@ -258,7 +273,10 @@ void fill_llama(ModelConfig& m, const HfJson& h, const HfArch& arch, Filler& fil
 
 }  // namespace
 
-bool is_hf_model_dir(const std::string& init_from) { return !init_from.empty() && fs::is_directory(init_from); }
+bool is_hf_model_dir(const std::string& init_from) {
+  std::error_code ec;
+  return !init_from.empty() && fs::is_directory(init_from, ec);
+}
 
 const std::vector<std::string>& hf_filled_keys() {
   static const std::vector<std::string> keys = {
@@ -288,9 +306,9 @@ std::map<std::string, std::string> fill_from_hf_config(Config& c, const std::str
   if (!set_at("data.tokenizer")) {
     const fs::path d(dir);
     std::string found;
-    if (fs::is_regular_file(d / "tokenizer.json"))
+    if (is_file(d / "tokenizer.json"))
       found = (d / "tokenizer.json").string();
-    else if (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"))
+    else if (is_file(d / "vocab.json") && is_file(d / "merges.txt"))
       found = (d / "vocab.json").string();
     if (!found.empty()) {
       c.data.tokenizer = found;

@@ -90,8 +90,8 @@ std::string planned_params(const std::string& args) {
 }
 
 // Fine-tuning: a YAML that sets no model key starts from the exported directory, `zt plan`
-// sees the same model, and exporting the new run gives the same config.json and weights
-// (a step at lr 1e-30 moves no weight measurably).
+// sees the same model, and exporting the new run gives the same config.json (bos/eos ids
+// included) and weights (a step at lr 1e-30 moves no weight measurably).
 TEST(HfFineTune, AYamlWithoutModelKeysTrainsFromTheDirectoryAndExportsItBack) {
   TempDir tmp;
   auto r = run_zt("train configs/test-tiny-llama.yaml --set train.steps=3 --set run.name=src --set run.out_dir=" + tmp.str());
@@ -100,6 +100,11 @@ TEST(HfFineTune, AYamlWithoutModelKeysTrainsFromTheDirectoryAndExportsItBack) {
   r = run_zt("export " + tmp.str() + "/src -o " + hf.string() + " --max-shard-size 30kb");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(fs::exists(hf / "model.safetensors.index.json"));
+  // Token ids a downloaded config.json carries travel to the fine-tuned export.
+  nlohmann::json config = read_json(hf / "config.json");
+  config["bos_token_id"] = 1;
+  config["eos_token_id"] = 2;
+  std::ofstream(hf / "config.json") << config.dump(2);
   const fs::path yaml = tmp.path() / "finetune.yaml";
   std::ofstream(yaml) << "run:\n  name: tuned\n  out_dir: " << tmp.str() << "\nmodel:\n  init_from: " << hf.string()
                       << "\ndata:\n  train: data/tinyshakespeare.txt\n  tokenizer: char\n  seq_len: 16\n"
@@ -112,7 +117,7 @@ TEST(HfFineTune, AYamlWithoutModelKeysTrainsFromTheDirectoryAndExportsItBack) {
   const fs::path back = tmp.path() / "back";
   r = run_zt("export " + tmp.str() + "/tuned -o " + back.string() + "/");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(read_json(back / "config.json"), read_json(hf / "config.json"));
+  EXPECT_EQ(read_json(back / "config.json"), config);
   const auto [all, worst] = testing::weight_difference((back / "model.safetensors").string(),
                                                        (tmp.path() / "src" / "model.safetensors").string());
   EXPECT_LT(worst, 1e-6);

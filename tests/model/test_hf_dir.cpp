@@ -169,6 +169,7 @@ TEST(HfDir, UnsupportedConfigJsonFieldsAreRefusedByName) {
   EXPECT_THAT(err([](auto& j) { j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8}}; }),
               AllOf(HasSubstr("config.json"), HasSubstr("rope_scaling")));
   EXPECT_EQ(err([](auto& j) { j["rope_scaling"] = {{"rope_type", "default"}}; }), "(no error)");
+  EXPECT_THAT(err([](auto& j) { j["rope_scaling"] = {{"rope_type", 5}}; }), HasSubstr("rope_type must be a string"));
   EXPECT_THAT(err([](auto& j) { j["hidden_act"] = "gelu"; }), HasSubstr("hidden_act \"gelu\" is not supported"));
   EXPECT_THAT(err([](auto& j) { j["attention_bias"] = true; }), HasSubstr("attention_bias true is not supported"));
   EXPECT_THAT(err([](auto& j) { j["mlp_bias"] = true; }), HasSubstr("mlp_bias"));
