@@ -72,21 +72,30 @@ struct Exported {
 Exported export_source(const std::string& yaml, const fs::path& dir) {
   Exported e{parse_config(yaml + kData, "source.yaml"), nullptr};
   e.model = std::make_unique<LocalModel>(model_spec(e.config));
-  // Biases start at zero: give them values so that a mix-up would show.
+  // Weights of order one, so that every nonlinearity (GELU's cubic term, RoPE's rotation)
+  // moves the logits; biases, which start at zero, nonzero so that a mix-up would show.
   for (Tensor& t : e.model->params)
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] += 1e-3f * static_cast<float>(i % 7);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 10 * t.data<float>()[i] + 0.05f * static_cast<float>(i % 7 - 3);
   write_hf_directory(e.model->model, dir.string(), hf_config_text(e.config.model), {}, 1024);
   return e;
 }
 
-std::vector<float> logits(Transformer& model, int64_t vocab) {
-  const int64_t B = 2, T = 4;
-  Stream s;
-  s.B = B;
-  s.T = T;
-  s.tokens = Tensor::empty({B, T}, DType::i32);
+constexpr int64_t kBatch = 2, kSeq = 4;
+
+std::vector<int32_t> random_ids(int64_t vocab) {
+  std::vector<int32_t> ids(kBatch * kSeq);
   Rng rng(5, 1);
-  for (int64_t i = 0; i < B * T; ++i) s.tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.below(vocab));
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(vocab));
+  return ids;
+}
+
+// Logits (kBatch * kSeq rows of the vocabulary) for `ids`.
+std::vector<float> logits(Transformer& model, const std::vector<int32_t>& ids) {
+  Stream s;
+  s.B = kBatch;
+  s.T = kSeq;
+  s.tokens = Tensor::empty({kBatch, kSeq}, DType::i32);
+  std::copy(ids.begin(), ids.end(), s.tokens.data<int32_t>());
   model.forward(s);
   return {s.logits.data<float>(), s.logits.data<float>() + s.logits.numel()};
 }
@@ -115,7 +124,42 @@ TEST(HfDir, ShardedDirectoryFillsEveryModelKeyAndLoadsBitwise) {
     ASSERT_EQ(b.params.size(), src.model->params.size());
     for (size_t u = 0; u < b.params.size(); ++u)
       EXPECT_EQ(0, std::memcmp(b.params[u].raw(), src.model->params[u].raw(), b.params[u].nbytes())) << u;
-    EXPECT_EQ(logits(b.model, dst.model.vocab_size), logits(src.model->model, dst.model.vocab_size));
+    const std::vector<int32_t> ids = random_ids(dst.model.vocab_size);
+    EXPECT_EQ(logits(b.model, ids), logits(src.model->model, ids));
+  }
+}
+
+// The exported directory means to transformers what the model computes: a numpy forward
+// pass that follows transformers' modeling code, reading only the directory, gives the
+// model's logits (tests/tools/hf_dir_check.py).
+TEST(HfDir, ExportedDirectoryLogitsEqualAForwardPassFollowingTransformers) {
+  const std::string python = ZT_PYTHON;
+  ASSERT_TRUE(fs::exists(python)) << "Python with safetensors and numpy not found at " << python
+                                  << ": run scripts/install-deps.sh, or configure with -DZT_PYTHON=...";
+  for (const char* source : kSources) {
+    SCOPED_TRACE(source);
+    TempDir tmp;
+    const fs::path dir = tmp.path() / "hf";
+    Exported src = export_source(source, dir);
+    const int64_t V = src.config.model.vocab_size;
+    const std::vector<int32_t> ids = random_ids(V);
+    const std::vector<float> ours = logits(src.model->model, ids);
+    nlohmann::json j;
+    for (int64_t b = 0; b < kBatch; ++b) {
+      j["tokens"].push_back(std::vector<int32_t>(ids.begin() + b * kSeq, ids.begin() + (b + 1) * kSeq));
+      nlohmann::json rows;
+      for (int64_t t = 0; t < kSeq; ++t) {
+        const float* row = ours.data() + (b * kSeq + t) * V;
+        rows.push_back(std::vector<float>(row, row + V));
+      }
+      j["logits"].push_back(rows);
+    }
+    write_json(tmp.path() / "logits.json", j);
+    auto r = testing::run_command("'" + python + "' tests/tools/hf_dir_check.py '" + dir.string() + "' --logits '" +
+                                  (tmp.path() / "logits.json").string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json summary = nlohmann::json::parse(r.output);
+    EXPECT_LT(summary["logits_max_rel_diff"].get<double>(), 1e-5) << summary.dump();
   }
 }
 

@@ -5,8 +5,11 @@ tensor exactly once with the right total_size, names and shapes derived from con
 alone, tokenizer.json read by tokenizers, and with --transformers config.json read by
 transformers' AutoConfig into the config class of its model_type, every field as written.
 
-usage: hf_dir_check.py DIR [--transformers]
-                             prints a JSON summary; exit 1 with the reason on a mismatch
+usage: hf_dir_check.py DIR [--transformers] [--logits FILE.json]
+                             prints a JSON summary; exit 1 with the reason on a mismatch.
+                             --logits: the largest difference, relative to the largest
+                             logit, between FILE's logits and those of a numpy forward pass
+                             that follows transformers' modeling code for the model_type
        hf_dir_check.py --make-tokenizer OUT.json
                              writes a small GPT-2-style byte-level BPE tokenizer.json (300 ids)
                              trained on data/tinyshakespeare.txt, for runs to export
@@ -68,6 +71,80 @@ def expected_shapes(c):
     if not c["tie_word_embeddings"]:
         out["lm_head.weight"] = [V, C]
     return out
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
+
+
+def causal_attention(q, k, v):
+    """q [H, T, D], k and v [H, T, D] -> [T, H * D]."""
+    H, T, D = q.shape
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(D)
+    scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+    p = np.exp(scores - scores.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return (p @ v).transpose(1, 0, 2).reshape(T, H * D)
+
+
+def reference_logits(c, w, ids):
+    """Logits [T, V] of one sequence, following transformers' modeling_gpt2 / modeling_llama /
+    modeling_qwen2 (float64): Conv1D weights are [in, out], nn.Linear weights [out, in],
+    RoPE rotates halves (rotate_half), GQA repeats each kv head for its query heads."""
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    T = len(ids)
+    if c["model_type"] == "gpt2":
+        C, H = c["n_embd"], c["n_head"]
+        eps = c["layer_norm_epsilon"]
+        x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][:T]
+        for i in range(c["n_layer"]):
+            p = f"transformer.h.{i}."
+            a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
+            qkv = a @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]
+            q, k, v = (qkv[:, j * C:(j + 1) * C].reshape(T, H, C // H).transpose(1, 0, 2) for j in range(3))
+            x = x + causal_attention(q, k, v) @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+            m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
+            h = m @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"]
+            h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h ** 3)))  # gelu_new
+            x = x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+        x = layer_norm(x, w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
+        head = w["lm_head.weight"] if "lm_head.weight" in w else w["transformer.wte.weight"]
+        return x @ head.T
+    C, H, KV = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
+    D, eps = C // H, c["rms_norm_eps"]
+    inv_freq = 1.0 / (c["rope_theta"] ** (np.arange(0, D, 2, dtype=np.float64) / D))
+    freqs = np.outer(np.arange(T, dtype=np.float64), inv_freq)
+    cos, sin = np.cos(np.concatenate([freqs, freqs], -1)), np.sin(np.concatenate([freqs, freqs], -1))
+
+    def rope(t):  # [heads, T, D]
+        rotated = np.concatenate([-t[..., D // 2:], t[..., :D // 2]], -1)
+        return t * cos + rotated * sin
+
+    def linear(x, name):
+        y = x @ w[name + ".weight"].T
+        return y + w[name + ".bias"] if name + ".bias" in w else y
+
+    x = w["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        a = rms_norm(x, w[p + "input_layernorm.weight"], eps)
+        q = rope(linear(a, p + "self_attn.q_proj").reshape(T, H, D).transpose(1, 0, 2))
+        k = rope(linear(a, p + "self_attn.k_proj").reshape(T, KV, D).transpose(1, 0, 2))
+        v = linear(a, p + "self_attn.v_proj").reshape(T, KV, D).transpose(1, 0, 2)
+        k, v = np.repeat(k, H // KV, axis=0), np.repeat(v, H // KV, axis=0)
+        x = x + linear(causal_attention(q, k, v), p + "self_attn.o_proj")
+        m = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+        g = linear(m, p + "mlp.gate_proj")
+        x = x + linear(g / (1 + np.exp(-g)) * linear(m, p + "mlp.up_proj"), p + "mlp.down_proj")
+    x = rms_norm(x, w["model.norm.weight"], eps)
+    head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
+    return x @ head.T
 
 
 def read_weights(d):
@@ -135,6 +212,15 @@ def main():
             raise SystemExit(f"{name}: {array.dtype} {list(array.shape)}, expected float32 {want[name]}, finite")
 
     summary = {"model_type": t, "tensors": len(weights), "shards": shards, "transformers": None}
+    if "--logits" in sys.argv[2:]:
+        # {"tokens": [[ids]...], "logits": [[[V floats] per position]...]} from zerotrain.
+        with open(sys.argv[sys.argv.index("--logits") + 1]) as f:
+            theirs = json.load(f)
+        worst = 0.0
+        for ids, logits in zip(theirs["tokens"], theirs["logits"]):
+            want = reference_logits(c, weights, np.array(ids))
+            worst = max(worst, float(np.abs(want - np.array(logits)).max() / max(np.abs(want).max(), 1e-30)))
+        summary["logits_max_rel_diff"] = worst
     if "--transformers" in sys.argv[2:]:
         import transformers
         hf = transformers.AutoConfig.from_pretrained(d)
