@@ -49,6 +49,14 @@ struct Family {
   std::string train_args;
   const char* model_type;
 };
+void PrintTo(const Family& f, std::ostream* os) { *os << f.name; }
+
+// The first 30k characters of the bundled corpus: runs that tokenize it start fast.
+fs::path small_corpus(const TempDir& tmp) {
+  const fs::path p = tmp.path() / "small.txt";
+  std::ofstream(p) << testing::read_file(ZT_SOURCE_DIR "/data/tinyshakespeare.txt").substr(0, 30000);
+  return p;
+}
 
 class HfExport : public ::testing::TestWithParam<Family> {};
 
@@ -94,7 +102,9 @@ std::string planned_params(const std::string& args) {
 // included) and weights (a step at lr 1e-30 moves no weight measurably).
 TEST(HfFineTune, AYamlWithoutModelKeysTrainsFromTheDirectoryAndExportsItBack) {
   TempDir tmp;
-  auto r = run_zt("train configs/test-tiny-llama.yaml --set train.steps=3 --set run.name=src --set run.out_dir=" + tmp.str());
+  const fs::path text = small_corpus(tmp);
+  auto r = run_zt("train configs/test-tiny-llama.yaml --set train.steps=2 --set run.name=src --set data.train=" +
+                  text.string() + " --set run.out_dir=" + tmp.str());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const fs::path hf = tmp.path() / "hf";
   r = run_zt("export " + tmp.str() + "/src -o " + hf.string() + " --max-shard-size 30kb");
@@ -107,9 +117,9 @@ TEST(HfFineTune, AYamlWithoutModelKeysTrainsFromTheDirectoryAndExportsItBack) {
   std::ofstream(hf / "config.json") << config.dump(2);
   const fs::path yaml = tmp.path() / "finetune.yaml";
   std::ofstream(yaml) << "run:\n  name: tuned\n  out_dir: " << tmp.str() << "\nmodel:\n  init_from: " << hf.string()
-                      << "\ndata:\n  train: data/tinyshakespeare.txt\n  tokenizer: char\n  seq_len: 16\n"
-                         "train:\n  micro_batch: 2\n  steps: 1\noptim:\n  lr: 1.0e-30\n";
-  EXPECT_EQ(planned_params(yaml.string()), planned_params("configs/test-tiny-llama.yaml"));
+                      << "\ndata:\n  train: " << text.string() << "\n  tokenizer: char\n  seq_len: 16\n"
+                      << "train:\n  micro_batch: 2\n  steps: 1\noptim:\n  lr: 1.0e-30\n";
+  EXPECT_EQ(planned_params(yaml.string()), planned_params("configs/test-tiny-llama.yaml --set data.train=" + text.string()));
   r = run_zt("train " + yaml.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("model.init_from: Hugging Face directory " + hf.string()));
@@ -130,8 +140,9 @@ TEST(HfFineTune, TheTokenizerTravelsWithTheDirectory) {
   const fs::path tok = tmp.path() / "tok.json";
   auto r = run_command("'" ZT_PYTHON "' tests/tools/hf_dir_check.py --make-tokenizer '" + tok.string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path text = small_corpus(tmp);
   r = run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=1 --set run.name=src --set data.tokenizer=" +
-             tok.string() + " --set run.out_dir=" + tmp.str());
+             tok.string() + " --set data.train=" + text.string() + " --set run.out_dir=" + tmp.str());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const fs::path hf = tmp.path() / "hf";
   r = run_zt("export " + tmp.str() + "/src -o " + hf.string());
@@ -144,7 +155,7 @@ TEST(HfFineTune, TheTokenizerTravelsWithTheDirectory) {
 
   const fs::path yaml = tmp.path() / "finetune.yaml";
   std::ofstream(yaml) << "run:\n  name: tuned\n  out_dir: " << tmp.str() << "\nmodel:\n  init_from: " << hf.string()
-                      << "\ndata:\n  train: data/tinyshakespeare.txt\n  seq_len: 16\ntrain:\n  micro_batch: 2\n  steps: 1\n";
+                      << "\ndata:\n  train: " << text.string() << "\n  seq_len: 16\ntrain:\n  micro_batch: 2\n  steps: 1\n";
   r = run_zt("train " + yaml.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("tokenizer: its tokenizer.json"));
