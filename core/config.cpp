@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/hf_config.h"
 
 namespace zt {
 
@@ -419,6 +420,30 @@ std::string where(ParseContext& ctx, std::initializer_list<std::string_view> pat
   return ctx.source;
 }
 
+// model.init_from naming a Hugging Face model directory: its config.json fills the model keys
+// (and data.tokenizer when unset), and the checks below then point at its fields.
+void fill_from_init_dir(Config& c, ParseContext& ctx) {
+  const std::string& dir = c.model.init_from;
+  auto set_at = [&](const std::string& key) -> std::optional<std::string> {
+    auto it = ctx.where.find(key);
+    if (it == ctx.where.end()) return std::nullopt;
+    return it->second;
+  };
+  if (is_hf_model_dir(dir)) {
+    for (auto& [key, from] : fill_from_hf_config(c, dir, set_at)) ctx.where[key] = from;
+    return;
+  }
+  // A missing directory matters only when its config.json was to fill keys: a saved run's
+  // config names every key, so tools still read it after the directory is gone.
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::exists(dir, ec) || ec || dir.ends_with(".safetensors")) return;
+  for (const std::string& key : hf_filled_keys())
+    if (!set_at(key))
+      fail("{}: model.init_from: {} not found (a .safetensors file, or a Hugging Face model directory whose "
+           "config.json fills {} and the other model keys this config leaves unset)",
+           where(ctx, {"model.init_from"}), dir, key);
+}
+
 void resolve_and_validate(Config& c, ParseContext& ctx) {
   // Cross-field errors point at the first of the keys involved that the input set.
   auto bad = [&](std::initializer_list<std::string_view> paths, const std::string& msg) {
@@ -527,6 +552,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
   ParseVisitor v(root, "", ctx);
   c.visit(v);
   v.reject_unknown_keys();
+  fill_from_init_dir(c, ctx);
   resolve_and_validate(c, ctx);
   return c;
 }

@@ -76,7 +76,7 @@ struct ModelConfig {
   double rope_theta = 10000;
   std::optional<bool> tie_embeddings;  // family default: gpt2 tied, llama untied
   std::optional<bool> attn_bias;       // family default: gpt2 true, llama false
-  std::string init_from;               // .safetensors with Hugging Face names
+  std::string init_from;               // .safetensors with Hugging Face names, or an HF model directory
   double init_std = 0.02;
   bool attn_gate = false;            // gated attention: sigmoid output gate per head and channel
   int64_t worker_interval = 0;       // WorkerTransformer: every k-th position is a worker; 0 = off

@@ -18,8 +18,9 @@ commands:
          [--max-restarts K] [--stop-timeout S] -- CMD ...
                                             start N workers per node, torchrun-style
   generate RUN_DIR --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
-  export RUN_DIR|CHECKPOINT -o model.safetensors
-                                            write weights with Hugging Face names
+  export RUN_DIR|CHECKPOINT -o model.safetensors | -o DIR/ [--max-shard-size 5GB]
+                                            weights with Hugging Face names, or a directory
+                                            transformers loads (config.json, shards, tokenizer)
   ckpt inspect DIR                          step, world, stage, parameters, files, checksums
   ckpt verify DIR                           check every file of one or all checkpoints
   plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...

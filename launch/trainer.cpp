@@ -22,6 +22,7 @@
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
 #include "core/fileio.h"
+#include "core/hf_config.h"
 #include "launch/memory_plan.h"
 #include "launch/run_dir.h"
 #include "launch/metrics.h"
@@ -102,6 +103,19 @@ std::string peaks_by_tag(const MemStats& m) {
       out += fmt::format("{}{} {:.1f}", out.empty() ? "" : ", ", mem_tag_name(static_cast<MemTag>(t)),
                          m.peak[t] / 1048576.0);
   return out;
+}
+
+// Which model and tokenizer a Hugging Face directory in model.init_from supplied.
+void log_hf_source(const Config& cfg) {
+  const fs::path dir(cfg.model.init_from);
+  const char* own = fs::exists(dir / "tokenizer.json") ? "tokenizer.json"
+                    : fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt") ? "vocab.json + merges.txt"
+                                                                                         : nullptr;
+  const bool uses_own = own && (cfg.data.tokenizer == (dir / "tokenizer.json").string() ||
+                                cfg.data.tokenizer == (dir / "vocab.json").string());
+  log::info("model.init_from: Hugging Face directory {} (model keys from its config.json); tokenizer: {}{}",
+            dir.string(), uses_own ? "its " + std::string(own) : cfg.data.tokenizer,
+            own && !uses_own ? fmt::format(" (data.tokenizer is set; the directory's {} is not used)", own) : "");
 }
 
 // Test hook: with ZT_TEST_SAMPLE_LOG=PREFIX each rank appends "STEP ID ID ..." per step
@@ -211,6 +225,7 @@ TrainSummary run_training(const Config& cfg_in) {
             "CPU kernels {}",
             cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
             world, comm->backend(), engine.stage(), omp_get_max_threads(), cpu::isa_description());
+  if (is_hf_model_dir(cfg.model.init_from)) log_hf_source(cfg);
   int64_t start_step = 0;
   int64_t consumed_samples = 0;
   LossScaler scaler = make_loss_scaler(cfg.precision);

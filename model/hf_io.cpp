@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/kernels.h"
+#include "model/hf_dir.h"
 
 namespace zt {
 
@@ -87,7 +88,7 @@ void save_hf_safetensors(const Transformer& model, const std::string& path,
 }
 
 void load_hf_safetensors(Transformer& model, const std::string& path) {
-  SafetensorsFile file = SafetensorsFile::open(path);
+  const HfWeightFiles file = HfWeightFiles::open(path);
   const Family family = model.spec().family;
 
   // Resolve every parameter to a file tensor and check shapes before touching the model.
@@ -110,9 +111,9 @@ void load_hf_safetensors(Transformer& model, const std::string& path) {
              family_name(family), shape_str(hf_shape(family, p)));
       DType dt = file.dtype(name);
       if (dt != DType::f32 && dt != DType::bf16 && dt != DType::f16)
-        fail("{}: tensor '{}' has dtype {}, expected f32, bf16 or f16", path, name, dtype_name(dt));
+        fail("{}: tensor '{}' has dtype {}, expected f32, bf16 or f16", file.file_of(name).path(), name, dtype_name(dt));
       if (file.shape(name) != hf_shape(family, p))
-        fail("{}: tensor '{}' has shape {}, the model expects {}", path, name,
+        fail("{}: tensor '{}' has shape {}, the model expects {}", file.file_of(name).path(), name,
              shape_str(file.shape(name)), shape_str(hf_shape(family, p)));
       matches.push_back({u, static_cast<int>(i), name});
       used.insert(name);
@@ -127,7 +128,8 @@ void load_hf_safetensors(Transformer& model, const std::string& path) {
   // A NaN or infinity would train to `loss is nan` or export and generate garbage.
   for (const Match& m : matches)
     if (auto [i, what] = first_non_finite(file.get(m.file_name)); i >= 0)
-      fail("{}: tensor '{}' holds {} at element {} (weights must be finite)", path, m.file_name, what, i);
+      fail("{}: tensor '{}' holds {} at element {} (weights must be finite)", file.file_of(m.file_name).path(),
+           m.file_name, what, i);
 
   for (const Match& m : matches) {
     const ParamSpec& p = m.unit->params()[m.index];

@@ -18,9 +18,10 @@ std::vector<NamedTensor> to_hf_tensors(const Transformer& model);
 void save_hf_safetensors(const Transformer& model, const std::string& path,
                          const std::map<std::string, std::string>& metadata = {});
 
-// Loads every parameter from `path` into the model's bound buffers. Checks the whole file
-// before writing anything: a missing, extra or mis-shaped tensor, or one holding a NaN or
-// an infinity, is an error naming it.
+// Loads every parameter from `path` into the model's bound buffers: a .safetensors file, or
+// a Hugging Face model directory (model.safetensors or sharded; see hf_dir.h). Checks every
+// tensor before writing anything: a missing, extra or mis-shaped tensor, or one holding a
+// NaN or an infinity, is an error naming it.
 // f32, bf16 and f16 files are accepted; GPT-2 files without the "transformer." prefix too.
 void load_hf_safetensors(Transformer& model, const std::string& path);
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and benchmarking zerotrain needs
 # (with clang, its sanitizer runtimes with libFuzzer and LLVM's OpenMP for the fuzz harnesses),
-# and the Python environment .venv that the tokenizer tests compare against (Hugging Face
-# tokenizers and tiktoken; zt itself never runs Python). Idempotent: what is present is left
-# alone. Run as root (or with sudo).
+# and the Python environment .venv that the tokenizer and model-directory tests compare against
+# (Hugging Face tokenizers, tiktoken, safetensors, transformers; zt itself never runs Python).
+# Idempotent: what is present is left alone. Run as root (or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +16,10 @@ packages=(
   python3 python3-venv python3-pip
   clang libclang-rt-14-dev libomp-dev
 )
-# Versions the tests were checked with (tokenizer ids can change between releases).
-python_packages=(tokenizers==0.20.3 tiktoken==0.8.0)
+# Versions the tests were checked with (tokenizer ids can change between releases);
+# safetensors, numpy and transformers (no PyTorch: its config classes only) read the
+# Hugging Face directories `zt export` writes.
+python_packages=(tokenizers==0.20.3 tiktoken==0.8.0 safetensors==0.4.5 numpy==2.4.6 transformers==4.46.3)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,9 +39,10 @@ fi
 # Debian's python3, not whatever python3 comes first on PATH: the venv must outlive shells.
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
-if ! .venv/bin/python3 -c 'import sys, tokenizers, tiktoken
-sys.exit(0 if (tokenizers.__version__, tiktoken.__version__) == tuple(sys.argv[1:3]) else 1)' \
-    "${python_packages[0]#*==}" "${python_packages[1]#*==}" 2>/dev/null; then
+if ! .venv/bin/python3 -c 'import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)' \
+    "${python_packages[@]}" 2>/dev/null; then
   echo "install-deps: creating .venv with ${python_packages[*]}"
   [ -x .venv/bin/python3 ] || "$python" -m venv .venv
   .venv/bin/python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}"
