@@ -184,6 +184,7 @@ TrainSummary run_training(const Config& cfg_in) {
 
   // Everything that can reject the input happens before the first write to disk.
   TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_world_size);
+  comm->reset_stats();  // the metrics count the run's traffic, not the startup checks' agreement
   cfg = checked.cfg;
   DataPlan plan = std::move(checked.data);
   const std::optional<ResumePoint> resume = std::move(checked.resume);

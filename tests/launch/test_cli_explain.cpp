@@ -75,7 +75,7 @@ TEST(CliConfig, PrintsTheResolvedConfigThatReadsBackTheSame) {
     const std::string leaf = key.substr(key.rfind('.') + 1);
     EXPECT_THAT(r.output, HasSubstr(leaf + ": ")) << key;
   }
-  EXPECT_EQ(parse_config(r.output, "printed"), load_config("configs/test-tiny-llama.yaml",
+  EXPECT_EQ(parse_config(r.output, "printed"), load_config(ZT_SOURCE_DIR "/configs/test-tiny-llama.yaml",
                                                           {"model.n_layer=3", "optim.schedule.kind=linear",
                                                            "optim.betas=[0.8, 0.9]"}));
   {
