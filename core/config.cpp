@@ -374,6 +374,48 @@ struct DumpVisitor {
   }
 };
 
+// ---- describing keys (for help) ---------------------------------------------------------
+
+struct DescribeVisitor {
+  std::string prefix;
+  std::vector<ConfigKeyInfo>* out;
+  void add(const char* key, std::string type, std::string value, const Bounds& b = {}, std::string choices = "") {
+    std::string range;
+    if (std::isfinite(b.min) && std::isfinite(b.max))
+      range = fmt::format("{}{}, {}{}", b.min_open ? "(" : "[", b.min, b.max, b.max_open ? ")" : "]");
+    else if (std::isfinite(b.min))
+      range = fmt::format("{} {}", b.min_open ? ">" : ">=", b.min);
+    else if (std::isfinite(b.max))
+      range = fmt::format("{} {}", b.max_open ? "<" : "<=", b.max);
+    out->push_back({prefix + key, std::move(type), std::move(value), std::move(choices), std::move(range)});
+  }
+  void operator()(const char* key, const std::string& v, Bounds = {}) { add(key, "string", quote(v)); }
+  void operator()(const char* key, int64_t v, Bounds b = {}) { add(key, "int", std::to_string(v), b); }
+  void operator()(const char* key, uint64_t v, Bounds b = {}) { add(key, "uint", std::to_string(v), b); }
+  void operator()(const char* key, double v, Bounds b = {}) { add(key, "float", fmt::format("{}", v), b); }
+  void operator()(const char* key, bool v, Bounds = {}) { add(key, "bool", v ? "true" : "false"); }
+  void operator()(const char* key, const std::optional<bool>& v, Bounds = {}) {
+    add(key, "bool or null", v ? (*v ? "true" : "false") : "null");
+  }
+  void operator()(const char* key, const std::array<double, 2>& v, Bounds b = {}) {
+    add(key, "[float, float]", fmt::format("[{}, {}]", v[0], v[1]), b);
+  }
+  template <class E, class = decltype(EnumNames<E>::values)>
+  void operator()(const char* key, E v, Bounds = {}) {
+    add(key, "enum", std::string(enum_name(v)), {}, enum_choices<E>());
+  }
+  void choices(const char* key, const std::vector<std::string>& v, std::initializer_list<const char*> allowed) {
+    std::string value, options;
+    for (const auto& x : v) value += (value.empty() ? "" : ", ") + x;
+    for (const char* a : allowed) options += (options.empty() ? "" : ", ") + std::string(a);
+    add(key, "list", "[" + value + "]", {}, options);
+  }
+  template <class S> void section(const char* key, S& s) {
+    DescribeVisitor sub{prefix + key + ".", out};
+    s.visit(sub);
+  }
+};
+
 // ---- overrides, validation ------------------------------------------------------------------
 
 void apply_override(YAML::Node& root, const std::string& spec, ParseContext& ctx) {
@@ -564,6 +606,14 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) fail("cannot read config file: {}", path);
   return parse_config(text, path, overrides);
+}
+
+std::vector<ConfigKeyInfo> describe_config_keys() {
+  std::vector<ConfigKeyInfo> keys;
+  Config defaults;
+  DescribeVisitor v{"", &keys};
+  defaults.visit(v);
+  return keys;
 }
 
 std::string dump_config(const Config& config) {

@@ -314,4 +314,14 @@ std::string dump_config(const Config& config);
 // Every leaf key path ("model.n_layer", ...), for help and suggestions.
 std::vector<std::string> config_keys();
 
+// What `zt train --help` shows of a key, read from a default-constructed Config.
+struct ConfigKeyInfo {
+  std::string path;           // "model.n_layer"
+  std::string type;           // string, int, uint, float, bool, bool or null, enum, list, [float, float]
+  std::string default_value;  // as YAML, as dump_config writes it
+  std::string choices;        // enum values or list entries allowed, comma-separated; else empty
+  std::string range;          // "[1, 4096]", "> 0", ">= 1"; empty when unbounded
+};
+std::vector<ConfigKeyInfo> describe_config_keys();  // schema order
+
 }  // namespace zt

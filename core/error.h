@@ -13,6 +13,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// An error already reported, by this process or by another rank that raised the same one:
+// the command exits with failure without printing it again.
+class ReportedError : public Error {
+ public:
+  using Error::Error;
+};
+
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> fmt, Args&&... args) {
   throw Error(fmt::format(fmt, std::forward<Args>(args)...));

@@ -54,6 +54,15 @@ void CliArgs::expect_positionals(size_t min, size_t max) const {
     fail("zt {}: unexpected argument '{}'", command_, positionals_[max]);
 }
 
+void CliArgs::reject_bare_settings() const {
+  for (const std::string& a : positionals_) {
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    if (a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") < eq) continue;
+    fail("zt {}: unexpected argument '{}'; to set a config key write --set {}", command_, a, a);
+  }
+}
+
 std::optional<std::string> CliArgs::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end() || it->second.empty()) return std::nullopt;

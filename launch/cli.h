@@ -20,6 +20,9 @@ class CliArgs {
   // The positional at `i`, or an error naming `what` when absent.
   const std::string& positional(size_t i, const std::string& what) const;
   void expect_positionals(size_t min, size_t max) const;
+  // A positional that reads as a config setting ("model.n_layer=4") is an error pointing at
+  // --set, for the commands that take one.
+  void reject_bare_settings() const;
 
   std::optional<std::string> get(const std::string& name) const;
   std::string get_or(const std::string& name, const std::string& fallback) const;

@@ -45,6 +45,7 @@ std::string mib(int64_t bytes) {
 
 int cmd_plan(const Args& args) {
   CliArgs cli("plan", args, {"world", "budget"}, {}, {"set"});
+  cli.reject_bare_settings();
   cli.expect_positionals(1, 1);
   Config cfg = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
   const int64_t world = cli.get_int("world", 1, 1, 1 << 20);

@@ -17,6 +17,7 @@ int cmd_ckpt(const Args& args);  // `zt ckpt inspect|verify DIR`
 int cmd_trace(const Args& args);  // `zt trace merge DIR -o merged.json`
 int cmd_plan(const Args& args);   // `zt plan CONFIG.yaml --world N [--budget B]`
 int cmd_report(const Args& args);
+int cmd_config(const Args& args);  // `zt config CONFIG.yaml [--set k=v]...`: the resolved config
 // Path of the running zt binary (for relaunching itself under `zt launch`).
 std::string self_executable();
 

@@ -4,16 +4,22 @@
 #include <exception>
 #include <string>
 
+#include "core/config_docs.h"
+#include "core/cpu/isa.h"
 #include "core/error.h"
 #include "launch/commands.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: zt <command> [args]
+constexpr const char* kUsage = R"(usage: zt <command> [args]      zt <command> --help: that command's usage
+       zt --version                   version, commit, build, CPU kernels
 
 commands:
-  train CONFIG.yaml [--set key=value]... [--nproc-per-node N]
-                                            train a model (progress, metrics, final weights)
+  train CONFIG.yaml [--set key=value]... [--nproc-per-node N] [--dry-run]
+                                            train a model (progress, metrics, final weights);
+                                            --dry-run: every check a start makes, and the plan,
+                                            writing nothing; --help lists every config key
+  config CONFIG.yaml [--set key=value]...   the resolved config: every key, as YAML train accepts
   launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P]
          [--max-restarts K] [--stop-timeout S] -- CMD ...
                                             start N workers per node, torchrun-style
@@ -58,6 +64,26 @@ bool wants_help(int argc, char** argv) {
   return false;
 }
 
+// Set by CMake for this target; the fallbacks keep other builds of this file compiling.
+#ifndef ZT_VERSION
+#define ZT_VERSION "unknown"
+#endif
+#ifndef ZT_GIT_COMMIT
+#define ZT_GIT_COMMIT "unknown"
+#endif
+#ifndef ZT_BUILD_TYPE
+#define ZT_BUILD_TYPE "unknown"
+#endif
+#ifndef ZT_COMPILER
+#define ZT_COMPILER "unknown"
+#endif
+
+int print_version() {
+  std::printf("zt %s\ncommit: %s\nbuild: %s, %s\ncpu kernels: %s\ncuda: not built\n", ZT_VERSION, ZT_GIT_COMMIT,
+              ZT_BUILD_TYPE, ZT_COMPILER, zt::cpu::isa_description().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,11 +99,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::printf("usage:\n%s", usage.c_str());
+    // The config keys, from the schema, for the commands that read a config.
+    if (command == "train" || command == "config") std::printf("\n%s", zt::config_reference().c_str());
     return 0;
   }
   const zt::Args args(argv + 2, argv + argc);
   try {
+    if (command == "--version" || command == "version") return print_version();
     if (command == "train") return zt::cmd_train(args);
+    if (command == "config") return zt::cmd_config(args);
     if (command == "generate") return zt::cmd_generate(args);
     if (command == "export") return zt::cmd_export(args);
     if (command == "data") return zt::cmd_data(args);
@@ -88,6 +118,8 @@ int main(int argc, char** argv) {
     if (command == "report") return zt::cmd_report(args);
     std::fprintf(stderr, "zt: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
+  } catch (const zt::ReportedError&) {
+    return 1;  // printed already, by this rank or another
   } catch (const zt::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -138,8 +138,8 @@ ProfileWindow::ProfileWindow(const ProfileConfig& cfg, fs::path dir, Communicato
   const int64_t first = std::max(cfg.start_step, first_step);
   const int64_t last = std::min(cfg.start_step + cfg.steps - 1, last_step);
   if (first > last) {
-    log::warn("profile: steps {}..{} are outside the steps this run trains ({}..{}); nothing is recorded",
-              cfg.start_step, cfg.start_step + cfg.steps - 1, first_step, last_step);
+    log::warn_once("profile: steps {}..{} are outside the steps this run trains ({}..{}); nothing is recorded",
+                   cfg.start_step, cfg.start_step + cfg.steps - 1, first_step, last_step);
     return;
   }
   first_ = first;

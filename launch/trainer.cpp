@@ -29,6 +29,7 @@
 #include "launch/preemption.h"
 #include "launch/profile_window.h"
 #include "launch/train_data.h"
+#include "launch/train_preflight.h"
 #include "launch/train_resume.h"
 #include "launch/train_setup.h"
 #include "model/hf_io.h"
@@ -153,6 +154,8 @@ void log_save(const SaveStats& s, bool async) {
               s.step, s.dir.string(), format_bytes(s.bytes), s.write_s, mb_s, s.stall_s);
 }
 
+}  // namespace
+
 std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s) {
   const std::chrono::milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
   switch (backend) {
@@ -177,8 +180,6 @@ std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankI
   return make_single_process_comm();
 }
 
-}  // namespace
-
 TrainSummary run_training(const Config& cfg_in) {
   Config cfg = cfg_in;
   install_preemption_handlers();  // before any thread starts: they inherit its signal mask
@@ -196,21 +197,14 @@ TrainSummary run_training(const Config& cfg_in) {
   omp_set_num_threads(threads_per_rank(static_cast<int>(cfg.parallel.threads), where));
 
   // Everything that can reject the input happens before the first write to disk.
-  cpu::active_isa();  // a bad ZT_CPU_ISA is an error naming it
-  DataPlan plan = plan_data(cfg.data, cfg.model.vocab_size);
-  cfg.model.vocab_size = plan.vocab_size;
-  const fs::path ckpt_root = checkpoint_root(cfg);
-  const std::optional<ResumePoint> resume =
-      find_resume_point(*comm, ckpt_root, cfg.checkpoint.resume, cfg.checkpoint.on_corrupt);
-  const fs::path run_dir = fs::path(cfg.run.out_dir) / cfg.run.name;
-  if (!resume) refuse_to_replace_a_run(run_dir, ckpt_root, cfg.run.overwrite);
-  check_writable(run_dir, "run.out_dir");
-  check_writable(ckpt_root, cfg.checkpoint.dir.empty() ? "run.out_dir" : "checkpoint.dir");
+  TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_world_size);
+  comm->reset_stats();  // the metrics count the run's traffic, not the startup checks' agreement
+  cfg = checked.cfg;
+  DataPlan plan = std::move(checked.data);
+  const std::optional<ResumePoint> resume = std::move(checked.resume);
+  const fs::path run_dir = checked.run_dir, ckpt_root = checked.ckpt_root;
   const int64_t B = cfg.train.micro_batch, T = cfg.data.seq_len;
-  const int64_t global_batch = resolve_global_batch(cfg, world, resume);
-  cfg.train.grad_accum = global_batch / (B * world);
-  cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
-  check_plan_fits(plan_input(cfg, world), available_memory_bytes() / std::max(1, where.local_world_size));
+  const int64_t global_batch = cfg.train.global_batch;
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
   model.set_checkpointed_blocks(checkpointed_layers(cfg.memory, spec.n_layer));
@@ -260,7 +254,7 @@ TrainSummary run_training(const Config& cfg_in) {
   }
   comm->barrier()->wait();  // the prepared corpus exists for every rank
   if (!writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), false);
-  if (resume) check_stream_continues(cfg, *resume, data.train->num_samples());
+  if (resume) check_together(*comm, [&] { check_stream_continues(cfg, *resume, data.train->num_samples()); });
   std::unique_ptr<MetricsWriter> metrics;
   if (writer) {
     write_file_atomic(run_dir / "config.yaml", dump_config(cfg));
@@ -349,8 +343,8 @@ TrainSummary run_training(const Config& cfg_in) {
     const double loss_scale = scaler.scale();
     scaler.update(stats.skipped);
     if (stats.skipped)
-      log::warn("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
-                loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
+      log::warn_once("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
+                     loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
     if (fault_injected("sigterm", step + 1, rank)) {
       // To the process, as a scheduler sends it (a raise() would pend on this thread, which
       // blocks it), then wait for the signal thread to record it so the stop step is exact.
@@ -452,10 +446,10 @@ TrainSummary run_training(const Config& cfg_in) {
     if (stop) {
       if (auto s = checkpoints.finish()) log_save(*s, true);
       const int sig = preemption_signal();
-      log::warn("stopping at step {} on {}: checkpoint {} is complete; run the same command again to resume "
-                "(exit code {})",
-                done, sig ? strsignal(sig) : "another rank's signal", (ckpt_root / checkpoint_name(done)).string(),
-                kExitPreempted);
+      log::warn_once("stopping at step {} on {}: checkpoint {} is complete; run the same command again to resume "
+                     "(exit code {})",
+                     done, sig ? strsignal(sig) : "another rank's signal", (ckpt_root / checkpoint_name(done)).string(),
+                     kExitPreempted);
       summary.steps = done;
       summary.preempted = true;
       summary.wall_s = seconds_since(run_start);

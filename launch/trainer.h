@@ -1,9 +1,12 @@
 // The training loop of `zt train`: data, model, engine, schedule, evaluation, progress,
 // metrics and the final weights in the run directory.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "core/config.h"
+#include "core/runtime.h"
+#include "parallel/comm.h"
 
 namespace zt {
 
@@ -18,5 +21,8 @@ struct TrainSummary {
 };
 
 TrainSummary run_training(const Config& config);
+
+// The communicator of this process's place in the job (`where`), by parallel.backend.
+std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s);
 
 }  // namespace zt

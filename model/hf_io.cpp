@@ -87,21 +87,23 @@ void save_hf_safetensors(const Transformer& model, const std::string& path,
   write_safetensors(path, tensors, meta);
 }
 
-void load_hf_safetensors(Transformer& model, const std::string& path) {
-  const HfWeightFiles file = HfWeightFiles::open(path);
-  const Family family = model.spec().family;
+namespace {
 
-  // Resolve every parameter to a file tensor and check shapes before touching the model.
-  struct Match {
-    Unit* unit;
-    int index;
-    std::string file_name;
-  };
+struct Match {
+  size_t unit;  // index in model.units()
+  size_t param;
+  std::string file_name;
+};
+
+// Resolves every parameter to a file tensor and checks names, dtypes, shapes and values.
+std::vector<Match> match_hf_tensors(const Transformer& model, const HfWeightFiles& file, const std::string& path) {
+  const Family family = model.spec().family;
   std::vector<Match> matches;
   std::set<std::string> used;
-  for (Unit* u : model.units()) {
-    for (size_t i = 0; i < u->params().size(); ++i) {
-      const ParamSpec& p = u->params()[i];
+  const auto units = model.units();
+  for (size_t u = 0; u < units.size(); ++u) {
+    for (size_t i = 0; i < units[u]->params().size(); ++i) {
+      const ParamSpec& p = units[u]->params()[i];
       std::string name = p.name;
       if (!file.contains(name) && name.rfind("transformer.", 0) == 0 &&
           file.contains(name.substr(12)))
@@ -115,7 +117,7 @@ void load_hf_safetensors(Transformer& model, const std::string& path) {
       if (file.shape(name) != hf_shape(family, p))
         fail("{}: tensor '{}' has shape {}, the model expects {}", file.file_of(name).path(), name,
              shape_str(file.shape(name)), shape_str(hf_shape(family, p)));
-      matches.push_back({u, static_cast<int>(i), name});
+      matches.push_back({u, i, name});
       used.insert(name);
     }
   }
@@ -130,11 +132,25 @@ void load_hf_safetensors(Transformer& model, const std::string& path) {
     if (auto [i, what] = first_non_finite(file.get(m.file_name)); i >= 0)
       fail("{}: tensor '{}' holds {} at element {} (weights must be finite)", file.file_of(m.file_name).path(),
            m.file_name, what, i);
+  return matches;
+}
 
+}  // namespace
+
+void check_hf_safetensors(const Transformer& model, const std::string& path) {
+  match_hf_tensors(model, HfWeightFiles::open(path), path);
+}
+
+void load_hf_safetensors(Transformer& model, const std::string& path) {
+  const HfWeightFiles file = HfWeightFiles::open(path);
+  const Family family = model.spec().family;
+  const std::vector<Match> matches = match_hf_tensors(model, file, path);
+  const auto units = model.units();
   for (const Match& m : matches) {
-    const ParamSpec& p = m.unit->params()[m.index];
+    Unit* unit = units[m.unit];
+    const ParamSpec& p = unit->params()[m.param];
     Tensor src = file.get(m.file_name);
-    Tensor dst = m.unit->param(m.index);
+    Tensor dst = unit->param(static_cast<int>(m.param));
     if (src.dtype() != DType::f32) {
       Tensor f = Tensor::empty(src.shape(), DType::f32, MemTag::workspace);
       convert(f, src);

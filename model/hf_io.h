@@ -24,5 +24,7 @@ void save_hf_safetensors(const Transformer& model, const std::string& path,
 // NaN or an infinity, is an error naming it.
 // f32, bf16 and f16 files are accepted; GPT-2 files without the "transformer." prefix too.
 void load_hf_safetensors(Transformer& model, const std::string& path);
+// The same checks, writing nothing: the model need not have bound parameters.
+void check_hf_safetensors(const Transformer& model, const std::string& path);
 
 }  // namespace zt

@@ -83,13 +83,13 @@ std::optional<ResumePoint> find_resume_point(Communicator& comm, const fs::path&
       if (on_corrupt == OnCorrupt::error)
         throw CheckpointCorrupt(fmt::format("{} (checkpoint.on_corrupt: previous ignores it and resumes from the newest "
                                             "intact checkpoint)", e.what()));
-      log::warn("ignoring {}", e.what());
+      log::warn_once("ignoring {}", e.what());
     }
     if (latest) candidates.push_back(*latest);
     for (const CheckpointEntry& e : list_checkpoints(root))
       if (!latest || fs::weakly_canonical(e.dir) != fs::weakly_canonical(*latest)) candidates.push_back(e.dir);
     if (!latest && !candidates.empty())
-      log::warn("{} has checkpoints but no `latest` file; considering them newest first", root.string());
+      log::warn_once("{} has checkpoints but no `latest` file; considering them newest first", root.string());
   }
   for (size_t i = 0; i < candidates.size(); ++i) {
     ResumePoint point;
@@ -97,14 +97,14 @@ std::optional<ResumePoint> find_resume_point(Communicator& comm, const fs::path&
     const auto problem = verify_together(comm, point.dir, &point.meta);
     if (!problem) {
       point.verify_s = seconds_since(start);
-      if (i > 0) log::warn("resuming from {}, the newest intact checkpoint", point.dir.string());
+      if (i > 0) log::warn_once("resuming from {}, the newest intact checkpoint", point.dir.string());
       return point;
     }
     if (on_corrupt == OnCorrupt::error || resume != "auto")
       throw CheckpointCorrupt(fmt::format(
           "checkpoint {} failed verification: {}{}", point.dir.string(), *problem,
           resume == "auto" ? " (checkpoint.on_corrupt: previous falls back to the newest intact checkpoint)" : ""));
-    log::warn("checkpoint {} failed verification, skipping it (kept on disk): {}", point.dir.string(), *problem);
+    log::warn_once("checkpoint {} failed verification, skipping it (kept on disk): {}", point.dir.string(), *problem);
   }
   if (!candidates.empty())
     fail("no intact checkpoint under {}: all {} failed verification (see above); set checkpoint.resume: none to start over",
