@@ -29,6 +29,7 @@
 #include "launch/preemption.h"
 #include "launch/profile_window.h"
 #include "launch/train_data.h"
+#include "launch/tensorboard.h"
 #include "launch/train_resume.h"
 #include "launch/train_setup.h"
 #include "model/hf_io.h"
@@ -220,10 +221,12 @@ TrainSummary run_training(const Config& cfg_in) {
   if (!writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), false);
   if (resume) check_stream_continues(cfg, *resume, data.train->num_samples());
   std::unique_ptr<MetricsWriter> metrics;
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // a new events file per run, resumes included
   if (writer) {
     write_file_atomic(run_dir / "config.yaml", dump_config(cfg));
     if (resume) trim_metrics(run_dir / "metrics.jsonl", start_step);
     metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string(), resume.has_value());
+    if (cfg.log.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(run_dir, start_step + 1);
   }
 
   DistributedSampler sampler({cfg.run.seed, data.train->num_samples(), cfg.data.shuffle, global_batch, B, world, rank});
@@ -396,6 +399,7 @@ TrainSummary run_training(const Config& cfg_in) {
       if (val_loss) rec["val_loss"] = *val_loss;
       if (profile_record) rec["profile"] = *profile_record;
       if (metrics) metrics->write(rec);
+      if (tensorboard) tensorboard->write(step + 1, tensorboard_scalars(rec));
       window_start = Clock::now();
       window_tokens = 0;
     }

@@ -2,8 +2,9 @@
 # Installs every Debian package that building, testing and benchmarking zerotrain needs
 # (with clang, its sanitizer runtimes with libFuzzer and LLVM's OpenMP for the fuzz harnesses),
 # and the Python environment .venv that the tokenizer tests compare against (Hugging Face
-# tokenizers and tiktoken; zt itself never runs Python). Idempotent: what is present is left
-# alone. Run as root (or with sudo).
+# tokenizers and tiktoken) and the TensorBoard test reads event files with (tensorboard); zt
+# itself never runs Python. Idempotent: what is present is left alone. Run as root (or with
+# sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ packages=(
   clang libclang-rt-14-dev libomp-dev
 )
 # Versions the tests were checked with (tokenizer ids can change between releases).
-python_packages=(tokenizers==0.20.3 tiktoken==0.8.0)
+python_packages=(tokenizers==0.20.3 tiktoken==0.8.0 tensorboard==2.21.0)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,9 +38,9 @@ fi
 # Debian's python3, not whatever python3 comes first on PATH: the venv must outlive shells.
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
-if ! .venv/bin/python3 -c 'import sys, tokenizers, tiktoken
-sys.exit(0 if (tokenizers.__version__, tiktoken.__version__) == tuple(sys.argv[1:3]) else 1)' \
-    "${python_packages[0]#*==}" "${python_packages[1]#*==}" 2>/dev/null; then
+if ! .venv/bin/python3 -c 'import sys, tokenizers, tiktoken, tensorboard
+sys.exit(0 if (tokenizers.__version__, tiktoken.__version__, tensorboard.__version__) == tuple(sys.argv[1:4]) else 1)' \
+    "${python_packages[0]#*==}" "${python_packages[1]#*==}" "${python_packages[2]#*==}" 2>/dev/null; then
   echo "install-deps: creating .venv with ${python_packages[*]}"
   [ -x .venv/bin/python3 ] || "$python" -m venv .venv
   .venv/bin/python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}"
