@@ -4,10 +4,12 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/kernels.h"
+#include "core/log.h"
 #include "launch/cli.h"
 #include "launch/commands.h"
 #include "launch/eval_loss.h"
@@ -70,6 +72,8 @@ void use_compute_dtype(LocalModel& local, DType dtype) {
 // run's val file reproduces its last val_loss.
 int cmd_eval(const Args& args) {
   CliArgs cli("eval", args, {"data", "batches", "batch-size", "seq-len"}, {"json"});
+  // Notes (such as reading a headerless nanoGPT file) go to stderr: stdout holds the result.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("zt eval"));
   cli.expect_positionals(1, 1);
   const std::string data_path = cli.get_or("data", "");
   if (data_path.empty()) fail("zt eval: missing --data FILE");

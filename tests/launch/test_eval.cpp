@@ -2,6 +2,7 @@
 // it reproduces the val_loss the run logged, from the final weights and from a checkpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,20 @@ TEST(Eval, ReproducesTheTrainersValLossFromTheRunAndFromACheckpoint) {
   // The token file the trainer prepared from the same text reads the same samples.
   j = eval_json(run.string() + " --data " + (run / "data" / "val" / "val.train.bin").string() + " --batches 7");
   expect_close(j["loss"].get<double>(), val10, "prepared token file");
+  // The same tokens as nanoGPT's headerless uint16 file; its note goes to stderr, so stdout
+  // is the JSON line alone.
+  {
+    const TokenFile prepared = TokenFile::open((run / "data" / "val" / "val.train.bin").string());
+    std::vector<uint16_t> raw(prepared.size());
+    for (int64_t i = 0; i < prepared.size(); ++i) raw[i] = static_cast<uint16_t>(prepared[i]);
+    std::ofstream(tmp.path() / "val-nanogpt.bin", std::ios::binary)
+        .write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size() * 2));
+  }
+  r = testing::run_command("{ OMP_NUM_THREADS=1 '" ZT_BINARY "' eval " + run.string() + " --data " +
+                           (tmp.path() / "val-nanogpt.bin").string() + " --batches 7 --json 2>/dev/null; }");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  expect_close(nlohmann::json::parse(r.output)["loss"].get<double>(), val10, "nanoGPT token file");
   // A checkpoint holds the weights of its step: step 5's val loss, not step 10's.
   j = eval_json((run / "checkpoints" / checkpoint_name(5)).string() + " --data " + val.string() + " --batches 7");
   expect_close(j["loss"].get<double>(), val5, "checkpoint of step 5");
