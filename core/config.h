@@ -268,9 +268,11 @@ struct ProfileConfig {
 struct LogConfig {
   bool all_ranks = false;
   LogLevel level = LogLevel::info;
+  bool tensorboard = false;  // also write each metrics record as TensorBoard scalars (rank 0)
   template <class V> void visit(V& v) {
     v("all_ranks", all_ranks);
     v("level", level);
+    v("tensorboard", tensorboard);
   }
   bool operator==(const LogConfig&) const = default;
 };

@@ -11,6 +11,7 @@ using Args = std::vector<std::string>;
 int cmd_train(const Args& args);
 int cmd_export(const Args& args);
 int cmd_generate(const Args& args);
+int cmd_eval(const Args& args);  // `zt eval RUN_DIR|CHECKPOINT --data FILE`
 int cmd_data(const Args& args);  // `zt data prepare ...`
 int cmd_launch(const Args& args);
 int cmd_ckpt(const Args& args);  // `zt ckpt inspect|verify DIR`

@@ -1,4 +1,4 @@
-// The `zt` command line: one binary for training, launching, data, export and inspection.
+// The `zt` command line: one binary for training, launching, data, export, evaluation and inspection.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -27,6 +27,9 @@ commands:
   export RUN_DIR|CHECKPOINT -o model.safetensors | -o DIR/ [--max-shard-size 5GB]
                                             weights with Hugging Face names, or a directory
                                             transformers loads (config.json, shards, tokenizer)
+  eval RUN_DIR|CHECKPOINT --data FILE [--batches N] [--batch-size B] [--seq-len T] [--json]
+                                            loss and perplexity on a token file or text, as the
+                                            trainer's val loss computes them
   ckpt inspect DIR                          step, world, stage, parameters, files, checksums
   ckpt verify DIR                           check every file of one or all checkpoints
   plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
     if (command == "config") return zt::cmd_config(args);
     if (command == "generate") return zt::cmd_generate(args);
     if (command == "export") return zt::cmd_export(args);
+    if (command == "eval") return zt::cmd_eval(args);
     if (command == "data") return zt::cmd_data(args);
     if (command == "launch") return zt::cmd_launch(args);
     if (command == "ckpt") return zt::cmd_ckpt(args);

@@ -23,6 +23,7 @@
 #include "parallel/comm_mpi.h"
 #include "core/fileio.h"
 #include "core/hf_config.h"
+#include "launch/eval_loss.h"
 #include "launch/memory_plan.h"
 #include "launch/run_dir.h"
 #include "launch/metrics.h"
@@ -30,6 +31,7 @@
 #include "launch/profile_window.h"
 #include "launch/train_data.h"
 #include "launch/train_preflight.h"
+#include "launch/tensorboard.h"
 #include "launch/train_resume.h"
 #include "launch/train_setup.h"
 #include "model/hf_io.h"
@@ -46,34 +48,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Mean loss over `batches` micro-batches spread evenly over the dataset (the same samples at
-// every evaluation, so evaluations are comparable).
-// Every rank evaluates the same samples (at stage 3 all ranks take part in the gathers).
-double evaluate(Transformer& model, Engine& engine, const TokenDataset& data, int64_t micro_batch, int64_t T,
-                int64_t batches, Tensor& inputs, Tensor& targets) {
-  const int64_t want = batches * micro_batch;
-  const int64_t n = data.num_samples();
-  const int64_t count = std::min(want, n) / micro_batch * micro_batch;
-  if (count == 0) return NAN;
-  const double stride = static_cast<double>(n) / static_cast<double>(count);
-  double loss_sum = 0;
-  std::vector<int64_t> ids(micro_batch);
-  for (int64_t b = 0; b < count / micro_batch; ++b) {
-    for (int64_t i = 0; i < micro_batch; ++i)
-      ids[i] = static_cast<int64_t>(static_cast<double>(b * micro_batch + i) * stride);
-    data.fill_batch(ids, inputs, targets);
-    Stream s;
-    s.B = micro_batch;
-    s.T = T;
-    s.tokens = inputs;
-    s.targets = targets;
-    engine.begin_micro_batch(false);
-    model.forward(s, &engine);
-    loss_sum += s.loss_sum;
-  }
-  return loss_sum / static_cast<double>(count * T);
 }
 
 // Live bytes per tag at the end of the step, the step's peaks (peaks are reset as each step
@@ -256,10 +230,12 @@ TrainSummary run_training(const Config& cfg_in) {
   if (!writer) data = materialize_data(std::move(plan), cfg.data, run_dir.string(), false);
   if (resume) check_together(*comm, [&] { check_stream_continues(cfg, *resume, data.train->num_samples()); });
   std::unique_ptr<MetricsWriter> metrics;
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // a new events file per run, resumes included
   if (writer) {
     write_file_atomic(run_dir / "config.yaml", dump_config(cfg));
     if (resume) trim_metrics(run_dir / "metrics.jsonl", start_step);
     metrics = std::make_unique<MetricsWriter>((run_dir / "metrics.jsonl").string(), resume.has_value());
+    if (cfg.log.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(run_dir, start_step + 1);
   }
 
   DistributedSampler sampler({cfg.run.seed, data.train->num_samples(), cfg.data.shuffle, global_batch, B, world, rank});
@@ -288,6 +264,9 @@ TrainSummary run_training(const Config& cfg_in) {
             data.val ? fmt::format(", {} val samples", data.val->num_samples()) : "",
             spec.vocab_size, tokens_per_step, run_dir.string());
 
+  const std::vector<std::vector<int64_t>> val_batches =
+      data.val ? eval_sample_batches(data.val->num_samples(), B, cfg.train.eval_batches)
+               : std::vector<std::vector<int64_t>>{};
   Tensor inputs = Tensor::empty({B, T}, DType::i32, MemTag::activations);
   Tensor targets = Tensor::empty({B, T}, DType::i32, MemTag::activations);
   TrainSummary summary;
@@ -367,7 +346,8 @@ TrainSummary run_training(const Config& cfg_in) {
     std::optional<double> val_loss;
     if (data.val && cfg.train.eval_every > 0 && ((step + 1) % cfg.train.eval_every == 0 || last)) {
       profiler::Scope span(profiler::Category::eval, "evaluate");
-      val_loss = evaluate(model, engine, *data.val, B, T, cfg.train.eval_batches, inputs, targets);
+      // Every rank evaluates the same samples (at stage 3 all ranks take part in the gathers).
+      val_loss = evaluate_loss(model, &engine, *data.val, val_batches).loss;
       summary.val_loss = *val_loss;
     }
 
@@ -428,6 +408,7 @@ TrainSummary run_training(const Config& cfg_in) {
       if (val_loss) rec["val_loss"] = *val_loss;
       if (profile_record) rec["profile"] = *profile_record;
       if (metrics) metrics->write(rec);
+      if (tensorboard) tensorboard->write(step + 1, tensorboard_scalars(rec));
       window_start = Clock::now();
       window_tokens = 0;
     }

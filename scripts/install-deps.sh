@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and benchmarking zerotrain needs
 # (with clang, its sanitizer runtimes with libFuzzer and LLVM's OpenMP for the fuzz harnesses),
-# and the Python environment .venv that the tokenizer and model-directory tests compare against
-# (Hugging Face tokenizers, tiktoken, safetensors, transformers; zt itself never runs Python).
-# Idempotent: what is present is left alone. Run as root (or with sudo).
+# and the Python environment .venv that the tokenizer, model-directory and TensorBoard tests
+# compare against (Hugging Face tokenizers, tiktoken, safetensors, transformers, tensorboard;
+# zt itself never runs Python). Idempotent: what is present is left alone. Run as root (or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +18,8 @@ packages=(
 )
 # Versions the tests were checked with (tokenizer ids can change between releases);
 # safetensors, numpy and transformers (no PyTorch: its config classes only) read the
-# Hugging Face directories `zt export` writes.
-python_packages=(tokenizers==0.20.3 tiktoken==0.8.0 safetensors==0.4.5 numpy==2.4.6 transformers==4.46.3)
+# Hugging Face directories `zt export` writes; tensorboard reads the event files.
+python_packages=(tokenizers==0.20.3 tiktoken==0.8.0 safetensors==0.4.5 numpy==2.4.6 transformers==4.46.3 tensorboard==2.21.0)
 
 missing=()
 for p in "${packages[@]}"; do

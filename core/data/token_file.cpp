@@ -82,6 +82,16 @@ TokenFile TokenFile::open(const std::string& path, int64_t vocab_size, TokenForm
   return f;
 }
 
+TokenFile TokenFile::from_tokens(std::string name, std::vector<uint32_t> tokens) {
+  TokenFile f;
+  f.path_ = std::move(name);
+  f.owned_ = std::move(tokens);
+  f.tokens_ = f.owned_.data();
+  f.count_ = static_cast<int64_t>(f.owned_.size());
+  f.bits_ = 32;
+  return f;
+}
+
 void TokenFile::open_llmc(int64_t file_bytes) {
   const std::string& path = path_;
   const auto* header = static_cast<const int32_t*>(map_);
@@ -107,6 +117,7 @@ TokenFile& TokenFile::operator=(TokenFile&& o) noexcept {
   std::swap(tokens_, o.tokens_);
   std::swap(count_, o.count_);
   std::swap(bits_, o.bits_);
+  std::swap(owned_, o.owned_);  // the vectors' buffers, and so tokens_, stay where they are
   return *this;
 }
 

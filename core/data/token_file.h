@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 
@@ -19,6 +20,8 @@ class TokenFile {
   // TokenFormat::automatic reads a file without llm.c's magic and of even size as nanoGPT's
   // headerless uint16 tokens, and logs that it did.
   static TokenFile open(const std::string& path, int64_t vocab_size = 0, TokenFormat format = TokenFormat::llmc);
+  // Tokens held in memory (a text encoded on the fly); `name` stands for the path in errors.
+  static TokenFile from_tokens(std::string name, std::vector<uint32_t> tokens);
   TokenFile(TokenFile&& other) noexcept;
   TokenFile& operator=(TokenFile&& other) noexcept;
   TokenFile(const TokenFile&) = delete;
@@ -45,6 +48,7 @@ class TokenFile {
   const void* tokens_ = nullptr;
   int64_t count_ = 0;
   int bits_ = 16;
+  std::vector<uint32_t> owned_;  // from_tokens: the tokens themselves
 };
 
 // Writes an llm.c token file in pieces (streamed encoding): tokens go to PATH.tmp, commit()

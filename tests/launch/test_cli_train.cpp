@@ -22,7 +22,7 @@ using testing::TempDir;
 // --help after a command prints that command's usage and runs nothing; after "--" it belongs
 // to what `zt launch` starts.
 TEST(CliHelp, EachCommandPrintsItsOwnUsage) {
-  for (const std::string command : {"train", "launch", "plan", "ckpt", "report", "data"}) {
+  for (const std::string command : {"train", "launch", "plan", "ckpt", "report", "data", "eval"}) {
     auto r = run_zt(command + " --help");
     EXPECT_EQ(r.exit_code, 0) << command << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("zt " + command + " ")) << command;
