@@ -17,6 +17,9 @@ struct Stream {
   Tensor dx;               // (B*T, C) gradient w.r.t. x, flowing backward
   Tensor logits;           // (B*T, V) after the head (dlogits in place when training)
   double loss_sum = 0;     // sum of per-token losses of this micro-batch
+  // MoE: aux_loss_coef * sum over sequences of (their load-balancing loss * T), summed over
+  // MoE blocks; over the step's tokens it is the objective's aux term (not in loss_sum).
+  double aux_loss_sum = 0;
   int64_t rows() const { return B * T; }
 };
 
