@@ -219,6 +219,42 @@ TEST_P(MoeFfnVariants, AuxLossGradientReachesOnlyTheRouter) {
   }
 }
 
+// An expert that no token picks is skipped (no GEMM over zero rows): its weights do not
+// affect the output and get no gradient, and the other experts still do.
+TEST(MoeFfn, AnExpertNoTokenPicksIsSkipped) {
+  const ModelSpec spec = moe_spec({0, true, ""});
+  Ffn f(spec);
+  const int64_t B = 2, T = 6, N = B * T, C = spec.d_model, E = spec.n_experts;
+  Tensor x = testing::random_tensor({N, C}, 13);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::fabs(x.data<float>()[i]);
+  Tensor router = f.param("model.layers.0.block_sparse_moe.gate.weight");
+  for (int64_t c = 0; c < C; ++c) router.data<float>()[(E - 1) * C + c] = -3.f;  // a far lower logit for positive x
+  f.ffn.ensure_buffers(f.act, f.scratch, N, B, DType::f32);
+  auto forward = [&] {
+    Tensor y = Tensor::zeros({N, C}, DType::f32);
+    f.ffn.forward(f.act, f.scratch, x, &y, B, T);
+    return std::vector<float>(y.data<float>(), y.data<float>() + y.numel());
+  };
+  const std::vector<float> y = forward();
+  ASSERT_EQ(f.act.offsets[E - 1], f.act.offsets[E]) << "the last expert got tokens";
+  Tensor dx = Tensor::zeros({N, C}, DType::f32);
+  f.grads.zero_();
+  f.ffn.backward(f.act, f.scratch, dx, testing::random_tensor({N, C}, 14), x, T, 0.f);
+  const std::string unused = "model.layers.0.block_sparse_moe.experts." + std::to_string(E - 1) + ".";
+  for (size_t i = 0; i < f.unit.params().size(); ++i) {
+    const ParamSpec& p = f.unit.params()[i];
+    const double g = sum_squares(f.unit.grad(static_cast<int>(i)));
+    if (p.name.rfind(unused, 0) == 0) {
+      EXPECT_EQ(g, 0.0) << p.name;
+      Tensor w = f.unit.param(static_cast<int>(i));
+      fill(w, 5.f);  // must not change the output
+    } else {
+      EXPECT_GT(g, 0.0) << p.name;
+    }
+  }
+  EXPECT_EQ(forward(), y);
+}
+
 INSTANTIATE_TEST_SUITE_P(Moe, MoeFfnVariants,
                          ::testing::Values(Variant{0, true, "mixtral_norm_topk"}, Variant{0, false, "mixtral_raw_topk"},
                                            Variant{1, true, "qwen2_shared"}, Variant{2, false, "qwen2_two_shared"}),
