@@ -536,6 +536,15 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
                       m.worker_interval, c.data.seq_len));
     if (m.worker_conv_width == 0) m.worker_conv_width = m.worker_interval;
   }
+  if (m.moe.n_experts > 0) {
+    if (m.family != ModelFamily::llama)
+      bad({"model.moe.n_experts", "model.family"}, "model.moe: Mixture of Experts needs model.family: llama (SwiGLU experts)");
+    if (m.worker_interval > 0)
+      bad({"model.moe.n_experts", "model.worker_interval"}, "model.moe does not combine with model.worker_interval");
+    if (m.moe.top_k > m.moe.n_experts)
+      bad({"model.moe.top_k", "model.moe.n_experts"},
+          fmt::format("model.moe.top_k ({}) must be <= model.moe.n_experts ({})", m.moe.top_k, m.moe.n_experts));
+  }
   if (c.precision.reduce == Precision::fp16)
     bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
   if (c.precision.loss_scale != "dynamic") {

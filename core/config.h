@@ -64,6 +64,26 @@ struct RunConfig {
   bool operator==(const RunConfig&) const = default;
 };
 
+// Mixture of Experts (llama family): the FFN of every every_n_layers-th block becomes
+// n_experts SwiGLU experts of model.d_ff behind a softmax router, each token using its top_k.
+struct MoeConfig {
+  int64_t n_experts = 0;          // 0 = dense FFN (off)
+  int64_t top_k = 2;
+  int64_t n_shared_experts = 0;   // SwiGLU experts every token uses (one fused expert of n x d_ff)
+  double aux_loss_coef = 0.1;     // load-balancing loss, per sequence, summed over MoE layers
+  bool norm_topk_prob = true;     // renormalize the top-k weights to sum to 1
+  int64_t every_n_layers = 1;     // blocks l with l % every_n_layers == 0 are MoE
+  template <class V> void visit(V& v) {
+    v("n_experts", n_experts, between(0, 4096));
+    v("top_k", top_k, between(1, 4096));
+    v("n_shared_experts", n_shared_experts, between(0, 64));
+    v("aux_loss_coef", aux_loss_coef, at_least(0));
+    v("norm_topk_prob", norm_topk_prob);
+    v("every_n_layers", every_n_layers, between(1, 4096));
+  }
+  bool operator==(const MoeConfig&) const = default;
+};
+
 struct ModelConfig {
   ModelFamily family = ModelFamily::gpt2;
   int64_t n_layer = 6, n_head = 6;
@@ -81,6 +101,7 @@ struct ModelConfig {
   bool attn_gate = false;            // gated attention: sigmoid output gate per head and channel
   int64_t worker_interval = 0;       // WorkerTransformer: every k-th position is a worker; 0 = off
   int64_t worker_conv_width = 0;     // taps of the causal depthwise conv mixer; 0 = worker_interval
+  MoeConfig moe;
   template <class V> void visit(V& v) {
     v("family", family);
     v("n_layer", n_layer, between(1, 4096));
@@ -99,6 +120,7 @@ struct ModelConfig {
     v("attn_gate", attn_gate);
     v("worker_interval", worker_interval, at_least(0));
     v("worker_conv_width", worker_conv_width, at_least(0));
+    v.section("moe", moe);
   }
   bool operator==(const ModelConfig&) const = default;
 };

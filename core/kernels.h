@@ -10,6 +10,7 @@
 // - Norm statistics, softmax and the loss are computed in fp32 (f64 where noted).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -108,6 +109,37 @@ void causal_conv1d_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const 
 // gather: out (B*W, C) = those rows; scatter: out's worker rows = inp (B*W, C), others kept.
 void gather_worker_rows(Tensor& out, const Tensor& inp, int64_t T, int64_t interval);
 void scatter_worker_rows(Tensor& out, const Tensor& inp, int64_t T, int64_t interval);
+
+// ---- Mixture of Experts routing ----------------------------------------------------------
+// Router: probs (N,E) f32 = softmax(logits (N,E) f32); idx (N,K) i32 = each row's K most
+// probable experts, most probable first (ties: the lower index); weights (N,K) f32 = their
+// probs, divided by their sum when normalize.
+void moe_router_forward(Tensor& probs, Tensor& idx, Tensor& weights, const Tensor& logits, bool normalize);
+// dlogits (N,E) += softmax backward of dL/dprobs = dprobs (may be null; the aux loss's part)
+// plus what dweights (N,K) sends through the top-k selection and normalization (the selection
+// itself is piecewise constant).
+void moe_router_backward(Tensor& dlogits, const Tensor* dprobs, const Tensor& dweights, const Tensor& probs,
+                         const Tensor& idx, bool normalize);
+// Groups the N*K routed slots by expert, each expert's in token order: rows (N*K) i32 = the
+// token of each slot; slots (N,K) i32 = where token n's j-th choice sits; offsets (E+1) = where
+// expert e's slots start (expert e owns [offsets[e], offsets[e+1])).
+void moe_dispatch(Tensor& rows, Tensor& slots, std::vector<int64_t>& offsets, const Tensor& idx, int64_t n_experts);
+// Load-balancing loss of each sequence of T rows: aux (B) f32 = E * sum_i f_i * P_i with f_i
+// the share of the sequence's T*K slots routed to expert i and P_i the mean of probs[:, i]
+// over its rows (Switch Transformer; DeepSeek's per-sequence variant).
+void moe_aux_loss_forward(Tensor& aux, const Tensor& probs, const Tensor& idx, int64_t T);
+// dprobs (N,E) += scale * d(aux of the row's sequence) / dprobs = scale * E * f_i / T
+// (f_i counts discrete choices: no gradient).
+void moe_aux_loss_backward(Tensor& dprobs, const Tensor& idx, int64_t T, float scale);
+// out (M,C) = inp (N,C)[rows (M) i32], any float dtype (out's = inp's).
+void gather_rows(Tensor& out, const Tensor& inp, const Tensor& rows);
+// out (N,C) += sum_j weights (N,K)[n,j] * inp (M,C)[slots (N,K)[n,j]], the terms added in
+// order j; weights null: 1 (the backward of gather_rows). f32.
+void combine_rows(Tensor& out, const Tensor& inp, const Tensor& slots, const Tensor* weights);
+// Backward of the weighted combine, every slot used once: dinp[slots[n,j]] += weights[n,j] *
+// dout[n]; dweights[n,j] += dout[n] . inp[slots[n,j]].
+void combine_rows_backward(Tensor& dinp, Tensor& dweights, const Tensor& dout, const Tensor& inp,
+                           const Tensor& slots, const Tensor& weights);
 
 // ---- loss ---------------------------------------------------------------------------------
 // losses (N) = -log softmax(logits (N,V))[targets (N, i32)].

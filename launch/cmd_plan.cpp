@@ -58,6 +58,14 @@ int cmd_plan(const Args& args) {
   if (spec.attn_gate) features += ", gated attention";
   if (spec.workers())
     features += fmt::format(", workers every {} (conv mixer of {} taps)", spec.worker_interval, spec.worker_conv_width);
+  if (spec.n_experts > 0) {
+    // Per token an MoE block runs top_k of its n_experts: the rest of the experts are idle.
+    const int64_t idle = spec.num_moe_layers() * (spec.n_experts - spec.moe_top_k) * 3 * spec.d_model * spec.d_ff;
+    features += fmt::format(", MoE in {} of {} blocks: {} experts, top {}{}, {} active params per token",
+                            spec.num_moe_layers(), spec.n_layer, spec.n_experts, spec.moe_top_k,
+                            spec.n_shared_experts > 0 ? fmt::format(", {} shared", spec.n_shared_experts) : "",
+                            Transformer(spec).num_params() - idle);
+  }
   std::printf("zt plan: %s, %lld params%s, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
               "MiB per rank\n",
               cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()), features.c_str(),

@@ -194,18 +194,40 @@ PlanBytes plan_memory(const PlanInput& in) {
                 rounded(Nc * ff * ab) + rounded(Nc * F * ab);
   if (s.attn_gate) set += 2 * rounded(Nc * q_out * ab);  // gate pre-activation, gated output
   if (s.workers()) set += rounded(N * C * ab) + 2 * rounded(N * 4) + rounded(Nc * C * 4);
-  const int64_t checkpointed = std::count(in.checkpointed.begin(), in.checkpointed.end(), true);
-  const int64_t sets = s.n_layer - checkpointed + (checkpointed > 0 ? 1 : 0);
+  // An MoE block saves, instead of the MLP's pre-activation and activation, the router's
+  // probabilities and choices and, per routed slot (M = Nc * top_k), the gathered input, the
+  // experts' pre-activation, activation and output; the shared expert's as a dense MLP of SF.
+  const int64_t E = s.n_experts, K = s.moe_top_k, M = Nc * K, SF = s.n_shared_experts * F;
+  int64_t moe_set = set - rounded(Nc * ff * ab) - rounded(Nc * F * ab) + rounded(Nc * E * 4) + 3 * rounded(Nc * K * 4) +
+                    rounded(M * 4) + rounded(M * C * ab) + rounded(M * 2 * F * ab) + rounded(M * F * ab) +
+                    rounded(M * C * 4);
+  if (SF > 0) moe_set += rounded(Nc * 2 * SF * ab) + rounded(Nc * SF * ab) + rounded(Nc * C * 4) + 2 * rounded(Nc * 4);
+  int64_t saved = 0, shared_set = 0, n_moe = 0;
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    const int64_t bytes = s.moe_layer(l) ? moe_set : set;
+    n_moe += s.moe_layer(l);
+    if (static_cast<size_t>(l) < in.checkpointed.size() && in.checkpointed[l])
+      shared_set = std::max(shared_set, bytes);  // checkpointed blocks share the largest set
+    else
+      saved += bytes;
+  }
   int64_t act = 2 * rounded(N * 4);                         // token ids and targets
   act += rounded(N * C * 4);                                // embedding output
-  act += s.n_layer * rounded(N * C * 4) + sets * set;       // block outputs, saved sets
+  act += s.n_layer * rounded(N * C * 4) + saved + shared_set;  // block outputs, saved sets
   act += rounded(N * C * ab) + rounded(N * C * 4) + 2 * rounded(N * 4);  // final norm: out, dres, mean, rstd
   act += rounded(N * V * 4) + rounded(N * 4) + rounded(N * C * 4);  // logits (dlogits in place), losses, head dx
   tag(p, MemTag::activations) = act;
 
   // ---- workspace: block backward scratch, and fp16 GEMM operands -----------------------
-  int64_t ws = rounded(Nc * C * 4) + rounded(Nc * ff * 4) + rounded(Nc * F * 4) + rounded(Nc * q_out * 4) +
-               rounded(Nc * qkv * 4);
+  const bool dense_mlp = n_moe < s.n_layer;
+  int64_t ws = rounded(Nc * C * 4) + rounded(Nc * q_out * 4) + rounded(Nc * qkv * 4);
+  if (dense_mlp) ws += rounded(Nc * ff * 4) + rounded(Nc * F * 4);
+  if (n_moe > 0) {  // MoE scratch: router (logits, their gradient, dprobs, dweights), per slot, shared, aux
+    ws += 3 * rounded(Nc * E * 4) + rounded(Nc * K * 4) + 2 * rounded(M * C * 4) + rounded(M * F * 4) +
+          rounded(M * 2 * F * 4) + rounded(B * 4);
+    if (SF > 0)
+      ws += rounded(Nc * SF * 4) + rounded(Nc * 2 * SF * 4) + rounded(Nc * C * 4) + 5 * rounded(Nc * 4);
+  }
   if (s.attn_gate) ws += 2 * rounded(Nc * q_out * 4);               // dgate, d(ungated output)
   if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
@@ -219,6 +241,7 @@ PlanBytes plan_memory(const PlanInput& in) {
     int64_t widened = std::max(rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4), rounded(Nc * ff * 4) + rounded(Nc * F * 4));
     if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
     if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
+    if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
     ws += widened;
   }
   // fp16: a linear's backward holds its dout, its input and its weight rounded through an

@@ -472,6 +472,38 @@ std::string throughput_figure(const Run& run) {
                 svg_line_chart(step_chart(run, "tokens/s", {series_of(run, "tokens_per_s", "tokens/s")})));
 }
 
+// MoE runs: each MoE layer's least over most loaded expert per step (1 is a perfect balance)
+// with the aux loss, and the routed tokens per expert of the last logged step.
+std::string moe_figure(const Run& run) {
+  std::vector<ChartSeries> ratios;
+  for (const Entry& e : run.entries) {
+    const json* r = array_at(*e.rec, "expert_load_ratio");
+    if (!r) continue;
+    for (size_t l = 0; l < r->size(); ++l) {
+      if (ratios.size() <= l) ratios.push_back({fmt::format("MoE layer {} min/max load", l), {}, false});
+      if ((*r)[l].is_number()) ratios[l].points.push_back({e.step, (*r)[l].get<double>()});
+    }
+  }
+  ratios.push_back(series_of(run, "aux_loss", "aux loss"));
+  BarChart load;
+  load.value_label = "routed tokens per expert, last logged step";
+  if (const Entry* last = last_with(run, "expert_tokens", true)) {
+    const json& layers = *array_at(*last->rec, "expert_tokens");
+    for (size_t l = 0; l < layers.size(); ++l) {
+      if (!layers[l].is_array()) continue;
+      for (size_t e = 0; e < layers[l].size(); ++e)
+        if (layers[l][e].is_number())
+          load.rows.push_back({fmt::format("layer {} expert {}", l, e), {layers[l][e].get<double>()}});
+    }
+  }
+  return figure("moe", "Expert load",
+                "Per MoE layer: tokens routed to the least loaded expert over those of the most loaded one (1 is "
+                "balanced), and the load-balancing aux loss added to the objective; bars: tokens per expert.",
+                R"(<div class="pair">)" + svg_line_chart(step_chart(run, "load ratio / aux loss", ratios)) +
+                    svg_bar_chart(load) + "</div>",
+                true);
+}
+
 // Allocator tags in the order the trainer reports them, then any others.
 std::vector<std::string> memory_tags(const json& memory) {
   std::vector<std::string> tags;
@@ -700,8 +732,9 @@ pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:12px;o
 Report render_report(const ReportInput& input) {
   const Run run = select_records(input.records);
   if (run.entries.empty()) fail("no usable record (none has a step or a loss)");
-  const std::vector<std::string> figures = {loss_figure(run),       lr_figure(run),     grad_norm_figure(run),
-                                            throughput_figure(run), memory_figure(run), comm_figure(run)};
+  std::vector<std::string> figures = {loss_figure(run),       lr_figure(run),     grad_norm_figure(run),
+                                      throughput_figure(run), memory_figure(run), comm_figure(run)};
+  if (last_with(run, "expert_tokens", true)) figures.push_back(moe_figure(run));
   Report report;
   report.steps = static_cast<int64_t>(run.entries.back().step);
   report.plots = static_cast<int>(figures.size());

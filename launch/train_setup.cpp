@@ -22,6 +22,12 @@ ModelSpec model_spec(const Config& config) {
   s.attn_gate = m.attn_gate;
   s.worker_interval = m.worker_interval;
   s.worker_conv_width = m.worker_conv_width;
+  s.n_experts = m.moe.n_experts;
+  s.moe_top_k = m.moe.top_k;
+  s.n_shared_experts = m.moe.n_shared_experts;
+  s.moe_every = m.moe.every_n_layers;
+  s.aux_loss_coef = static_cast<float>(m.moe.aux_loss_coef);
+  s.norm_topk_prob = m.moe.norm_topk_prob;
   s.seed = config.run.seed;
   return s;
 }

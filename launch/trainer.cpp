@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -63,6 +64,30 @@ nlohmann::json memory_json(const MemStats& m, const MemStats& run_peak) {
   j["peak_total"] = m.peak_total;
   j["run_peak_total"] = run_peak.peak_total;
   return j;
+}
+
+// MoE statistics of one step from the all-reduced buffer: [3] the aux loss sum (token
+// weighted), [4...] routed slots per expert per MoE layer.
+struct MoeStepStats {
+  double aux_loss = 0;                        // the objective's aux term
+  std::vector<std::vector<int64_t>> tokens;   // per MoE layer, per expert
+  std::vector<double> ratios;                 // per MoE layer: least / most loaded expert
+  double worst_ratio = 1;
+};
+
+MoeStepStats moe_step_stats(const Tensor& reduced, size_t layers, int64_t n_experts, int64_t tokens_per_step) {
+  MoeStepStats m;
+  const double* v = reduced.data<double>();
+  m.aux_loss = v[3] / static_cast<double>(tokens_per_step);
+  for (size_t l = 0; l < layers; ++l) {
+    std::vector<int64_t> t(n_experts);
+    for (int64_t e = 0; e < n_experts; ++e) t[e] = static_cast<int64_t>(v[4 + l * n_experts + e]);
+    const auto [lo, hi] = std::minmax_element(t.begin(), t.end());
+    m.ratios.push_back(*hi > 0 ? static_cast<double>(*lo) / static_cast<double>(*hi) : 1.0);
+    m.worst_ratio = std::min(m.worst_ratio, m.ratios.back());
+    m.tokens.push_back(std::move(t));
+  }
+  return m;
 }
 
 // Running maxima of the per-step peaks.
@@ -288,9 +313,12 @@ TrainSummary run_training(const Config& cfg_in) {
     CpuAllocator::instance().reset_peaks();
     std::optional<profiler::Scope> step_span(std::in_place, profiler::Category::step, "step");
     engine.zero_grads();
-    // One all-reduce per step carries the loss and two flags: a rank received a stop
-    // signal; a rank is still writing an async checkpoint.
-    Tensor loss_sum = Tensor::zeros({3}, DType::f64, MemTag::comm);
+    // One all-reduce per step carries the loss, two flags (a rank received a stop signal; a
+    // rank is still writing an async checkpoint) and, for MoE, the aux loss and expert loads.
+    const std::vector<MoeLoad*> moe_loads = model.moe_loads();
+    const int64_t n_experts = spec.n_experts;
+    Tensor loss_sum = Tensor::zeros({4 + static_cast<int64_t>(moe_loads.size()) * n_experts}, DType::f64, MemTag::comm);
+    for (MoeLoad* l : moe_loads) l->tokens.assign(n_experts, 0);
     const auto micro_batches = [&] {
       profiler::Scope span(profiler::Category::data, "sample");
       return sampler.next_batch();
@@ -313,7 +341,11 @@ TrainSummary run_training(const Config& cfg_in) {
       model.forward(s, &engine);
       model.backward(s, &engine);
       loss_sum.data<double>()[0] += s.loss_sum;
+      loss_sum.data<double>()[3] += s.aux_loss_sum;
     }
+    for (size_t l = 0; l < moe_loads.size(); ++l)
+      for (int64_t e = 0; e < n_experts; ++e)
+        loss_sum.data<double>()[4 + l * n_experts + e] = static_cast<double>(moe_loads[l]->tokens[e]);
     const float lr = static_cast<float>(schedule.at(step));
     StepStats stats = [&] {
       profiler::Scope span(profiler::Category::optimizer, "optimizer_step");
@@ -342,6 +374,7 @@ TrainSummary run_training(const Config& cfg_in) {
     if (!std::isfinite(loss)) fail("loss is {} at step {}: training diverged (try a lower optim.lr)", loss, step + 1);
     window_tokens += tokens_per_step;
     summary.final_loss = loss;
+    const MoeStepStats moe = moe_step_stats(loss_sum, moe_loads.size(), n_experts, tokens_per_step);
 
     std::optional<double> val_loss;
     if (data.val && cfg.train.eval_every > 0 && ((step + 1) % cfg.train.eval_every == 0 || last)) {
@@ -360,9 +393,11 @@ TrainSummary run_training(const Config& cfg_in) {
       const double eta = (cfg.train.steps - step - 1) * tokens_per_step / std::max(tok_s, 1e-9);
       MemStats mem = memory_stats();
       track_peaks(run_peak, mem);
-      log::info("step {:>5}/{} | loss {:.4f}{} | lr {:.2e} | gnorm {:.3f} | {} tok/s | {:.1f} GFLOP/s | {} | eta {}",
+      log::info("step {:>5}/{} | loss {:.4f}{}{} | lr {:.2e} | gnorm {:.3f} | {} tok/s | {:.1f} GFLOP/s | {} | eta {}",
                 step + 1, cfg.train.steps, loss,
-                val_loss ? fmt::format(" | val {:.4f}", *val_loss) : "", lr, stats.grad_norm,
+                val_loss ? fmt::format(" | val {:.4f}", *val_loss) : "",
+                moe_loads.empty() ? "" : fmt::format(" | aux {:.4f} | load min/max {:.2f}", moe.aux_loss, moe.worst_ratio),
+                lr, stats.grad_norm,
                 format_count(tok_s), tok_s * flops_per_token / 1e9, format_duration(elapsed),
                 format_duration(eta));
       const CommStats cs = comm->stats();
@@ -405,6 +440,11 @@ TrainSummary run_training(const Config& cfg_in) {
                             {"comm_busy_s", all.data<double>()[3 * r + 1]},
                             {"comm_exposed_s", all.data<double>()[3 * r + 2]}});
       rec["ranks"] = per_rank;
+      if (!moe_loads.empty()) {
+        rec["aux_loss"] = moe.aux_loss;
+        rec["expert_tokens"] = moe.tokens;
+        rec["expert_load_ratio"] = moe.ratios;
+      }
       if (val_loss) rec["val_loss"] = *val_loss;
       if (profile_record) rec["profile"] = *profile_record;
       if (metrics) metrics->write(rec);

@@ -73,6 +73,11 @@ Block::Block(Unit& unit, const ModelSpec& spec, int layer, const Tensor* rope_ta
     if (spec.attn_gate)
       gate_.w_first = gate_.w_last = P("self_attn.gate_proj.weight", {q_out, C}, K::matrix, I::normal);
     norm2_.w = P("post_attention_layernorm.weight", {C}, K::norm, I::ones);
+    if (spec.moe_layer(layer)) {
+      moe_ = true;
+      moe_ffn_ = MoeFfn(unit, spec, fmt::format("model.layers.{}.", layer));
+      return;
+    }
     // gate and up adjacent: one fused [2F, C] matrix whose output is [gate | up].
     fc_.w_first = P("mlp.gate_proj.weight", {F, C}, K::matrix, I::normal);
     fc_.w_last = P("mlp.up_proj.weight", {F, C}, K::matrix, I::normal);
@@ -126,11 +131,15 @@ void Block::ensure_core_buffers(int64_t B, int64_t Tc) {
   ensure(v.ln2, {Nc, C}, MemTag::activations, act_dtype_);
   ensure(v.mean2, {Nc});
   ensure(v.rstd2, {Nc});
-  ensure(v.h, {Nc, ff_width_}, MemTag::activations, act_dtype_);
-  ensure(v.a, {Nc, F}, MemTag::activations, act_dtype_);
   ensure(w.dln, {Nc, C}, MemTag::workspace);
-  ensure(w.dh, {Nc, ff_width_}, MemTag::workspace);
-  ensure(w.da, {Nc, F}, MemTag::workspace);
+  if (moe_) {
+    moe_ffn_.ensure_buffers(v.moe, w.moe, Nc, B, act_dtype_);
+  } else {
+    ensure(v.h, {Nc, ff_width_}, MemTag::activations, act_dtype_);
+    ensure(v.a, {Nc, F}, MemTag::activations, act_dtype_);
+    ensure(w.dh, {Nc, ff_width_}, MemTag::workspace);
+    ensure(w.da, {Nc, F}, MemTag::workspace);
+  }
   ensure(w.datty, {Nc, HD}, MemTag::workspace);
   ensure(w.dqkv, {Nc, qkv_.out}, MemTag::workspace);
 }
@@ -144,6 +153,12 @@ void Block::forward(Stream& s) {
   x_in_ = s.x;
   run_forward(s.B, s.T, /*output=*/true);
   s.x = y_;
+  if (moe_) {
+    // Token-weighted like loss_sum: divided by the step's tokens it is aux_loss_coef times the
+    // mean over sequences.
+    s.aux_loss_sum += spec_.aux_loss_coef * aux_sum_ * static_cast<double>(s.T);
+    if (s.need_backward) moe_ffn_.count_load(act_->moe, load_);
+  }
 }
 
 void Block::run_forward(int64_t B, int64_t T, bool output) {
@@ -192,6 +207,11 @@ void Block::core_forward(const Tensor& xin, Tensor* yout, int64_t B, int64_t Tc,
   add_inplace(v.x2, xin);
 
   norm2_.forward(v.ln2, v.mean2, v.rstd2, v.x2);
+  if (moe_) {
+    if (yout) yout->copy_from(v.x2);  // the experts add into the residual
+    aux_sum_ = moe_ffn_.forward(v.moe, scratch_->moe, v.ln2, yout, B, Tc);
+    return;
+  }
   fc_.forward(v.h, v.ln2);
   if (spec_.gpt2())
     gelu_forward(v.a, v.h);
@@ -211,6 +231,9 @@ void Block::backward(Stream& s) {
     ensure_buffers(s.B, s.T);
     run_forward(s.B, s.T, /*output=*/false);
   }
+  // The objective holds aux_loss_coef times the mean over the step's sequences of their aux
+  // loss; grad_scale is d(objective)/d(token loss) = 1 / tokens per step (times a loss scale).
+  aux_grad_ = spec_.aux_loss_coef * s.grad_scale * static_cast<float>(s.T);
   Tensor& dres = s.dx;
   if (!spec_.workers()) {
     core_backward(dres, x_in_, s.B, s.T);
@@ -239,15 +262,20 @@ void Block::core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc
   BlockActivations& v = *act_;
   const AttnShape shape = attn_shape(B, Tc);
 
-  w.da.zero_();
-  fc_proj_.backward(&w.da, dres, v.a);
-  w.dh.zero_();
-  if (spec_.gpt2())
-    gelu_backward(w.dh, w.da, v.h);
-  else
-    swiglu_backward(w.dh, w.da, v.h);
-  w.dln.zero_();
-  fc_.backward(&w.dln, w.dh, v.ln2);
+  if (moe_) {
+    w.dln.zero_();
+    moe_ffn_.backward(v.moe, w.moe, w.dln, dres, v.ln2, Tc, aux_grad_);
+  } else {
+    w.da.zero_();
+    fc_proj_.backward(&w.da, dres, v.a);
+    w.dh.zero_();
+    if (spec_.gpt2())
+      gelu_backward(w.dh, w.da, v.h);
+    else
+      swiglu_backward(w.dh, w.da, v.h);
+    w.dln.zero_();
+    fc_.backward(&w.dln, w.dh, v.ln2);
+  }
   norm2_.backward(dres, w.dln, v.x2, v.mean2, v.rstd2);
 
   w.datty.zero_();

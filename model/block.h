@@ -9,9 +9,11 @@
 //   conv mixer with a residual, x1 = x + Conv(NormMix(x)); then only the worker rows
 //   (t = k-1 mod k) run attention (causal over workers) and the MLP, updated in place:
 //   y = x1 with y[workers] = Core(x1[workers]), where Core is the standard block above.
+// - n_experts (llama): the MLP of blocks spec.moe_layer(l) is a Mixture of Experts (model/moe.h).
 #pragma once
 #include "model/kv_cache.h"
 #include "model/layers.h"
+#include "model/moe.h"
 #include "model/module.h"
 #include "model/spec.h"
 
@@ -23,6 +25,7 @@ struct BlockScratch {
   Tensor dgate, dattn;  // attn_gate: d(gate pre-activation), d(ungated attention output)
   Tensor mix;           // workers (N,C): x1 while recomputing, then the mixer's dln
   Tensor rows;          // workers (Nc,C): the core's output rows, or their gradient
+  MoeScratch moe;
 };
 
 // What a block's backward reads besides its input. A checkpointed block keeps none of it
@@ -35,6 +38,7 @@ struct BlockActivations {
   Tensor gate, gated;                        // attn_gate: pre-activation, atty * sigmoid(gate)
   Tensor x2, ln2, mean2, rstd2, h, a;
   Tensor lnmix, meanmix, rstdmix, xw;        // workers: the mixer's normed input, stats; x1[workers]
+  MoeActivations moe;                        // MoE blocks: in place of h and a
 };
 
 class Block : public Module {
@@ -49,6 +53,9 @@ class Block : public Module {
   // shared: the set checkpointed blocks share; null: keep activations (the default).
   void set_checkpointed(BlockActivations* shared);
   bool checkpointed() const { return act_ != &own_; }
+  // MoE blocks: routed slots per expert of the training forwards since the caller reset it;
+  // null for a dense block.
+  MoeLoad* moe_load() { return moe_ ? &load_ : nullptr; }
 
  private:
   void ensure_buffers(int64_t B, int64_t T);
@@ -75,6 +82,11 @@ class Block : public Module {
   Linear qkv_, gate_, out_proj_, fc_, fc_proj_;
   CausalConv conv_;
   int64_t ff_width_ = 0;  // fc output width: d_ff (GELU) or 2*d_ff (SwiGLU gate|up)
+  bool moe_ = false;      // the MLP is moe_ffn_
+  MoeFfn moe_ffn_;
+  MoeLoad load_;
+  double aux_sum_ = 0;      // the last forward's aux loss summed over its sequences
+  float aux_grad_ = 0;      // backward: dL/d(aux loss of one sequence)
 
   // Saved for backward and reused across steps.
   Tensor x_in_;  // the stream's input (owned by the previous module)

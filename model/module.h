@@ -23,6 +23,9 @@ struct Stream {
   // prompt); each later forward appends one token at position pos. Null when training.
   KVCache* cache = nullptr;
   int64_t pos = 0;
+  // MoE: aux_loss_coef * sum over sequences of (their load-balancing loss * T), summed over
+  // MoE blocks; over the step's tokens it is the objective's aux term (not in loss_sum).
+  double aux_loss_sum = 0;
   int64_t rows() const { return B * T; }
 };
 

@@ -18,7 +18,11 @@ double ModelSpec::train_flops_per_token(int64_t T) const {
   const double share = workers() ? 1.0 / static_cast<double>(worker_interval) : 1.0;
   const double Tc = static_cast<double>(core_rows(T));
   const double block = share * (qkv + out + gate + mlp) + (workers() ? C * worker_conv_width : 0.0);
-  const double matmul_weights = n_layer * block + static_cast<double>(vocab_size) * C;
+  // An MoE block's FFN per token: top_k routed experts and the shared one instead of the MLP.
+  const double moe_ffn = 3.0 * C * F * static_cast<double>(moe_top_k + n_shared_experts) +
+                         C * static_cast<double>(n_experts) + (n_shared_experts > 0 ? C : 0.0);
+  const double moe_extra = static_cast<double>(num_moe_layers()) * (moe_ffn - mlp);
+  const double matmul_weights = n_layer * block + moe_extra + static_cast<double>(vocab_size) * C;
   const double attention = share * n_layer * 2.0 * 2.0 * Tc * n_head * D;
   return 6.0 * matmul_weights + 3.0 * attention;
 }
@@ -28,6 +32,9 @@ Transformer::Transformer(const ModelSpec& spec) : spec_(spec) {
            "bad head counts {} / {} for d_model {}", spec.n_head, spec.n_kv_head, spec.d_model);
   ZT_CHECK(spec.worker_interval >= 0 && (!spec.workers() || spec.worker_conv_width >= 1),
            "worker_interval {} with conv width {}", spec.worker_interval, spec.worker_conv_width);
+  ZT_CHECK(spec.n_experts == 0 || (!spec.gpt2() && !spec.workers() && spec.moe_top_k >= 1 &&
+                                   spec.moe_top_k <= spec.n_experts && spec.moe_every >= 1),
+           "MoE needs llama without workers and 1 <= top_k {} <= n_experts {}", spec.moe_top_k, spec.n_experts);
   units_.push_back(std::make_unique<Unit>("embed"));
   for (int64_t l = 0; l < spec.n_layer; ++l)
     units_.push_back(std::make_unique<Unit>("block." + std::to_string(l)));
@@ -119,6 +126,7 @@ void Transformer::forward(Stream& s, UnitHooks* hooks) {
              s.cache->pos);
     ZT_CHECK(!s.need_backward, "no backward through a KV cache");
   }
+  s.aux_loss_sum = 0;
   for (auto& m : chain_) {
     profiler::Scope span(profiler::Category::forward, m->name());
     if (hooks) hooks->pre_forward(m->unit());
@@ -163,6 +171,13 @@ int64_t Transformer::num_checkpointed_blocks() const {
   int64_t n = 0;
   for (int64_t l = 0; l < spec_.n_layer; ++l) n += static_cast<const Block&>(*chain_[1 + l]).checkpointed();
   return n;
+}
+
+std::vector<MoeLoad*> Transformer::moe_loads() {
+  std::vector<MoeLoad*> out;
+  for (int64_t l = 0; l < spec_.n_layer; ++l)
+    if (MoeLoad* load = static_cast<Block&>(*chain_[1 + l]).moe_load()) out.push_back(load);
+  return out;
 }
 
 void Transformer::set_activation_dtype(DType dtype) {

@@ -56,6 +56,9 @@ class Transformer {
   void set_checkpointed_blocks(const std::vector<bool>& layers);
   int64_t num_checkpointed_blocks() const;
 
+  // MoE blocks' routed slots per expert since the caller last reset them, in layer order.
+  std::vector<MoeLoad*> moe_loads();
+
   // Mixed precision: saved activations off the residual stream are stored in `dtype` (see
   // Module::set_activation_dtype); f32 keeps every activation in f32.
   void set_activation_dtype(DType dtype);

@@ -34,6 +34,23 @@ void causal_conv1d_backward(float* dinp, float* dw, float* dbias, const float* d
 void gather_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 void scatter_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 
+// Mixture of Experts routing (moe.cpp); shapes as in core/kernels.h.
+void moe_router_forward(float* probs, int32_t* idx, float* weights, const float* logits, int64_t N,
+                        int64_t E, int64_t K, bool normalize);
+void moe_router_backward(float* dlogits, const float* dprobs, const float* dweights, const float* probs,
+                         const int32_t* idx, int64_t N, int64_t E, int64_t K, bool normalize);
+void moe_dispatch(int32_t* rows, int32_t* slots, int64_t* offsets, const int32_t* idx, int64_t N, int64_t E,
+                  int64_t K);
+void moe_aux_loss_forward(float* aux, const float* probs, const int32_t* idx, int64_t B, int64_t T, int64_t E,
+                          int64_t K);
+void moe_aux_loss_backward(float* dprobs, const int32_t* idx, int64_t B, int64_t T, int64_t E, int64_t K,
+                           float scale);
+void gather_rows(void* out, const void* inp, const int32_t* rows, int64_t M, int64_t row_bytes);
+void combine_rows(float* out, const float* inp, const int32_t* slots, const float* weights, int64_t N, int64_t K,
+                  int64_t C);
+void combine_rows_backward(float* dinp, float* dweights, const float* dout, const float* inp, const int32_t* slots,
+                           const float* weights, int64_t N, int64_t K, int64_t C);
+
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
                        int64_t N, int64_t T, int64_t C);
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,

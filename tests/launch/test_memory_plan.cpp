@@ -77,10 +77,12 @@ INSTANTIATE_TEST_SUITE_P(Configs, PlanAgainstMeasurement,
                          // gradients more than the plan's window), larger there because its workers
                          // save fewer activations. At stages 0-1 its plan is within 0.1%.
                          ::testing::Values("configs/test-tiny-gpt2.yaml", "configs/test-tiny-llama.yaml",
-                                           "configs/test-tiny-worker-gpt2.yaml"),
+                                           "configs/test-tiny-worker-gpt2.yaml", "configs/test-tiny-moe.yaml"),
                          [](const auto& info) {
                            const std::string c = info.param;
-                           return std::string(c.find("worker") != std::string::npos ? "worker_" : "") +
+                           return std::string(c.find("worker") != std::string::npos ? "worker_"
+                                              : c.find("moe") != std::string::npos  ? "moe_"
+                                                                                    : "") +
                                   (c.find("gpt2") != std::string::npos ? "gpt2" : "llama");
                          });
 

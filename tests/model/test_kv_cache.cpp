@@ -1,6 +1,7 @@
 // Decoding with a KV cache: the logits of a prompt followed by one token at a time equal the
 // logits of one forward over the whole sequence, for both families, GQA, gated attention and
-// the WorkerTransformer (whose cache holds only worker positions and the mixer's inputs).
+// the WorkerTransformer (whose cache holds only worker positions and the mixer's inputs) and
+// MoE blocks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@ struct CacheVariant {
   bool gate;
   int64_t interval, conv_width;
   const char* name;
+  int64_t n_experts = 0, n_shared_experts = 0;  // MoE (llama)
 };
 
 void PrintTo(const CacheVariant& v, std::ostream* os) { *os << v.name; }
@@ -39,6 +41,8 @@ ModelSpec spec_of(const CacheVariant& v) {
   s.attn_gate = v.gate;
   s.worker_interval = v.interval;
   s.worker_conv_width = v.conv_width;
+  s.n_experts = v.n_experts;
+  s.n_shared_experts = v.n_shared_experts;
   return s;
 }
 
@@ -114,7 +118,8 @@ INSTANTIATE_TEST_SUITE_P(
                       CacheVariant{Family::gpt2, true, 0, 0, "gpt2_gated"},
                       CacheVariant{Family::gpt2, true, 4, 4, "gpt2_workers"},
                       CacheVariant{Family::llama, true, 4, 3, "llama_workers"},
-                      CacheVariant{Family::llama, false, 2, 5, "llama_workers_wide_conv"}),
+                      CacheVariant{Family::llama, false, 2, 5, "llama_workers_wide_conv"},
+                      CacheVariant{Family::llama, false, 0, 0, "llama_moe", 4, 1}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(KVCacheDecodingKernel, AttentionDecodeEqualsTheLastRowOfCausalAttention) {

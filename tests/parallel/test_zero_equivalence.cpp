@@ -73,9 +73,14 @@ INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
                                            Case{"configs/test-tiny-worker-gpt2.yaml", 2, false, 0},
                                            Case{"configs/test-tiny-worker-llama.yaml", 4, false, 0},
                                            Case{"configs/test-tiny-worker-gpt2.yaml", 4, true, 29745},
-                                           Case{"configs/test-tiny-worker-llama.yaml", 2, true, 29746}),
+                                           Case{"configs/test-tiny-worker-llama.yaml", 2, true, 29746},
+                                           // Mixture of Experts with a shared expert
+                                           Case{"configs/test-tiny-moe.yaml", 2, false, 0},
+                                           Case{"configs/test-tiny-moe.yaml", 2, true, 29747}),
                          [](const auto& info) {
-                           return std::string(std::strstr(info.param.config, "worker") ? "worker_" : "") +
+                           return std::string(std::strstr(info.param.config, "worker") ? "worker_"
+                                              : std::strstr(info.param.config, "moe")  ? "moe_"
+                                                                                       : "") +
                                   std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
                                   std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun");
                          });
