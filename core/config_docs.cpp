@@ -36,6 +36,12 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
     {"model.attn_gate", "gated attention: a sigmoid output gate per head and channel"},
     {"model.worker_interval", "WorkerTransformer: every k-th position is a worker; 0 = off"},
     {"model.worker_conv_width", "taps of the WorkerTransformer's causal conv mixer; 0 = model.worker_interval"},
+    {"model.moe.n_experts", "Mixture of Experts (llama): routed SwiGLU experts per MoE block; 0 = a dense FFN"},
+    {"model.moe.top_k", "experts each token is routed to"},
+    {"model.moe.n_shared_experts", "experts every token uses (one fused SwiGLU behind a sigmoid gate, Qwen2-MoE style)"},
+    {"model.moe.aux_loss_coef", "weight of the per-sequence load-balancing loss added to the objective"},
+    {"model.moe.norm_topk_prob", "renormalize the top-k router probabilities to sum to 1"},
+    {"model.moe.every_n_layers", "blocks l with l % every_n_layers == 0 are MoE blocks"},
 
     {"data.train", "training text (tokenizer char, byte or a file) or token file (tokenizer none)"},
     {"data.val", "validation file of the same kind; empty = the last data.val_fraction of data.train"},
@@ -95,6 +101,7 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
 
     {"log.all_ranks", "every rank logs, each line prefixed with [rank r]; else rank 0 only"},
     {"log.level", "least severe messages shown"},
+    {"log.tensorboard", "also write every logged step as TensorBoard scalars (events.out.tfevents.* in the run directory)"},
 };
 
 std::string section_of(const std::string& path) {

@@ -40,6 +40,7 @@ struct BoundsOf {
   template <class T> void operator()(const char* k, T&, Bounds b = {}) {
     if (key == k) bounds = b;
   }
+  template <class S> void section(const char*, S&) {}
 };
 
 // Reads fields of one config.json; every error names the file and the field.
@@ -292,7 +293,8 @@ std::map<std::string, std::string> fill_from_hf_config(Config& c, const std::str
   Filler fill(h, set_at);
   fill("family", m.family, arch.family, h.has("model_type") ? "model_type" : "architectures");
   // Keys HF's config.json cannot describe: the directory's weights lack their tensors.
-  for (auto [key, on] : {std::pair{"model.attn_gate", m.attn_gate}, std::pair{"model.worker_interval", m.worker_interval > 0}})
+  for (auto [key, on] : {std::pair{"model.attn_gate", m.attn_gate}, std::pair{"model.worker_interval", m.worker_interval > 0},
+                         std::pair{"model.moe.n_experts", m.moe.n_experts > 0}})
     if (on)
       fail("{}: {} is set, but {} describes a standard {} without it (its weights have no such tensors)",
            set_at(key).value_or(key), key, h.path(), arch.architecture);
@@ -340,6 +342,10 @@ std::string hf_config_text(const ModelConfig& m, const HfSpecialTokens& special)
   if (m.worker_interval > 0)
     fail("model.worker_interval: Hugging Face transformers has no WorkerTransformer; export to a single .safetensors file "
          "instead");
+  // The weights use Mixtral / Qwen2-MoE names; their config.json is not written yet.
+  if (m.moe.n_experts > 0)
+    fail("model.moe.n_experts: a Hugging Face directory of an MoE model is not supported yet; export to a single "
+         ".safetensors file (Mixtral or Qwen2-MoE tensor names) instead");
   const bool qwen2 = m.family == ModelFamily::llama && *m.attn_bias;  // q/k/v biases: Qwen2's layout
   const HfArch& arch = m.family == ModelFamily::gpt2 ? kArchs[0] : qwen2 ? kArchs[3] : kArchs[1];
   nlohmann::ordered_json j;
