@@ -22,23 +22,25 @@ MetricsWriter::~MetricsWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-// One record per line, written at once; a failed write (a full disk) is an error, and the
-// part of the line that did reach the file is cut off so that every line stays a record.
-void MetricsWriter::write(const nlohmann::json& record) {
-  if (fd_ < 0) return;
-  const std::string line = record.dump() + "\n";
-  const off_t before = ::lseek(fd_, 0, SEEK_END);
+void append_record(int fd, std::string_view bytes, const std::string& path) {
+  const off_t before = ::lseek(fd, 0, SEEK_END);
   size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int e = n < 0 ? errno : ENOSPC;
-      if (before >= 0) [[maybe_unused]] const int cut = ::ftruncate(fd_, before);  // best effort
-      fail("writing {} failed: {}", path_, std::strerror(e));
+      if (before >= 0) [[maybe_unused]] const int cut = ::ftruncate(fd, before);  // best effort
+      fail("writing {} failed: {}", path, std::strerror(e));
     }
     done += static_cast<size_t>(n);
   }
+}
+
+// One record per line, written at once (append_record), so every line stays a record.
+void MetricsWriter::write(const nlohmann::json& record) {
+  if (fd_ < 0) return;
+  append_record(fd_, record.dump() + "\n", path_);
 }
 
 std::string format_duration(double seconds) {

@@ -2,6 +2,7 @@
 // preempted run keeps everything it logged.
 #pragma once
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,11 @@ class MetricsWriter {
   std::string path_;
   int fd_ = -1;
 };
+
+// Appends one record with as many write() calls as it takes; a failed write (a full disk) is
+// an error naming `path`, and the part of the record that reached the file is cut off, so the
+// file stays whole records.
+void append_record(int fd, std::string_view bytes, const std::string& path);
 
 // "1h02m", "3m05s", "42s"
 std::string format_duration(double seconds);

@@ -1,4 +1,5 @@
 #include "launch/tensorboard.h"
+#include "launch/metrics.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -165,21 +166,6 @@ void TensorBoardWriter::write(int64_t step, const Scalars& scalars) {
   append(tfrecord(scalars_event(unix_time(), step, scalars)));
 }
 
-// A failed write (a full disk) is an error, and what reached the file of the record is cut
-// off, so the file stays readable up to the last whole record.
-void TensorBoardWriter::append(const std::string& record) {
-  const off_t before = ::lseek(fd_, 0, SEEK_END);
-  size_t done = 0;
-  while (done < record.size()) {
-    const ssize_t n = ::write(fd_, record.data() + done, record.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = n < 0 ? errno : ENOSPC;
-      if (before >= 0) [[maybe_unused]] const int cut = ::ftruncate(fd_, before);  // best effort
-      fail("writing {} failed: {}", path_, std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-}
+void TensorBoardWriter::append(const std::string& record) { append_record(fd_, record, path_); }
 
 }  // namespace zt
