@@ -261,6 +261,22 @@ class ParseVisitor {
   void parse(const YAML::Node& n, const std::string& path, std::string& out, const Bounds&) {
     out = n.IsNull() ? "" : scalar(n, path, "a string");
   }
+  // A path or a list of paths; null or an empty string is the empty list.
+  void parse(const YAML::Node& n, const std::string& path, std::vector<std::string>& out, const Bounds&) {
+    out.clear();
+    if (n.IsSequence()) {
+      for (size_t i = 0; i < n.size(); ++i) {
+        const std::string item = fmt::format("{}[{}]", path, i);
+        const std::string& s = scalar(n[i], item, "a path");
+        if (s.empty()) error(n[i], item, "expected a path, got an empty string");
+        out.push_back(s);
+      }
+      if (out.empty()) error(n, path, "expected a path or a list of paths, got an empty list");
+      return;
+    }
+    const std::string s = n.IsNull() ? "" : scalar(n, path, "a path or a list of paths");
+    if (!s.empty()) out.push_back(s);
+  }
 
   template <class I>
   I parse_integer(const YAML::Node& n, const std::string& path, const Bounds& b) {
@@ -345,11 +361,20 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
+// One path as a quoted scalar (as configs write it), several as a flow list.
+std::string path_list(const std::vector<std::string>& paths) {
+  if (paths.size() == 1) return quote(paths[0]);
+  std::string s;
+  for (const auto& p : paths) s += (s.empty() ? "" : ", ") + quote(p);
+  return paths.empty() ? quote("") : "[" + s + "]";
+}
+
 struct DumpVisitor {
   std::string indent;
   std::string* out;
   void line(const char* key, const std::string& value) { *out += indent + key + ": " + value + "\n"; }
   void operator()(const char* key, const std::string& v, Bounds = {}) { line(key, quote(v)); }
+  void operator()(const char* key, const std::vector<std::string>& v, Bounds = {}) { line(key, path_list(v)); }
   void operator()(const char* key, int64_t v, Bounds = {}) { line(key, std::to_string(v)); }
   void operator()(const char* key, uint64_t v, Bounds = {}) { line(key, std::to_string(v)); }
   void operator()(const char* key, double v, Bounds = {}) { line(key, fmt::format("{}", v)); }
@@ -390,6 +415,9 @@ struct DescribeVisitor {
     out->push_back({prefix + key, std::move(type), std::move(value), std::move(choices), std::move(range)});
   }
   void operator()(const char* key, const std::string& v, Bounds = {}) { add(key, "string", quote(v)); }
+  void operator()(const char* key, const std::vector<std::string>& v, Bounds = {}) {
+    add(key, "path or list", path_list(v));
+  }
   void operator()(const char* key, int64_t v, Bounds b = {}) { add(key, "int", std::to_string(v), b); }
   void operator()(const char* key, uint64_t v, Bounds b = {}) { add(key, "uint", std::to_string(v), b); }
   void operator()(const char* key, double v, Bounds b = {}) { add(key, "float", fmt::format("{}", v), b); }
@@ -496,7 +524,12 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (c.run.out_dir.empty())
     bad({"run.out_dir"}, "run.out_dir is empty; name a directory (`.` for the current one)");
   if (c.data.train.empty())
-    bad({"data.train"}, "data.train is required (a text file, or a token file with data.tokenizer: none)");
+    bad({"data.train"}, "data.train is required (a text file, or token files with data.tokenizer: none: a file, a "
+                        "directory of shards, a glob or a list)");
+  for (const auto& [key, paths] : {std::pair{"data.train", &c.data.train}, std::pair{"data.val", &c.data.val}})
+    if (paths->size() > 1 && c.data.tokenizer_kind() != TokenizerKind::none)
+      bad({key}, fmt::format("{}: a list of {} files is read as token shards, which needs data.tokenizer: none (got "
+                             "'{}'); turn text into shards with `zt data prepare`", key, paths->size(), c.data.tokenizer));
   // A tokenizer path names a file; a bare word that is not a kind is a typo or a model name.
   if (c.data.tokenizer_kind() == TokenizerKind::file &&
       c.data.tokenizer.find_first_of("/.") == std::string::npos)

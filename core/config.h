@@ -126,8 +126,10 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string train;  // text file (tokenizer char|byte|PATH) or token file (tokenizer none)
-  std::string val;    // optional; else the last val_fraction of train
+  // One text file (tokenizer char|byte|PATH), or token files (tokenizer none): a file, a
+  // directory of shards, a glob, or a YAML list of any of these (see core/data/token_shards.h).
+  std::vector<std::string> train;
+  std::vector<std::string> val;  // optional, of the same kind; else the last val_fraction of train
   // char, byte, none, or the path of a BPE tokenizer file (tokenizer.json, GPT-2 vocab.json
   // with merges.txt beside it, .tiktoken, or a directory holding one); see tokenizer_kind().
   std::string tokenizer = "char";

@@ -43,8 +43,10 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
     {"model.moe.norm_topk_prob", "renormalize the top-k router probabilities to sum to 1"},
     {"model.moe.every_n_layers", "blocks l with l % every_n_layers == 0 are MoE blocks"},
 
-    {"data.train", "training text (tokenizer char, byte or a file) or token file (tokenizer none)"},
-    {"data.val", "validation file of the same kind; empty = the last data.val_fraction of data.train"},
+    {"data.train", "training text (tokenizer char, byte or a file), or token files (tokenizer none): a file, a "
+                   "directory of *train*.bin shards, a glob or a list; shards are read in sorted order"},
+    {"data.val", "validation data of the same kind (a directory gives its *val*.bin shards); empty = the last "
+                 "data.val_fraction of data.train"},
     {"data.tokenizer", "char, byte, none (token files) or the path of a BPE tokenizer file"},
     {"data.format", "layout of token files: auto (llm.c header, else nanoGPT), llmc or nanogpt"},
     {"data.seq_len", "tokens per training sample"},

@@ -15,7 +15,8 @@ namespace zt {
 namespace {
 
 constexpr const char* kUsage =
-    "zt data prepare INPUT... [-o OUT_DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F]";
+    "zt data prepare INPUT... [-o OUT_DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F] "
+    "[--shard-tokens N]";
 
 // An input with * ? or [ is a glob (quoted, so that the shell leaves it to us); it must match.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {
@@ -39,7 +40,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {
 
 int cmd_data(const Args& args) {
   if (args.empty() || args[0] != "prepare") fail("zt data: expected '{}'", kUsage);
-  CliArgs cli("data prepare", Args(args.begin() + 1, args.end()), {"o", "tokenizer", "val-fraction", "name"});
+  CliArgs cli("data prepare", Args(args.begin() + 1, args.end()), {"o", "tokenizer", "val-fraction", "name", "shard-tokens"});
   cli.positional(0, "INPUT.txt");
   PrepareOptions o;
   o.inputs = expand_inputs(cli.positionals());
@@ -48,6 +49,8 @@ int cmd_data(const Args& args) {
   o.out_dir = cli.get_or("o", input_dir.empty() ? std::string(".") : input_dir.string());
   o.val_fraction = cli.get_double("val-fraction", 0.1);
   o.name = cli.get_or("name", o.inputs.size() == 1 ? "" : "corpus");
+  // 0: one train file. llm.c's shards hold 100M tokens (--shard-tokens 100000000).
+  o.shard_tokens = cli.get_int("shard-tokens", 0, 0, 2147483647);  // the header counts in int32
   o.progress = true;
   if (tokenizer != "char" && tokenizer != "byte" && tokenizer.find_first_of("/.") == std::string::npos)
     fail("zt data prepare: --tokenizer must be char, byte or the path of a tokenizer file (tokenizer.json, "
@@ -55,7 +58,11 @@ int cmd_data(const Args& args) {
   const auto tok = tokenizer_for_inputs(tokenizer, o.inputs);
   const PreparedText p = prepare_corpus(*tok, o);
   const char* width = token_bits_for_vocab(p.vocab_size) == 16 ? "uint16" : "uint32";
-  std::printf("wrote %s (%lld %s tokens)\n", p.train_path.c_str(), static_cast<long long>(p.train_tokens), width);
+  if (p.train_shards.size() > 1)
+    std::printf("wrote %zu shards %s ... %s (%lld %s tokens)\n", p.train_shards.size(), p.train_shards.front().c_str(),
+                p.train_shards.back().c_str(), static_cast<long long>(p.train_tokens), width);
+  else
+    std::printf("wrote %s (%lld %s tokens)\n", p.train_path.c_str(), static_cast<long long>(p.train_tokens), width);
   if (!p.val_path.empty())
     std::printf("wrote %s (%lld %s tokens)\n", p.val_path.c_str(), static_cast<long long>(p.val_tokens), width);
   std::printf("wrote %s (%s tokenizer, vocab %lld)\n", p.vocab_path.c_str(), tok->kind().c_str(),

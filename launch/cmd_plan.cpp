@@ -50,7 +50,8 @@ int cmd_plan(const Args& args) {
   Config cfg = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
   const int64_t world = cli.get_int("world", 1, 1, 1 << 20);
   const int64_t budget = cli.get("budget") ? parse_bytes(*cli.get("budget")) : 0;
-  cfg.model.vocab_size = plan_data(cfg.data, cfg.model.vocab_size).vocab_size;
+  const DataPlan data = plan_data(cfg.data, cfg.model.vocab_size);
+  cfg.model.vocab_size = data.vocab_size;
   const PlanInput base = plan_input(cfg, static_cast<int>(world));
   const ModelSpec& spec = base.spec;
 
@@ -71,6 +72,7 @@ int cmd_plan(const Args& args) {
               cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()), features.c_str(),
               static_cast<long long>(base.micro_batch), static_cast<long long>(base.seq_len),
               static_cast<long long>(world), std::string(to_string(base.reduce)).c_str());
+  std::printf("data: %s\n", data.summary.c_str());
   std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s %8s", "stage", "precision", "act. ckpt", "params", "grads",
               "optimizer", "activations", "workspace", "comm", "total");
   if (budget) std::printf(" | max micro_batch in %s MiB", mib(budget).c_str());

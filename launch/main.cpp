@@ -29,14 +29,16 @@ commands:
                                             transformers loads (config.json, shards, tokenizer)
   eval RUN_DIR|CHECKPOINT --data FILE [--batches N] [--batch-size B] [--seq-len T] [--json]
                                             loss and perplexity on a token file or text, as the
-                                            trainer's val loss computes them
+                                            trainer's val loss computes them; --data may also be
+                                            a directory of *val*.bin shards, a glob, or repeated
   ckpt inspect DIR                          step, world, stage, parameters, files, checksums
   ckpt verify DIR                           check every file of one or all checkpoints
   plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...
                                             per-rank memory by stage, precision and checkpointing
   trace merge DIR [-o merged.json]          every rank's trace of a profiled window on one timeline
   data prepare INPUT... [-o DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F]
-                                            text files or quoted globs -> token files + tokenizer
+               [--shard-tokens N]           text files or quoted globs -> token files + tokenizer;
+                                            N > 0 writes NAME.train.000000.bin, ... of N tokens
   report RUN_DIR [-o report.html]           one self-contained HTML page of a run's metrics
 )";
 

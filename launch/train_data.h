@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/data/dataset.h"
@@ -15,6 +16,9 @@ namespace zt {
 struct DataPlan {
   std::unique_ptr<Tokenizer> tokenizer;  // null for token files with no vocab file beside them
   int64_t vocab_size = 0;                // the model's vocabulary
+  // The files read, in order: one text each, or the token files (shards) of each split.
+  std::vector<std::string> train_files, val_files;  // val empty: data.val_fraction of train
+  std::string summary;                              // one line for plans: files, samples
 };
 
 struct TrainData {

@@ -92,6 +92,7 @@ std::string describe_preflight(const TrainPreflight& p, int world) {
                      "{} tokens per step, {} steps\n",
                      world, c.train.micro_batch, c.train.grad_accum, c.train.global_batch, c.data.seq_len,
                      c.train.global_batch * c.data.seq_len, c.train.steps);
+  out += fmt::format("data: {}\n", p.data.summary);
   out += fmt::format("parallel: ZeRO stage {}, backend {}; precision {} (gradients reduced in {}); activation "
                      "checkpointing {}\n",
                      c.parallel.zero_stage, to_string(c.parallel.backend), to_string(c.precision.compute),

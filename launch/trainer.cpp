@@ -284,9 +284,12 @@ TrainSummary run_training(const Config& cfg_in) {
   if (model.num_checkpointed_blocks() > 0)
     log::info("activation checkpointing: {} of {} blocks keep only their input and recompute their forward in backward",
               model.num_checkpointed_blocks(), spec.n_layer);
-  log::info("data: {} train samples of {} tokens{}, vocab {}; {} tokens per step; run dir {}",
-            data.train->num_samples(), T,
-            data.val ? fmt::format(", {} val samples", data.val->num_samples()) : "",
+  auto shards = [](const TokenDataset& d) {
+    return d.num_ranges() > 1 ? fmt::format(" from {} shards", d.num_ranges()) : std::string();
+  };
+  log::info("data: {} train samples of {} tokens{}{}, vocab {}; {} tokens per step; run dir {}",
+            data.train->num_samples(), T, shards(*data.train),
+            data.val ? fmt::format(", {} val samples{}", data.val->num_samples(), shards(*data.val)) : "",
             spec.vocab_size, tokens_per_step, run_dir.string());
 
   const std::vector<std::vector<int64_t>> val_batches =

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "core/data/dataset.h"
+#include "core/data/shard_writer.h"
 #include "core/data/token_file.h"
 #include "core/data/tokenizer.h"
 #include "core/error.h"
@@ -134,7 +135,9 @@ PreparedText prepare_corpus(const Tokenizer& tok, const PrepareOptions& o) {
   std::vector<std::string> written;
   try {
     const int bits = token_bits_for_vocab(tok.vocab_size());
-    TokenFileWriter train(p.train_path, bits);
+    if (o.shard_tokens < 0) fail("tokens per shard must be >= 0 (0 = one file), got {}", o.shard_tokens);
+    const std::string stem = (fs::path(o.out_dir) / name).string();
+    ShardWriter train(stem, "train", bits, o.shard_tokens);
     Progress progress(o.progress, total);
     int64_t done = 0;
     const int batch = std::max(1, 2 * omp_get_max_threads());
@@ -183,8 +186,9 @@ PreparedText prepare_corpus(const Tokenizer& tok, const PrepareOptions& o) {
       val.emplace(p.val_path, bits);
       train.move_tail(n - split, *val);
     }
-    train.commit();
-    written.push_back(p.train_path);
+    p.train_shards = train.commit();
+    p.train_path = p.train_shards.front();
+    written.insert(written.end(), p.train_shards.begin(), p.train_shards.end());
     if (val) {
       val->commit();
       written.push_back(p.val_path);
@@ -196,6 +200,7 @@ PreparedText prepare_corpus(const Tokenizer& tok, const PrepareOptions& o) {
     throw;
   }
   if (p.val_path.empty()) fs::remove(prepared_paths(name + ".txt", o.out_dir, 0.5).val_path, ec);
+  remove_stale_shards((fs::path(o.out_dir) / name).string(), "train", p.train_shards);
   return p;
 }
 

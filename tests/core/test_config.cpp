@@ -200,7 +200,7 @@ TEST(Config, SetOverridesComeAfterTheFileAndBeforeValidation) {
   // A missing file section is created by the override.
   EXPECT_EQ(parse_config(kMinimal, "cfg.yaml", {"optim.no_decay=[bias]"}).optim.no_decay, std::vector<std::string>{"bias"});
   // Overrides alone are enough when the file is empty.
-  EXPECT_EQ(parse_config("", "cfg.yaml", {"data.train=x"}).data.train, "x");
+  EXPECT_EQ(parse_config("", "cfg.yaml", {"data.train=x"}).data.train, std::vector<std::string>{"x"});
 }
 
 TEST(Config, BadOverrideValuesNameTheSet) {
@@ -278,7 +278,7 @@ TEST(Config, TinyTestConfigsHaveTheirStatedShapes) {
   EXPECT_EQ(g.model.n_layer, 2);
   EXPECT_EQ(g.model.n_head, 2);
   EXPECT_EQ(g.model.d_model, 32);
-  EXPECT_EQ(g.data.train, "data/tinyshakespeare.txt");
+  EXPECT_EQ(g.data.train, std::vector<std::string>{"data/tinyshakespeare.txt"});
   EXPECT_EQ(g.data.tokenizer_kind(), TokenizerKind::char_level);
   EXPECT_EQ(g.data.seq_len, 16);
   EXPECT_EQ(g.train.micro_batch, 4);

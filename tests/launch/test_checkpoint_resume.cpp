@@ -301,6 +301,42 @@ TEST(CheckpointResume, EverySampleIsSeenOncePerEpochAcrossAStopAndAWorldSizeChan
   }
 }
 
+// Token shards (a directory of 8 shards, val from its own file) read as one dataset: a run
+// stopped at step 13 on 4 ranks and resumed on 2 draws the uninterrupted run's samples at
+// every step, ends with its weights, and saves the same sampler state.
+TEST(CheckpointResume, AShardedDatasetResumesOnAnotherWorldSizeWithTheSameSamplesAndState) {
+  TempDir tmp;
+  const fs::path text = tmp.path() / "small.txt";
+  std::ofstream(text) << read_file(fs::path(ZT_SOURCE_DIR) / "data" / "tinyshakespeare.txt").substr(0, 4000);
+  const std::string shards = tmp.str() + "/shards";
+  auto r = run_zt("data prepare " + text.string() + " -o " + shards + " --tokenizer byte --shard-tokens 500");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(shards + "/small.train.000007.bin")) << r.output;  // 3600 train tokens
+  const std::string data = " --set data.tokenizer=none --set data.train=" + shards + " --set data.val=" + shards +
+                           " --set train.eval_every=10 --set train.eval_batches=2";
+  auto samples = [&](const std::string& prefix, int world) { return read_sample_logs(prefix, world); };
+  r = mpirun_zt(4, train_args(tmp, "reference", data), "ZT_TEST_SAMPLE_LOG=" + tmp.str() + "/reference");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("from 8 shards"));
+  r = mpirun_zt(4, train_args(tmp, "run", data), "ZT_TEST_FAULT=sigterm@13@2 ZT_TEST_SAMPLE_LOG=" + tmp.str() + "/before");
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  r = mpirun_zt(2, train_args(tmp, "run", data), "ZT_TEST_SAMPLE_LOG=" + tmp.str() + "/after");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  auto resumed = samples(tmp.str() + "/before", 4);
+  for (const auto& [step, ids] : samples(tmp.str() + "/after", 2)) resumed[step] = ids;
+  const auto reference = samples(tmp.str() + "/reference", 4);
+  ASSERT_EQ(reference.size(), 30u);
+  EXPECT_EQ(resumed, reference);
+  expect_same_weights(tmp.path() / "reference", tmp.path() / "run", "sharded resume");
+  auto sampler_state = [&](const std::string& run) {
+    const auto meta = nlohmann::json::parse(read_file(tmp.path() / run / "checkpoints" / checkpoint_name(30) / kMetaFile));
+    return meta.at("state").at("sampler");
+  };
+  EXPECT_EQ(sampler_state("run"), sampler_state("reference"));
+  EXPECT_EQ(sampler_state("run").at("consumed_samples"), 30 * 24);
+}
+
 TEST(CheckpointResume, ResumingWithAnotherModelOrBatchIsRefusedAndChangesNothing) {
   TempDir tmp;
   auto r = run_command("ZT_TEST_FAULT=sigterm@10 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + train_args(tmp, "run"));
