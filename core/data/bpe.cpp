@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/data/nfc.h"
 #include "core/error.h"
 
 namespace zt {
@@ -128,6 +129,8 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<uint32_t>& o
 }
 
 void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<uint32_t>& out) const {
+  std::string normalized;
+  if (model_.normalizer == Normalizer::nfc && unicode::to_nfc(text, normalized)) text = normalized;
   for (size_t i = 0; i < text.size();) {
     const size_t end = next_piece(text, i, model_.pattern);
     encode_piece(text.substr(i, end - i), out);

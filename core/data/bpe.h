@@ -48,6 +48,9 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// Applied to the text between added tokens before pre-tokenizing (HF tokenizer.json "normalizer").
+enum class Normalizer : uint8_t { none, nfc };
+
 struct BpeModel {
   std::vector<std::string> tokens;  // id -> bytes ("" for ids no token uses)
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids;  // bytes -> id, regular vocabulary only
@@ -57,6 +60,7 @@ struct BpeModel {
   PretokPattern pattern = PretokPattern::gpt2;
   // A piece that is itself a token is emitted whole, merges or not (tiktoken; HF ignore_merges).
   bool whole_piece_first = false;
+  Normalizer normalizer = Normalizer::none;
 };
 
 // Where a BPE tokenizer was read from, so that saving it copies the same files.

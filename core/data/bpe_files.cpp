@@ -118,6 +118,21 @@ PretokPattern hf_pattern(const std::string& path, const nlohmann::json& p) {
        "Split regex and ByteLevel with use_regex false)", path, describe(p));
 }
 
+// No normalizer, NFC, or a Sequence of NFC only (Qwen2's is {"type": "NFC"}).
+Normalizer hf_normalizer(const std::string& path, const nlohmann::json& n) {
+  if (n.is_null()) return Normalizer::none;
+  auto is_nfc = [](const nlohmann::json& x) { return x.is_object() && x.value("type", "") == "NFC"; };
+  if (is_nfc(n)) return Normalizer::nfc;
+  if (n.is_object() && n.value("type", "") == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+    const auto& list = n["normalizers"];
+    for (size_t i = 0; i < list.size(); ++i)
+      if (!is_nfc(list[i]))
+        fail("{}: normalizer.normalizers[{}] {} is not supported (only NFC)", path, i, describe(list[i]));
+    return list.empty() ? Normalizer::none : Normalizer::nfc;
+  }
+  fail("{}: normalizer {} is not supported (only NFC, or a Sequence of NFC)", path, describe(n));
+}
+
 }  // namespace
 
 std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path) { return load_hf_tokenizer(path, read_json(path)); }
@@ -131,8 +146,7 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const n
     if (!is_unset(key)) fail("{}: model.{} is {}; only byte-level BPE without it is supported", path, key, describe(model[key]));
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0)
     fail("{}: model.dropout is {}; BPE dropout is for training a tokenizer, not supported", path, describe(model["dropout"]));
-  if (j.contains("normalizer") && !j["normalizer"].is_null())
-    fail("{}: normalizer {} is not supported (only tokenizers without a normalizer)", path, describe(j["normalizer"]));
+  const Normalizer normalizer = hf_normalizer(path, j.contains("normalizer") ? j["normalizer"] : nlohmann::json());
   if (j.contains("decoder") && !j["decoder"].is_null() && j["decoder"].value("type", "") != "ByteLevel")
     fail("{}: decoder {} is not supported (expected ByteLevel)", path, describe(j["decoder"]));
   if (!j.contains("pre_tokenizer")) fail("{}: no pre_tokenizer", path);
@@ -140,6 +154,7 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const n
   BpeModel m;
   m.pattern = hf_pattern(path, j["pre_tokenizer"]);
   m.whole_piece_first = model.value("ignore_merges", false);
+  m.normalizer = normalizer;
   std::unordered_map<uint32_t, std::string> added;
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) fail("{}: added_tokens must be a list", path);
@@ -149,6 +164,9 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const n
         fail("{}: added token {} needs an integer id and a non-empty content", path, describe(t));
       for (const char* flag : {"single_word", "lstrip", "rstrip"})
         if (t.value(flag, false)) fail("{}: added token {} has {} true, which is not supported", path, describe(t), flag);
+      // We match added tokens in the text as given; HF matches these in the normalized text.
+      if (normalizer != Normalizer::none && t.value("normalized", false))
+        fail("{}: added token {} has normalized true, which is not supported with a normalizer", path, describe(t));
       added[t["id"].get<uint32_t>()] = t["content"].get<std::string>();
     }
   }

@@ -10,6 +10,8 @@ plus the corpus below, and writes to OUT_DIR:
   gpt2/vocab.json, gpt2/merges.txt GPT-2's own two-file form of the same model
   llama3.tokenizer.json     Split(Llama 3 regex) + ByteLevel, ignore_merges true
   qwen2.tokenizer.json      Split(Qwen2 regex) + ByteLevel
+  qwen2-nfc.tokenizer.json  the same trained with Qwen2's NFC normalizer
+  qwen2-nfc-seq.tokenizer.json   its normalizer written as a Sequence holding NFC
   test.tiktoken             the gpt2 model's ranks as a tiktoken file (cl100k pattern)
   expected.json             {"texts": [...], "ids": {file: [[ids of text i], ...]}}
 The ids come from tokenizers (encode without post-processing) and tiktoken (encode_ordinary),
@@ -21,7 +23,7 @@ import json
 import os
 import sys
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 import tiktoken
 
 GPT2_REGEX = None  # ByteLevel(use_regex=True) carries it
@@ -50,6 +52,12 @@ CORPUS = [
     "a\u00a0b\u3000c\u2003d\u2028e\u0085f",
     "e\u0301 n\u0303 zero\u200bwidth join\u200dx",
     "'s's 'S 'll'll don't", "x'", "'", " ", "\n", "",
+    # NFC: decomposed accents, singletons (Angstrom and Ohm signs), Hangul jamo that compose,
+    # composition exclusions (U+0958, U+2ADC), non-starter decompositions (U+0344, U+0F73),
+    # canonical ordering and blocked marks.
+    "Cafe\u0301 nai\u0308ve e\u0301te\u0301 A\u030Angstro\u0308m \u212B \u2126 re\u0301sume\u0301 Cafe\u0301",
+    "\u1100\u1161\u11A8 \u1112\u1161\u11AB\u1100\u1173\u11AF \uAC00\u11A8 \u1100\u1161 \u1161\u11A8 \ud55c\uad6d\uc5b4",
+    "\u0958 \u0915\u093C \u2ADC \u0344 \u0F73 a\u0301\u0301 \u0301a >\u0338 e\u0302\u0323 a\u0328\u0301 a\u0301\u0328 \U0001D15E",
 ]
 
 
@@ -66,9 +74,11 @@ def byte_level_bytes(token):
     return bytes(inv[ch] for ch in token)
 
 
-def train(pre_tokenizer, texts, vocab_size):
+def train(pre_tokenizer, texts, vocab_size, normalizer=None):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizer
+    if normalizer is not None:
+        tok.normalizer = normalizer
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -100,7 +110,9 @@ def main():
     if not a.only_gpt2:
         llama3 = train(split_then_bytes(LLAMA3_REGEX), texts, a.vocab)
         qwen2 = train(split_then_bytes(QWEN2_REGEX), texts, a.vocab)
-        files.update({"llama3.tokenizer.json": llama3, "qwen2.tokenizer.json": qwen2})
+        qwen2_nfc = train(split_then_bytes(QWEN2_REGEX), texts, a.vocab, normalizers.NFC())
+        files.update({"llama3.tokenizer.json": llama3, "qwen2.tokenizer.json": qwen2,
+                      "qwen2-nfc.tokenizer.json": qwen2_nfc})
     for name, tok in files.items():
         tok.save(os.path.join(a.out, name))
     ids = {}
@@ -117,6 +129,12 @@ def main():
         path = os.path.join(a.out, "gpt2-strmerges.tokenizer.json")
         json.dump(j, open(path, "w", encoding="utf-8"), ensure_ascii=False)
         files["gpt2-strmerges.tokenizer.json"] = Tokenizer.from_file(path)
+        j = json.load(open(os.path.join(a.out, "qwen2-nfc.tokenizer.json"), encoding="utf-8"))
+        assert j["normalizer"] == {"type": "NFC"}, j["normalizer"]
+        j["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFC"}]}
+        path = os.path.join(a.out, "qwen2-nfc-seq.tokenizer.json")
+        json.dump(j, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+        files["qwen2-nfc-seq.tokenizer.json"] = Tokenizer.from_file(path)
     for name, tok in files.items():
         ids[name] = [tok.encode(t, add_special_tokens=False).ids for t in CORPUS]
 
