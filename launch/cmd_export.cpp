@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "core/data/bpe.h"
+#include "core/data/hf_tokenizer_json.h"
 #include "core/hf_config.h"
 #include "launch/cli.h"
 #include "launch/commands.h"
@@ -20,17 +21,18 @@ bool names_directory(const std::string& out) {
   return fs::is_directory(out) || out.ends_with('/') || !out.ends_with(".safetensors");
 }
 
-// The run's tokenizer files under the names transformers reads, and a note when it has none
-// that transformers can load.
-std::vector<std::pair<std::string, std::string>> tokenizer_copies(const Tokenizer* tokenizer, std::string* note) {
-  const auto* bpe = dynamic_cast<const BpeTokenizer*>(tokenizer);
-  if (bpe && bpe->source().format == "hf") return {{bpe->source().files[0], "tokenizer.json"}};
+// The run's tokenizer as files transformers reads: its tokenizer.json or GPT-2 files copied
+// (`copies`: source, name), or a tokenizer.json written for it (`texts`: name, content).
+struct TokenizerFiles {
+  std::vector<std::pair<std::string, std::string>> copies, texts;
+};
+
+TokenizerFiles tokenizer_files(const Tokenizer& tokenizer) {
+  const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tokenizer);
+  if (bpe && bpe->source().format == "hf") return {{{bpe->source().files[0], "tokenizer.json"}}, {}};
   if (bpe && bpe->source().format == "gpt2")
-    return {{bpe->source().files[0], "vocab.json"}, {bpe->source().files[1], "merges.txt"}};
-  *note = !tokenizer ? "the run has no tokenizer"
-          : bpe      ? "a .tiktoken file has no Hugging Face form"
-                     : "the run's " + tokenizer->kind() + " tokenizer has no Hugging Face form";
-  return {};
+    return {{{bpe->source().files[0], "vocab.json"}, {bpe->source().files[1], "merges.txt"}}, {}};
+  return {{}, {{"tokenizer.json", hf_tokenizer_json(tokenizer)}}};
 }
 
 }  // namespace
@@ -61,16 +63,17 @@ int cmd_export(const Args& args) {
   const ModelConfig& m = run.config.model;
   const HfSpecialTokens special = is_hf_model_dir(m.init_from) ? hf_special_tokens(m.init_from) : HfSpecialTokens{};
   const std::string config_json = hf_config_text(m, special);
-  std::string note;
-  const auto copies = tokenizer_copies(run.tokenizer.get(), &note);
-  write_hf_directory(model, out, config_json, copies, max_shard);
+  const TokenizerFiles tokenizer = run.tokenizer ? tokenizer_files(*run.tokenizer) : TokenizerFiles{};
+  write_hf_directory(model, out, config_json, tokenizer.copies, max_shard, tokenizer.texts);
   std::string files = "config.json, " + std::string(fs::exists(fs::path(out) / "model.safetensors")
                                                         ? "model.safetensors"
                                                         : "sharded weights with model.safetensors.index.json");
-  for (const auto& [source, name] : copies) files += ", " + name;
+  for (const auto& [source, name] : tokenizer.copies) files += ", " + name;
+  for (const auto& [name, content] : tokenizer.texts)
+    files += ", " + name + " (written for the run's " + (run.tokenizer->kind() == "bpe" ? "tiktoken" : run.tokenizer->kind()) + " tokenizer)";
   std::printf("wrote %s (%s family, %lld parameters: %s)\n", out.c_str(), family.c_str(),
               static_cast<long long>(model.num_params()), files.c_str());
-  if (!note.empty()) std::printf("no tokenizer files written: %s\n", note.c_str());
+  if (!run.tokenizer) std::printf("no tokenizer files written: the run has no tokenizer\n");
   return 0;
 }
 

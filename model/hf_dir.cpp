@@ -141,7 +141,8 @@ std::vector<std::vector<size_t>> plan_shards(const std::vector<int64_t>& bytes, 
 }
 
 void write_hf_directory(const Transformer& model, const std::string& dir, const std::string& config_json,
-                        const std::vector<std::pair<std::string, std::string>>& copies, int64_t max_shard_bytes) {
+                        const std::vector<std::pair<std::string, std::string>>& copies, int64_t max_shard_bytes,
+                        const std::vector<std::pair<std::string, std::string>>& texts) {
   fs::path out = fs::path(dir).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();  // "x/" -> "x"
   if (out.empty() || out.filename() == "." || out.filename() == "..")
@@ -193,6 +194,7 @@ void write_hf_directory(const Transformer& model, const std::string& dir, const 
       fs::copy_file(source, tmp / name, ec);
       if (ec) fail("zt export: cannot copy {} to {}: {}", source, (out / name).string(), ec.message());
     }
+    for (const auto& [name, content] : texts) write_text(tmp / name, content);
     // rename() replaces an empty directory, so an existing empty `out` is fine too.
     fs::rename(tmp, out, ec);
     if (ec) fail("zt export: cannot move {} to {}: {}", tmp.string(), out.string(), ec.message());

@@ -45,11 +45,12 @@ int64_t parse_shard_size(const std::string& text);
 std::vector<std::vector<size_t>> plan_shards(const std::vector<int64_t>& bytes, int64_t max_bytes);
 
 // Writes the directory `dir`: config.json (the given text), the weights with Hugging Face
-// names (model.safetensors, or shards plus the index over max_shard_bytes) and `copies`
-// (source file, name in the directory). Written into a temporary directory beside it and
+// names (model.safetensors, or shards plus the index over max_shard_bytes), `copies`
+// (source file, name in the directory) and `texts` (name in the directory, content). Written into a temporary directory beside it and
 // renamed into place: on error nothing is left. `dir` must not exist, or be empty; missing
 // parent directories are created.
 void write_hf_directory(const Transformer& model, const std::string& dir, const std::string& config_json,
-                        const std::vector<std::pair<std::string, std::string>>& copies, int64_t max_shard_bytes);
+                        const std::vector<std::pair<std::string, std::string>>& copies, int64_t max_shard_bytes,
+                        const std::vector<std::pair<std::string, std::string>>& texts = {});
 
 }  // namespace zt

@@ -80,6 +80,7 @@ class BpeTokenizer : public Tokenizer {
   void save(const std::string& path) const override;
   const BpeSource& source() const { return source_; }
   PretokPattern pattern() const { return model_.pattern; }
+  const BpeModel& model() const { return model_; }
 
  private:
   void encode_ordinary(std::string_view text, std::vector<uint32_t>& out) const;

@@ -132,6 +132,15 @@ std::optional<PretokPattern> pretok_pattern_of_regex(std::string_view regex) {
   return std::nullopt;
 }
 
+std::string_view pretok_regex(PretokPattern p) {
+  switch (p) {
+    case PretokPattern::gpt2: return kGpt2Regex;
+    case PretokPattern::cl100k: return kCl100kRegex;
+    case PretokPattern::qwen2: return kQwen2Regex;
+  }
+  return kGpt2Regex;
+}
+
 size_t next_piece(std::string_view text, size_t begin, PretokPattern pattern) {
   switch (pattern) {
     case PretokPattern::gpt2: return next_gpt2(text, begin);

@@ -19,6 +19,9 @@ std::optional<PretokPattern> pretok_pattern_named(std::string_view name);
 // The pattern whose regex source is `regex` exactly (as a tokenizer.json Split holds it).
 std::optional<PretokPattern> pretok_pattern_of_regex(std::string_view regex);
 
+// The regex source a tokenizer.json Split writes for the pattern (tiktoken's form for cl100k).
+std::string_view pretok_regex(PretokPattern p);
+
 // End (byte offset) of the piece that starts at `begin` < text.size().
 size_t next_piece(std::string_view text, size_t begin, PretokPattern pattern);
 

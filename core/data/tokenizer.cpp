@@ -13,6 +13,7 @@
 
 #include "core/data/bpe.h"
 #include "core/data/bpe_files.h"
+#include "core/data/hf_tokenizer_json.h"
 #include "core/data/unicode.h"
 #include "core/error.h"
 
@@ -205,7 +206,7 @@ std::unique_ptr<Tokenizer> load_record(const std::string& path, const nlohmann::
 }
 
 std::unique_ptr<Tokenizer> load_from_directory(const fs::path& dir) {
-  if (fs::is_regular_file(dir / "tokenizer.json")) return load_hf_tokenizer((dir / "tokenizer.json").string());
+  if (fs::is_regular_file(dir / "tokenizer.json")) return load_tokenizer((dir / "tokenizer.json").string());
   if (fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt"))
     return load_gpt2_tokenizer((dir / "vocab.json").string(), (dir / "merges.txt").string());
   std::vector<fs::path> tiktoken;
@@ -252,7 +253,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   if (!j.is_object())
     fail("{}: not a tokenizer file: expected a JSON object (a vocab record, a tokenizer.json or GPT-2's vocab.json)", path);
   if (j.contains("kind")) return load_record(path, j);
-  if (j.contains("model")) return load_hf_tokenizer(path, j);
+  if (j.contains("model")) return load_hf_tokenizer_json(path, j);
   if (!j.empty() && std::all_of(j.begin(), j.end(), [](const auto& v) { return v.is_number_integer(); })) {
     const std::string merges = partner_of(p);
     if (merges.empty() || !fs::is_regular_file(merges))

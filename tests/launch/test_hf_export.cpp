@@ -71,7 +71,8 @@ TEST_P(HfExport, ShardedDirectoryReadsBackWithTheReferenceReaders) {
   r = run_zt("export " + tmp.str() + "/src -o " + out.string() + "/ --max-shard-size 20KB");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sharded weights"));
-  EXPECT_THAT(r.output, HasSubstr("no tokenizer files written: the run's char tokenizer has no Hugging Face form"));
+  EXPECT_THAT(r.output, HasSubstr("tokenizer.json (written for the run's char tokenizer)"));
+  EXPECT_TRUE(fs::exists(out / "tokenizer.json"));
   nlohmann::json summary;
   ASSERT_TRUE(check_with_reference(out, &summary, true));
   EXPECT_EQ(summary["model_type"], f.model_type);
@@ -160,6 +161,33 @@ TEST(HfFineTune, TheTokenizerTravelsWithTheDirectory) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("tokenizer: its tokenizer.json"));
   EXPECT_TRUE(fs::exists(tmp.path() / "tuned" / "tokenizer.json"));
+}
+
+// Char and byte runs export a tokenizer.json written for them (its ids checked against
+// tokenizers in test_hf_tokenizer_json.cpp), and fine-tuning from the directory reads it back.
+TEST(HfFineTune, CharAndByteRunsExportATokenizerJsonThatFineTuningReads) {
+  TempDir tmp;
+  const fs::path text = small_corpus(tmp);
+  for (const std::string kind : {"char", "byte"}) {
+    SCOPED_TRACE(kind);
+    auto r = run_zt("train configs/test-tiny-gpt2.yaml --set train.steps=1 --set run.name=src-" + kind +
+                    " --set data.tokenizer=" + kind + " --set data.train=" + text.string() + " --set run.out_dir=" + tmp.str());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const fs::path hf = tmp.path() / ("hf-" + kind);
+    r = run_zt("export " + tmp.str() + "/src-" + kind + " -o " + hf.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("tokenizer.json (written for the run's " + kind + " tokenizer)"));
+    nlohmann::json summary;
+    ASSERT_TRUE(check_with_reference(hf, &summary, false));
+    EXPECT_EQ(summary["tokenizer_vocab"], read_json(hf / "config.json")["vocab_size"]);
+    const fs::path yaml = tmp.path() / ("finetune-" + kind + ".yaml");
+    std::ofstream(yaml) << "run:\n  name: tuned-" << kind << "\n  out_dir: " << tmp.str() << "\nmodel:\n  init_from: "
+                        << hf.string() << "\ndata:\n  train: " << text.string()
+                        << "\n  seq_len: 16\ntrain:\n  micro_batch: 2\n  steps: 1\n";
+    r = run_zt("train " + yaml.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("tokenizer: its tokenizer.json"));
+  }
 }
 
 TEST(HfFineTune, ImportRefusalsNameTheKeyOrFileAndWriteNothing) {
