@@ -1,6 +1,7 @@
 // Readers of byte-level BPE files: Hugging Face tokenizer.json, GPT-2's vocab.json +
 // merges.txt, and tiktoken's rank files. Anything they cannot reproduce exactly (another
-// model type, a normalizer, an unknown pre-tokenizer regex) is an error naming the field.
+// model type, a normalizer other than NFC, an unknown pre-tokenizer regex) is an error
+// naming the field.
 #pragma once
 #include <memory>
 #include <string>

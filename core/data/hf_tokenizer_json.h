@@ -9,9 +9,9 @@
 //     decoded by Fuse (concatenation).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
-#include <memory>
 
 #include <nlohmann/json_fwd.hpp>
 
