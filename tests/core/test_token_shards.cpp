@@ -205,6 +205,17 @@ TEST(TokenShardsCli, PrepareShardsThenTrainAndEvalOnADirectoryAGlobAndAList) {
   EXPECT_EQ(resolve_token_files({tmp.str() + "/sh"}, "data.train", "train").size(), 3u);
 
   const std::string common = " --set train.steps=2 --set data.tokenizer=none --set run.out_dir=" + tmp.str() + "/runs";
+  // The preflight and the plan name the shards and count their samples.
+  const std::string sharded = " --set data.train=" + tmp.str() + "/sh --set data.val=" + tmp.str() + "/sh";
+  r = testing::run_zt("train configs/test-tiny-gpt2.yaml --dry-run" + sharded + common);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string summary = "data: train 3 shards, " + tmp.str() + "/sh/small.train.000000.bin ... " + tmp.str() +
+                              "/sh/small.train.000002.bin (279 samples of 16 tokens); val " + tmp.str() +
+                              "/sh/small.val.bin (31 samples)";
+  EXPECT_THAT(r.output, HasSubstr(summary));
+  r = testing::run_zt("plan configs/test-tiny-gpt2.yaml --world 2" + sharded + " --set data.tokenizer=none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(summary));
   r = testing::run_zt("train configs/test-tiny-gpt2.yaml --set run.name=dir --set data.train=" + tmp.str() +
                       "/sh --set data.val=" + tmp.str() + "/sh" + common);
   ASSERT_EQ(r.exit_code, 0) << r.output;
