@@ -39,8 +39,13 @@ std::vector<TokenRange> read_tokens(const std::vector<std::string>& spec, const 
   const TokenFormat format = token_run ? data.format : TokenFormat::automatic;
   std::vector<TokenRange> ranges;
   if (names_several_files(spec)) {
-    for (const auto& f : open_token_files(resolve_token_files(spec, "zt eval: --data", "val"), vocab, format))
-      ranges.push_back({f, 0, f->size()});
+    const std::vector<std::string> files = resolve_token_files(spec, "zt eval: --data", "val");
+    // Several files are token shards: a text among them must not pass for headerless tokens.
+    for (const auto& f : files)
+      if (!token_run && !has_llmc_magic(f) && fs::path(f).extension() != ".bin")
+        fail("zt eval: --data {}: several files are read as token files, and this one has neither an llm.c "
+             "header nor a .bin name", f);
+    for (const auto& f : open_token_files(files, vocab, format)) ranges.push_back({f, 0, f->size()});
     return ranges;
   }
   const std::string& path = spec[0];

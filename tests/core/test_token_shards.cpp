@@ -233,6 +233,13 @@ TEST(TokenShardsCli, PrepareShardsThenTrainAndEvalOnADirectoryAGlobAndAList) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto train_eval = nlohmann::json::parse(r.output);
   EXPECT_EQ(train_eval["samples"], 124 + 124 + 31);  // every sample of the 2000-, 2000- and 500-token shards
+  // A run trained on text reads several --data files as token files only.
+  r = testing::run_zt("train configs/test-tiny-gpt2.yaml --set run.name=text --set train.steps=1 --set data.tokenizer=byte "
+                      "--set data.train=" + text + " --set run.out_dir=" + tmp.str() + "/runs");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = testing::run_zt("eval " + tmp.str() + "/runs/text --data " + shards[0] + " --data " + text);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("zt eval: --data " + text + ": several files are read as token files"));
   r = testing::run_zt("eval " + tmp.str() + "/runs/dir --data " + tmp.str() + "/sh");  // the val shard
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("loss "));
