@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fuzzers for longer than CI does: SECONDS per harness (default 900), nproc at a time,
-# continuing from the corpus earlier runs left in build-fuzz/corpus/. Prints executions and
+# continuing from the corpus earlier runs left in build-asan/fuzz-corpus/. Prints executions and
 # coverage per harness (README "Testing" records them).
 #   bench/fuzz.sh [SECONDS] [NAME...]
 set -euo pipefail

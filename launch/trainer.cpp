@@ -193,7 +193,14 @@ TrainSummary run_training(const Config& cfg_in) {
                       : cfg.log.level == LogLevel::warn ? spdlog::level::warn
                                                         : spdlog::level::info;
   log::init(log_options);
+#if defined(__SANITIZE_THREAD__)
+  // libgomp's fork and barriers are invisible to ThreadSanitizer, which would report every
+  // parallel loop as a race: under TSan the OpenMP loops run on the calling thread, and TSan
+  // checks the threads that are ours (comm thread, checkpoint writer, signal thread).
+  omp_set_num_threads(1);
+#else
   omp_set_num_threads(threads_per_rank(static_cast<int>(cfg.parallel.threads), where));
+#endif
 
   // Everything that can reject the input happens before the first write to disk.
   TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_world_size);
