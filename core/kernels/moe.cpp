@@ -29,6 +29,7 @@ void check_slots(const Tensor& slots, int64_t M, const char* what) {
 }  // namespace
 
 void moe_router_forward(Tensor& probs, Tensor& idx, Tensor& weights, const Tensor& logits, bool normalize) {
+  if (detail::on_cuda(probs, "moe_router_forward")) detail::no_cuda_kernel("moe_router_forward");
   check_f32_cpu(logits, "router logits");
   check_f32_cpu(weights, "router weights");
   const int64_t N = rows(logits), E = cols(logits), K = check_choices(idx, probs, "moe_router_forward");
@@ -41,6 +42,7 @@ void moe_router_forward(Tensor& probs, Tensor& idx, Tensor& weights, const Tenso
 
 void moe_router_backward(Tensor& dlogits, const Tensor* dprobs, const Tensor& dweights, const Tensor& probs,
                          const Tensor& idx, bool normalize) {
+  if (detail::on_cuda(dlogits, "moe_router_backward")) detail::no_cuda_kernel("moe_router_backward");
   check_f32_cpu(dlogits, "router dlogits");
   check_f32_cpu(dweights, "router dweights");
   const int64_t N = rows(probs), E = cols(probs), K = check_choices(idx, probs, "moe_router_backward");
@@ -56,6 +58,7 @@ void moe_router_backward(Tensor& dlogits, const Tensor* dprobs, const Tensor& dw
 
 void moe_dispatch(Tensor& rows_out, Tensor& slots, std::vector<int64_t>& offsets, const Tensor& idx,
                   int64_t n_experts) {
+  if (detail::on_cuda(idx, "moe_dispatch")) detail::no_cuda_kernel("moe_dispatch");
   check_i32_cpu(idx, "moe idx");
   check_i32_cpu(rows_out, "moe rows");
   check_i32_cpu(slots, "moe slots");
@@ -70,6 +73,7 @@ void moe_dispatch(Tensor& rows_out, Tensor& slots, std::vector<int64_t>& offsets
 }
 
 void moe_aux_loss_forward(Tensor& aux, const Tensor& probs, const Tensor& idx, int64_t T) {
+  if (detail::on_cuda(aux, "moe_aux_loss_forward")) detail::no_cuda_kernel("moe_aux_loss_forward");
   check_f32_cpu(aux, "moe aux");
   const int64_t K = check_choices(idx, probs, "moe_aux_loss_forward"), N = rows(probs), E = cols(probs);
   ZT_CHECK(T > 0 && N % T == 0 && aux.numel() == N / T, "moe_aux_loss_forward: probs {} aux {} T {}",
@@ -78,12 +82,14 @@ void moe_aux_loss_forward(Tensor& aux, const Tensor& probs, const Tensor& idx, i
 }
 
 void moe_aux_loss_backward(Tensor& dprobs, const Tensor& idx, int64_t T, float scale) {
+  if (detail::on_cuda(dprobs, "moe_aux_loss_backward")) detail::no_cuda_kernel("moe_aux_loss_backward");
   const int64_t K = check_choices(idx, dprobs, "moe_aux_loss_backward"), N = rows(dprobs), E = cols(dprobs);
   ZT_CHECK(T > 0 && N % T == 0, "moe_aux_loss_backward: dprobs {} T {}", dprobs.shape_str(), T);
   cpu::moe_aux_loss_backward(dprobs.data<float>(), idx.data<int32_t>(), N / T, T, E, K, scale);
 }
 
 void gather_rows(Tensor& out, const Tensor& inp, const Tensor& rows_idx) {
+  if (detail::on_cuda(out, "gather_rows")) detail::no_cuda_kernel("gather_rows");
   detail::check_float_cpu(inp, "gather_rows inp");
   check_i32_cpu(rows_idx, "gather_rows rows");
   const int64_t N = rows(inp), C = cols(inp), M = rows_idx.numel();
@@ -95,6 +101,7 @@ void gather_rows(Tensor& out, const Tensor& inp, const Tensor& rows_idx) {
 }
 
 void combine_rows(Tensor& out, const Tensor& inp, const Tensor& slots, const Tensor* weights) {
+  if (detail::on_cuda(out, "combine_rows")) detail::no_cuda_kernel("combine_rows");
   check_f32_cpu(out, "combine out");
   check_f32_cpu(inp, "combine inp");
   const int64_t N = rows(out), C = cols(out), K = cols(slots);
@@ -111,6 +118,7 @@ void combine_rows(Tensor& out, const Tensor& inp, const Tensor& slots, const Ten
 
 void combine_rows_backward(Tensor& dinp, Tensor& dweights, const Tensor& dout, const Tensor& inp,
                            const Tensor& slots, const Tensor& weights) {
+  if (detail::on_cuda(dinp, "combine_rows_backward")) detail::no_cuda_kernel("combine_rows_backward");
   check_f32_cpu(dinp, "combine dinp");
   check_f32_cpu(dweights, "combine dweights");
   check_f32_cpu(dout, "combine dout");
