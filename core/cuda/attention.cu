@@ -61,15 +61,15 @@ __device__ __forceinline__ void stage_tile(float* dst_a, float* dst_b, const voi
   }
 }
 
-// grid (ceil(T / kWarps), B*H); out (B,T,H*D), lse (B,H,T).
+// grid (B*H, ceil(T / kWarps)) (y is the one limited to 65535); out (B,T,H*D), lse (B,H,T).
 __global__ void attention_forward_kernel(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type,
                                          Layout L, float scale) {
   extern __shared__ float smem[];
   float* ks = smem;
   float* vs = smem + kTile * L.D;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.y / L.H, h = blockIdx.y % L.H, g = h / (L.H / L.KVH);
-  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kWarps, i = q0 + warp;
+  const int64_t b = blockIdx.x / L.H, h = blockIdx.x % L.H, g = h / (L.H / L.KVH);
+  const int64_t q0 = static_cast<int64_t>(blockIdx.y) * kWarps, i = q0 + warp;
   float q[kPerLane], acc[kPerLane] = {};
   if (i < L.T) load_row(q, qkv, L.q(b, i, h), qkv_type, L.D, lane);
   float m = -INFINITY, l = 0.f;
@@ -111,8 +111,8 @@ __global__ void attention_backward_dq_kernel(float* dqkv, float* delta, const fl
   float* ks = smem;
   float* vs = smem + kTile * L.D;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.y / L.H, h = blockIdx.y % L.H, g = h / (L.H / L.KVH);
-  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kWarps, i = q0 + warp;
+  const int64_t b = blockIdx.x / L.H, h = blockIdx.x % L.H, g = h / (L.H / L.KVH);
+  const int64_t q0 = static_cast<int64_t>(blockIdx.y) * kWarps, i = q0 + warp;
   float q[kPerLane], dO[kPerLane], o[kPerLane], dq[kPerLane] = {};
   float row_lse = 0.f, row_delta = 0.f;
   if (i < L.T) {
@@ -150,7 +150,7 @@ __global__ void attention_backward_dq_kernel(float* dqkv, float* delta, const fl
   }
 }
 
-// dK/dV pass: grid (ceil(T / kWarps), B*KVH); warp = key row j of kv head g, summing over the
+// dK/dV pass: grid (B*KVH, ceil(T / kWarps)); warp = key row j of kv head g, summing over the
 // group's query heads and the queries i >= j: dv += P dO_i, dk += dS q_i * scale.
 __global__ void attention_backward_dkv_kernel(float* dqkv, const float* delta, const float* dout, const void* qkv,
                                               Elem qkv_type, const float* lse, Layout L, float scale) {
@@ -159,8 +159,8 @@ __global__ void attention_backward_dkv_kernel(float* dqkv, const float* delta, c
   float* dos = smem + kTile * L.D;
   __shared__ float lse_s[kTile], delta_s[kTile];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.y / L.KVH, g = blockIdx.y % L.KVH, group = L.H / L.KVH;
-  const int64_t j0 = static_cast<int64_t>(blockIdx.x) * kWarps, j = j0 + warp;
+  const int64_t b = blockIdx.x / L.KVH, g = blockIdx.x % L.KVH, group = L.H / L.KVH;
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * kWarps, j = j0 + warp;
   float k[kPerLane], v[kPerLane], dk[kPerLane] = {}, dv[kPerLane] = {};
   if (j < L.T) {
     load_row(k, qkv, L.k(b, j, g), qkv_type, L.D, lane);
@@ -252,26 +252,24 @@ float scale_of(const AttnDims& d) { return 1.0f / std::sqrt(static_cast<float>(d
 }  // namespace
 
 void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type, const AttnDims& d) {
-  const dim3 grid(static_cast<unsigned>((d.T + kWarps - 1) / kWarps), static_cast<unsigned>(d.B * d.H));
+  const dim3 grid(static_cast<unsigned>(d.B * d.H), static_cast<unsigned>((d.T + kWarps - 1) / kWarps));
   attention_forward_kernel<<<grid, kWarps * 32, tile_bytes(d), compute_stream()>>>(out, out_type, lse, qkv, qkv_type,
                                                                                    layout_of(d), scale_of(d));
   ZT_CUDA_CHECK_LAUNCH(attention_forward_kernel);
 }
 
 void attention_backward(float* dqkv, const float* dout, const void* qkv, Elem qkv_type, const void* out,
-                        Elem out_type, const float* lse, const AttnDims& d) {
+                        Elem out_type, const float* lse, const AttnDims& d, float* scratch) {
   cudaStream_t stream = compute_stream();
-  float* delta = nullptr;  // (B,H,T) rowsum(dout * out), from the dQ pass to the dK/dV pass
-  ZT_CUDA_CHECK(cudaMallocAsync(&delta, static_cast<size_t>(d.B * d.H * d.T) * sizeof(float), stream));
+  float* delta = scratch;  // (B,H,T) rowsum(dout * out), from the dQ pass to the dK/dV pass
   const unsigned row_blocks = static_cast<unsigned>((d.T + kWarps - 1) / kWarps);
-  attention_backward_dq_kernel<<<dim3(row_blocks, static_cast<unsigned>(d.B * d.H)), kWarps * 32, tile_bytes(d),
+  attention_backward_dq_kernel<<<dim3(static_cast<unsigned>(d.B * d.H), row_blocks), kWarps * 32, tile_bytes(d),
                                  stream>>>(dqkv, delta, dout, qkv, qkv_type, out, out_type, lse, layout_of(d),
                                            scale_of(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dq_kernel);
-  attention_backward_dkv_kernel<<<dim3(row_blocks, static_cast<unsigned>(d.B * d.KVH)), kWarps * 32, tile_bytes(d),
+  attention_backward_dkv_kernel<<<dim3(static_cast<unsigned>(d.B * d.KVH), row_blocks), kWarps * 32, tile_bytes(d),
                                   stream>>>(dqkv, delta, dout, qkv, qkv_type, lse, layout_of(d), scale_of(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dkv_kernel);
-  ZT_CUDA_CHECK(cudaFreeAsync(delta, stream));
 }
 
 void attention_decode(void* out, Elem out_type, const void* qkv, Elem qkv_type, float* kcache, float* vcache,

@@ -88,20 +88,18 @@ void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n
   ZT_CUDA_CHECK_LAUNCH(convert_kernel);
 }
 
-double sum_squares(const float* x, int64_t n) {
+double sum_squares(const float* x, int64_t n, double* scratch) {
   // A fixed grid (not one sized by the device) keeps the summation order, and so the result,
   // the same on every GPU.
-  constexpr unsigned kBlocks = 1024;
+  constexpr unsigned kBlocks = kSumSquaresScratch - 1;
   cudaStream_t stream = compute_stream();
-  double* partial = nullptr;  // kBlocks partial sums, then the total at the end
-  ZT_CUDA_CHECK(cudaMallocAsync(&partial, (kBlocks + 1) * sizeof(double), stream));
+  double* partial = scratch;  // kBlocks partial sums, then the total at the end
   sum_squares_partial_kernel<<<kBlocks, kThreads, 0, stream>>>(partial, x, n);
   ZT_CUDA_CHECK_LAUNCH(sum_squares_partial_kernel);
   sum_partials_kernel<<<1, 1024, 0, stream>>>(partial + kBlocks, partial, kBlocks);
   ZT_CUDA_CHECK_LAUNCH(sum_partials_kernel);
   double total = 0.0;
   ZT_CUDA_CHECK(cudaMemcpyAsync(&total, partial + kBlocks, sizeof(double), cudaMemcpyDeviceToHost, stream));
-  ZT_CUDA_CHECK(cudaFreeAsync(partial, stream));
   ZT_CUDA_CHECK(cudaStreamSynchronize(stream));  // the API returns a host value
   return total;
 }

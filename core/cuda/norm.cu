@@ -93,13 +93,11 @@ __global__ void column_reduce_kernel(float* out, const float* partial, int64_t c
 
 // Deterministic dw (+ dplain) accumulation over N rows; see column_partial_kernel.
 void column_sums(float* dw, float* dplain, const float* g, const float* inp, const float* mean, const float* rstd,
-                 int64_t N, int64_t C) {
+                 int64_t N, int64_t C, float* scratch) {
   if (N == 0 || C == 0) return;
   cudaStream_t stream = compute_stream();
   const int64_t chunks = std::min(N, kMaxRowChunks), rows_per = (N + chunks - 1) / chunks;
-  const size_t bytes = static_cast<size_t>(chunks * C) * sizeof(float) * (dplain ? 2 : 1);
-  float* partial = nullptr;
-  ZT_CUDA_CHECK(cudaMallocAsync(&partial, bytes, stream));
+  float* partial = scratch;  // (chunks, C), then (chunks, C) for dplain
   float* partial_plain = dplain ? partial + chunks * C : nullptr;
   const dim3 grid(static_cast<unsigned>((C + kColThreads - 1) / kColThreads), static_cast<unsigned>(chunks));
   column_partial_kernel<<<grid, kColThreads, 0, stream>>>(partial, partial_plain, g, inp, mean, rstd, N, C,
@@ -112,7 +110,6 @@ void column_sums(float* dw, float* dplain, const float* g, const float* inp, con
     column_reduce_kernel<<<col_blocks, kColThreads, 0, stream>>>(dplain, partial_plain, chunks, C);
     ZT_CUDA_CHECK_LAUNCH(column_reduce_kernel);
   }
-  ZT_CUDA_CHECK(cudaFreeAsync(partial, stream));
 }
 
 // out (N,C) = inp * rstd * w, rstd (N) = 1/sqrt(mean(inp^2) + eps).
@@ -169,13 +166,15 @@ void layernorm_forward(void* out, Elem out_type, float* mean, float* rstd, const
   ZT_CUDA_CHECK_LAUNCH(layernorm_forward_kernel);
 }
 
+int64_t column_sums_scratch(int64_t N, int64_t C) { return 2 * std::min(N, kMaxRowChunks) * C; }
+
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                        const float* mean, const float* rstd, int64_t N, int64_t C) {
+                        const float* mean, const float* rstd, int64_t N, int64_t C, float* scratch) {
   if (N == 0) return;
   norm_backward_dinp_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, compute_stream()>>>(dinp, dout, inp, w, mean,
                                                                                             rstd, C);
   ZT_CUDA_CHECK_LAUNCH(norm_backward_dinp_kernel);
-  column_sums(dw, db, dout, inp, mean, rstd, N, C);
+  column_sums(dw, db, dout, inp, mean, rstd, N, C, scratch);
 }
 
 void rmsnorm_forward(void* out, Elem out_type, float* rstd, const float* inp, const float* w, int64_t N, int64_t C,
@@ -187,16 +186,16 @@ void rmsnorm_forward(void* out, Elem out_type, float* rstd, const float* inp, co
 }
 
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
-                      int64_t N, int64_t C) {
+                      int64_t N, int64_t C, float* scratch) {
   if (N == 0) return;
   norm_backward_dinp_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, compute_stream()>>>(dinp, dout, inp, w,
                                                                                             nullptr, rstd, C);
   ZT_CUDA_CHECK_LAUNCH(norm_backward_dinp_kernel);
-  column_sums(dw, nullptr, dout, inp, nullptr, rstd, N, C);
+  column_sums(dw, nullptr, dout, inp, nullptr, rstd, N, C, scratch);
 }
 
-void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C) {
-  column_sums(out, nullptr, x, nullptr, nullptr, nullptr, N, C);
+void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, float* scratch) {
+  column_sums(out, nullptr, x, nullptr, nullptr, nullptr, N, C, scratch);
 }
 
 void cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, int64_t N, int64_t V,

@@ -3,6 +3,8 @@
 // current device's compute stream (core/kernels/ makes the tensors' device current) and
 // returns without waiting, except the functions that return a host value.
 // Shapes and accumulation rules are those of core/kernels.h: backward kernels add (+=).
+// Kernels that reduce in two passes take their scratch from the caller (a device tensor tagged
+// workspace, so the caching allocator holds and counts it); the *_scratch functions size it.
 // Token ids are not range-checked on the host (that would be a device-to-host copy and a wait
 // per call): an id outside the table yields NaN rows and losses, never an out-of-bounds read.
 #pragma once
@@ -19,7 +21,9 @@ void fill(float* x, float value, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 void add_bf16(float* y, const uint16_t* x, int64_t n);
 void scale(float* x, float s, int64_t n);
-double sum_squares(const float* x, int64_t n);  // f64 accumulate; waits for the result
+// f64 accumulate in a fixed order; waits for the result. scratch: kSumSquaresScratch doubles.
+inline constexpr int64_t kSumSquaresScratch = 1025;
+double sum_squares(const float* x, int64_t n, double* scratch);
 void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n);
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                   float eps, float weight_decay, int64_t step, float grad_scale);
@@ -48,14 +52,16 @@ void scatter_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int
 // ---- norms, loss, column sums (norm.cu) ----
 void layernorm_forward(void* out, Elem out_type, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
+// scratch: column_sums_scratch(N, C) floats, for these three.
+int64_t column_sums_scratch(int64_t N, int64_t C);
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                        const float* mean, const float* rstd, int64_t N, int64_t C);
+                        const float* mean, const float* rstd, int64_t N, int64_t C, float* scratch);
 void rmsnorm_forward(void* out, Elem out_type, float* rstd, const float* inp, const float* w, int64_t N, int64_t C,
                      float eps);
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
-                      int64_t N, int64_t C);
+                      int64_t N, int64_t C, float* scratch);
 // out[c] += sum_n x[n,c], rows summed in a fixed order (deterministic).
-void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C);
+void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, float* scratch);
 // dlogits null: forward only; may alias logits.
 void cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, int64_t N, int64_t V,
                    float dloss_scale);
@@ -66,8 +72,9 @@ struct AttnDims {
   int64_t qkv_width() const { return (H + 2 * KVH) * D; }
 };
 void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type, const AttnDims& d);
+// scratch: B*H*T floats (rowsum(dout * out), from the dQ pass to the dK/dV pass).
 void attention_backward(float* dqkv, const float* dout, const void* qkv, Elem qkv_type, const void* out,
-                        Elem out_type, const float* lse, const AttnDims& d);
+                        Elem out_type, const float* lse, const AttnDims& d, float* scratch);
 void attention_decode(void* out, Elem out_type, const void* qkv, Elem qkv_type, float* kcache, float* vcache,
                       int64_t pos, const AttnDims& d);
 inline constexpr int64_t kMaxAttnHeadDim = 256;

@@ -78,9 +78,11 @@ void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, con
   ZT_CHECK(dqkv.raw() != qkv.raw(), "{}: dqkv must not alias qkv", what);
   if (!device.is_cpu()) {
     check_cuda_head_dim(s, what);
-    if constexpr (detail::kWithCuda)
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({s.B * s.n_head * s.T}, DType::f32, MemTag::workspace, device);
       cuda::attention_backward(dqkv.data<float>(), dout.data<float>(), qkv.raw(), detail::elem_of(qkv), out.raw(),
-                               detail::elem_of(out), lse.data<float>(), cuda_dims(s));
+                               detail::elem_of(out), lse.data<float>(), cuda_dims(s), scratch.data<float>());
+    }
     return;
   }
   const detail::F32Input q(qkv, "attention qkv"), o(out, "attention out");

@@ -93,7 +93,10 @@ void scale_inplace(Tensor& x, float s) {
 double sum_squares(const Tensor& x) {
   if (detail::on_cuda(x, "sum_squares")) {
     detail::check_f32_on(x, x.device(), "x");
-    if constexpr (detail::kWithCuda) return cuda::sum_squares(x.data<float>(), x.numel());
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::kSumSquaresScratch}, DType::f64, MemTag::workspace, x.device());
+      return cuda::sum_squares(x.data<float>(), x.numel(), scratch.data<double>());
+    }
     return 0.0;
   }
   check_f32_cpu(x, "x");

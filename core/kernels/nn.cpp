@@ -157,7 +157,10 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
     g.A = dout_c.raw(), g.lda = OC, g.B = inp_c.raw(), g.ldb = C, g.ab_type = ab;
     g.C = dweight.raw(), g.ldc = C, g.beta = 1.f;
     cuda::gemm(g);
-    if (dbias) cuda::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC);
+    if (dbias) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, OC)}, DType::f32, MemTag::workspace, dev);
+      cuda::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC, scratch.data<float>());
+    }
   }
 }
 
@@ -248,10 +251,12 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
                  rstd.numel() == N,
              "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
              dweight.shape_str());
-    if constexpr (detail::kWithCuda)
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
       cuda::layernorm_backward(dinp.data<float>(), dweight.data<float>(), detail::f32_or_null(dbias),
                                dout.data<float>(), inp.data<float>(), weight.data<float>(), mean.data<float>(),
-                               rstd.data<float>(), N, C);
+                               rstd.data<float>(), N, C, scratch.data<float>());
+    }
     return;
   }
   const int64_t N = rows(inp), C = cols(inp);
@@ -305,9 +310,11 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
     ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
              "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
              dweight.shape_str());
-    if constexpr (detail::kWithCuda)
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
       cuda::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(), inp.data<float>(),
-                             weight.data<float>(), rstd.data<float>(), N, C);
+                             weight.data<float>(), rstd.data<float>(), N, C, scratch.data<float>());
+    }
     return;
   }
   const int64_t N = rows(inp), C = cols(inp);

@@ -58,7 +58,7 @@ TEST(CudaAllocator, OutOfMemoryNamesTheLiveBytesPerTag) {
   EXPECT_EQ(to_cpu(ok).data<float>()[15], 0.f);
 }
 
-TEST(CudaRuntime, ABadLaunchOrCopyIsAnErrorNamingTheCall) {
+TEST(CudaRuntime, AnAbsentDeviceIsAnErrorNamingIt) {
   ZT_REQUIRE_CUDA();
   const std::string msg = error_of([] { Tensor::empty({4}, DType::f32, MemTag::other, Device::cuda(999)); });
   EXPECT_THAT(msg, HasSubstr("cuda:999 is not a CUDA device"));
