@@ -49,6 +49,25 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32
 void gather_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 void scatter_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 
+// ---- causal depthwise conv and MoE routing (token_mix.cu); moe_dispatch runs on the host ----
+void causal_conv1d_forward(float* out, const void* inp, Elem inp_type, const float* w, const float* bias, int64_t B,
+                           int64_t T, int64_t C, int64_t K);
+void causal_conv1d_backward(float* dinp, float* dw, float* dbias, const float* dout, const void* inp, Elem inp_type,
+                            const float* w, int64_t B, int64_t T, int64_t C, int64_t K);
+void moe_router_forward(float* probs, int32_t* idx, float* weights, const float* logits, int64_t N, int64_t E,
+                        int64_t K, bool normalize);
+void moe_router_backward(float* dlogits, const float* dprobs, const float* dweights, const float* probs,
+                         const int32_t* idx, int64_t N, int64_t E, int64_t K, bool normalize);
+void moe_aux_loss_forward(float* aux, const float* probs, const int32_t* idx, int64_t B, int64_t T, int64_t E,
+                          int64_t K);
+void moe_aux_loss_backward(float* dprobs, const int32_t* idx, int64_t B, int64_t T, int64_t E, int64_t K, float scale);
+// inp_rows: rows of inp; a row or slot index outside [0, inp_rows) gives NaN, never a stray read.
+void gather_rows(void* out, const void* inp, const int32_t* rows, int64_t M, int64_t row_bytes, int64_t inp_rows);
+void combine_rows(float* out, const float* inp, const int32_t* slots, const float* weights, int64_t N, int64_t K,
+                  int64_t C, int64_t inp_rows);
+void combine_rows_backward(float* dinp, float* dweights, const float* dout, const float* inp, const int32_t* slots,
+                           const float* weights, int64_t N, int64_t K, int64_t C, int64_t inp_rows);
+
 // ---- norms, loss, column sums (norm.cu) ----
 void layernorm_forward(void* out, Elem out_type, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);

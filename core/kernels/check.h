@@ -33,11 +33,6 @@ inline bool on_cuda(const Tensor& first, const char* kernel) {
 #endif
 }
 
-// A kernel with no CUDA version yet, reached with device tensors.
-[[noreturn]] inline void no_cuda_kernel(const char* kernel) {
-  fail("{}: no CUDA kernel yet; run it on CPU tensors", kernel);
-}
-
 inline void check_on(const Tensor& t, const Device& device, const char* what) {
   ZT_CHECK(t.defined(), "{} is undefined", what);
   ZT_CHECK(t.device() == device, "{} is on {}, the kernel runs on {}", what, t.device().str(), device.str());

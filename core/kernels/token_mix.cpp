@@ -64,7 +64,23 @@ int64_t conv_width(const Tensor& weight, int64_t C) {
 
 void causal_conv1d_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias,
                            int64_t T) {
-  if (detail::on_cuda(out, "causal_conv1d_forward")) detail::no_cuda_kernel("causal_conv1d_forward");
+  if (detail::on_cuda(out, "causal_conv1d_forward")) {
+    const Device dev = out.device();
+    detail::check_float_on(inp, dev, "conv inp");
+    detail::check_f32_on(out, dev, "conv out");
+    detail::check_f32_on(weight, dev, "conv weight");
+    const int64_t N = rows(inp), C = cols(inp), K = conv_width(weight, C);
+    ZT_CHECK(T > 0 && N % T == 0 && out.numel() == N * C, "conv: inp {} out {} T {}", inp.shape_str(),
+             out.shape_str(), T);
+    if (bias) {
+      detail::check_f32_on(*bias, dev, "conv bias");
+      ZT_CHECK(bias->numel() == C, "conv bias {}", bias->shape_str());
+    }
+    if constexpr (detail::kWithCuda)
+      cuda::causal_conv1d_forward(out.data<float>(), inp.raw(), detail::elem_of(inp), weight.data<float>(),
+                                  detail::f32_or_null(bias), N / T, T, C, K);
+    return;
+  }
   const detail::F32Input in(inp, "conv inp");
   check_f32_cpu(out, "conv out");
   check_f32_cpu(weight, "conv weight");
@@ -81,7 +97,22 @@ void causal_conv1d_forward(Tensor& out, const Tensor& inp, const Tensor& weight,
 
 void causal_conv1d_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                             const Tensor& inp, const Tensor& weight, int64_t T) {
-  if (detail::on_cuda(dinp, "causal_conv1d_backward")) detail::no_cuda_kernel("causal_conv1d_backward");
+  if (detail::on_cuda(dinp, "causal_conv1d_backward")) {
+    const Device dev = dinp.device();
+    detail::check_float_on(inp, dev, "conv backward inp");
+    for (const Tensor* t : detail::TensorList{&dinp, &dweight, &dout, &weight, dbias})
+      if (t) detail::check_f32_on(*t, dev, "conv backward tensor");
+    const int64_t N = rows(inp), C = cols(inp), K = conv_width(weight, C);
+    ZT_CHECK(T > 0 && N % T == 0 && dinp.numel() == N * C && dout.numel() == N * C && dweight.numel() == C * K &&
+                 (!dbias || dbias->numel() == C),
+             "conv backward: inp {} dout {} dweight {} T {}", inp.shape_str(), dout.shape_str(), dweight.shape_str(),
+             T);
+    if constexpr (detail::kWithCuda)
+      cuda::causal_conv1d_backward(dinp.data<float>(), dweight.data<float>(), detail::f32_or_null(dbias),
+                                   dout.data<float>(), inp.raw(), detail::elem_of(inp), weight.data<float>(), N / T, T,
+                                   C, K);
+    return;
+  }
   const detail::F32Input in(inp, "conv backward inp");
   check_f32_cpu(dinp, "conv dinp");
   check_f32_cpu(dweight, "conv dweight");
