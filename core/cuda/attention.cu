@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "core/cuda/common.cuh"
+#include "core/math/online_softmax.h"
 
 namespace zt::cuda {
 
@@ -72,7 +73,7 @@ __global__ void attention_forward_kernel(void* out, Elem out_type, float* lse, c
   const int64_t q0 = static_cast<int64_t>(blockIdx.y) * kWarps, i = q0 + warp;
   float q[kPerLane], acc[kPerLane] = {};
   if (i < L.T) load_row(q, qkv, L.q(b, i, h), qkv_type, L.D, lane);
-  float m = -INFINITY, l = 0.f;
+  math::OnlineSoftmax softmax;
   const int64_t last = min(L.T - 1, q0 + kWarps - 1);
   for (int64_t j0 = 0; j0 <= last; j0 += kTile) {
     __syncthreads();
@@ -80,26 +81,23 @@ __global__ void attention_forward_kernel(void* out, Elem out_type, float* lse, c
     __syncthreads();
     if (i >= L.T) continue;
     for (int jj = 0; jj < kTile && j0 + jj <= i; ++jj) {
-      const float s = dot_shared(q, ks + jj * L.D, L.D, lane) * scale;
-      const float m_new = fmaxf(m, s);
-      const float corr = expf(m - m_new), p = expf(s - m_new);
-      l = l * corr + p;
+      float corr, p;
+      softmax.add(dot_shared(q, ks + jj * L.D, L.D, lane) * scale, corr, p);
 #pragma unroll
       for (int x = 0; x < kPerLane; ++x) {
         const int64_t d = lane + 32 * x;
         if (d < L.D) acc[x] = acc[x] * corr + p * vs[jj * L.D + d];
       }
-      m = m_new;
     }
   }
   if (i >= L.T) return;
-  const float inv = 1.f / l;
+  const float inv = 1.f / softmax.l;
 #pragma unroll
   for (int x = 0; x < kPerLane; ++x) {
     const int64_t d = lane + 32 * x;
     if (d < L.D) store(out, L.o(b, i, h) + d, out_type, acc[x] * inv);
   }
-  if (lane == 0) lse[(b * L.H + h) * L.T + i] = m + logf(l);
+  if (lane == 0) lse[(b * L.H + h) * L.T + i] = softmax.lse();
 }
 
 // dQ pass, grid as forward. delta (B,H,T) = rowsum(dout * out), written here for the dK/dV pass.
@@ -227,23 +225,20 @@ __global__ void attention_decode_kernel(void* out, Elem out_type, const void* qk
   const int64_t kv_width = KVH * D, kv_off = (h / (H / KVH)) * D;
   float q[kPerLane], acc[kPerLane] = {};
   load_row(q, qkv, h * D, qkv_type, D, lane);
-  float m = -INFINITY, l = 0.f;
+  math::OnlineSoftmax softmax;
   for (int64_t j = 0; j < L; ++j) {
-    const float s = dot_shared(q, kcache + j * kv_width + kv_off, D, lane) * scale;
-    const float m_new = fmaxf(m, s);
-    const float corr = expf(m - m_new), p = expf(s - m_new);
-    l = l * corr + p;
+    float corr, p;
+    softmax.add(dot_shared(q, kcache + j * kv_width + kv_off, D, lane) * scale, corr, p);
 #pragma unroll
     for (int x = 0; x < kPerLane; ++x) {
       const int64_t d = lane + 32 * x;
       if (d < D) acc[x] = acc[x] * corr + p * vcache[j * kv_width + kv_off + d];
     }
-    m = m_new;
   }
 #pragma unroll
   for (int x = 0; x < kPerLane; ++x) {
     const int64_t d = lane + 32 * x;
-    if (d < D) store(out, h * D + d, out_type, acc[x] / l);
+    if (d < D) store(out, h * D + d, out_type, acc[x] / softmax.l);
   }
 }
 
