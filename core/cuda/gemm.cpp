@@ -1,8 +1,12 @@
-// GEMMs on cuBLASLt. Row-major C (M,N) = op(A) op(B) is column-major C^T = op(B)^T op(A)^T,
+// GEMMs on cuBLASLt. The library (540 MB, ~200 MB of it relocated data) is loaded with dlopen
+// on the first device GEMM rather than linked: linked, every zt process, CPU runs and `zt
+// --help` included, paid ~0.2 s and ~200 MB of resident memory at startup.
+// Row-major C (M,N) = op(A) op(B) is column-major C^T = op(B)^T op(A)^T,
 // so A and B swap places and the leading dimensions stay the row strides. f32 operands run
 // in exact fp32 (CUBLAS_COMPUTE_32F: no TF32); bf16/f16 operands accumulate in fp32. The
 // handle, a 32 MiB workspace and the chosen algorithm per shape live as long as the process.
 #include <cublasLt.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <map>
@@ -20,12 +24,58 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 
-#define ZT_CUBLAS_CHECK(call)                                                                            \
-  do {                                                                                                   \
-    const cublasStatus_t zt_st_ = (call);                                                                \
-    if (zt_st_ != CUBLAS_STATUS_SUCCESS)                                                                 \
-      fail("cuBLASLt error at {}:{}: {} failed: {} ({})", __FILE__, __LINE__, #call, cublasLtGetStatusString(zt_st_), \
-           static_cast<int>(zt_st_));                                                                    \
+// The cuBLASLt entry points we call, resolved once from the dlopen'ed library.
+struct LtApi {
+#define ZT_LT_FN(name) decltype(&::name) name = nullptr;
+  ZT_LT_FN(cublasLtCreate)
+  ZT_LT_FN(cublasLtGetStatusString)
+  ZT_LT_FN(cublasLtMatmulDescCreate)
+  ZT_LT_FN(cublasLtMatmulDescDestroy)
+  ZT_LT_FN(cublasLtMatmulDescSetAttribute)
+  ZT_LT_FN(cublasLtMatrixLayoutCreate)
+  ZT_LT_FN(cublasLtMatrixLayoutDestroy)
+  ZT_LT_FN(cublasLtMatmulPreferenceCreate)
+  ZT_LT_FN(cublasLtMatmulPreferenceDestroy)
+  ZT_LT_FN(cublasLtMatmulPreferenceSetAttribute)
+  ZT_LT_FN(cublasLtMatmulAlgoGetHeuristic)
+  ZT_LT_FN(cublasLtMatmul)
+#undef ZT_LT_FN
+};
+
+const LtApi& lt() {
+  static const LtApi api = [] {
+    void* lib = dlopen(ZT_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) fail("cannot load cuBLASLt ({}): {}; put the CUDA toolkit's library folder on LD_LIBRARY_PATH", ZT_CUBLASLT_SONAME, dlerror());
+    LtApi a;
+    auto resolve = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (!fn) fail("{} has no symbol {}", ZT_CUBLASLT_SONAME, name);
+    };
+#define ZT_LT_RESOLVE(name) resolve(a.name, #name);
+    ZT_LT_RESOLVE(cublasLtCreate)
+    ZT_LT_RESOLVE(cublasLtGetStatusString)
+    ZT_LT_RESOLVE(cublasLtMatmulDescCreate)
+    ZT_LT_RESOLVE(cublasLtMatmulDescDestroy)
+    ZT_LT_RESOLVE(cublasLtMatmulDescSetAttribute)
+    ZT_LT_RESOLVE(cublasLtMatrixLayoutCreate)
+    ZT_LT_RESOLVE(cublasLtMatrixLayoutDestroy)
+    ZT_LT_RESOLVE(cublasLtMatmulPreferenceCreate)
+    ZT_LT_RESOLVE(cublasLtMatmulPreferenceDestroy)
+    ZT_LT_RESOLVE(cublasLtMatmulPreferenceSetAttribute)
+    ZT_LT_RESOLVE(cublasLtMatmulAlgoGetHeuristic)
+    ZT_LT_RESOLVE(cublasLtMatmul)
+#undef ZT_LT_RESOLVE
+    return a;
+  }();
+  return api;
+}
+
+#define ZT_CUBLAS_CHECK(call)                                                                         \
+  do {                                                                                                \
+    const cublasStatus_t zt_st_ = (call);                                                             \
+    if (zt_st_ != CUBLAS_STATUS_SUCCESS)                                                              \
+      fail("cuBLASLt error at {}:{}: {} failed: {} ({})", __FILE__, __LINE__, #call,                  \
+           lt().cublasLtGetStatusString(zt_st_), static_cast<int>(zt_st_));                          \
   } while (0)
 
 cudaDataType_t cuda_type(Elem e) {
@@ -49,7 +99,7 @@ LtContext& context() {
   std::lock_guard<std::mutex> lock(mu);
   LtContext& c = contexts[device];
   if (!c.handle) {
-    ZT_CUBLAS_CHECK(cublasLtCreate(&c.handle));
+    ZT_CUBLAS_CHECK(lt().cublasLtCreate(&c.handle));
     c.workspace = device_allocator(device).allocate(kWorkspaceBytes, MemTag::workspace);
   }
   return c;
@@ -71,10 +121,10 @@ struct Descriptors {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   ~Descriptors() {
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (c) lt().cublasLtMatrixLayoutDestroy(c);
+    if (b) lt().cublasLtMatrixLayoutDestroy(b);
+    if (a) lt().cublasLtMatrixLayoutDestroy(a);
+    if (op) lt().cublasLtMatmulDescDestroy(op);
   }
 };
 
@@ -90,23 +140,23 @@ void gemm(const GemmArgs& g) {
   const cublasOperation_t op_first = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // on B
   const cublasOperation_t op_second = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // on A
   Descriptors d;
-  ZT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
-  ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
   if (g.bias) {
     // Column-major bias is per row of C^T, i.e. per column of our row-major C.
     const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    ZT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
+    ZT_CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    ZT_CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
     const cudaDataType_t bias_type = CUDA_R_32F;
     ZT_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
+        lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
   const cudaDataType_t ab = cuda_type(g.ab_type), ct = cuda_type(g.c_type);
   // Stored (row-major) B is (K,N) or (N,K) when transposed: column-major rows x cols swap.
-  ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, ab, g.trans_b ? g.K : g.N, g.trans_b ? g.N : g.K, g.ldb));
-  ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, ab, g.trans_a ? g.M : g.K, g.trans_a ? g.K : g.M, g.lda));
-  ZT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, ct, g.N, g.M, g.ldc));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatrixLayoutCreate(&d.a, ab, g.trans_b ? g.K : g.N, g.trans_b ? g.N : g.K, g.ldb));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatrixLayoutCreate(&d.b, ab, g.trans_a ? g.M : g.K, g.trans_a ? g.K : g.M, g.lda));
+  ZT_CUBLAS_CHECK(lt().cublasLtMatrixLayoutCreate(&d.c, ct, g.N, g.M, g.ldc));
 
   static std::mutex mu;
   static std::map<ShapeKey, cublasLtMatmulAlgo_t> algos;
@@ -119,15 +169,15 @@ void gemm(const GemmArgs& g) {
     auto it = algos.find(key);
     if (it == algos.end()) {
       cublasLtMatmulPreference_t pref = nullptr;
-      ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+      ZT_CUBLAS_CHECK(lt().cublasLtMatmulPreferenceCreate(&pref));
       const size_t ws = kWorkspaceBytes;
-      ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+      ZT_CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                                            sizeof(ws)));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
       const cublasStatus_t st =
-          cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &found);
-      cublasLtMatmulPreferenceDestroy(pref);
+          lt().cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &found);
+      lt().cublasLtMatmulPreferenceDestroy(pref);
       if (st != CUBLAS_STATUS_SUCCESS || found == 0)
         fail("cuBLASLt has no algorithm for ({}x{}) = op({}) x op({}), K {}, types ab {} c {}, bias {}", g.M, g.N,
              g.trans_a ? "A^T" : "A", g.trans_b ? "B^T" : "B", g.K, static_cast<int>(g.ab_type),
@@ -136,7 +186,7 @@ void gemm(const GemmArgs& g) {
     }
     algo = it->second;
   }
-  ZT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle, d.op, &g.alpha, g.B, d.a, g.A, d.b, &g.beta, g.C, d.c, g.C, d.c, &algo,
+  ZT_CUBLAS_CHECK(lt().cublasLtMatmul(ctx.handle, d.op, &g.alpha, g.B, d.a, g.A, d.b, &g.beta, g.C, d.c, g.C, d.c, &algo,
                                  ctx.workspace, kWorkspaceBytes, stream));
 }
 
