@@ -46,7 +46,7 @@ echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   > "$out/nvidia-smi.txt" 2>&1
 cat "$out/nvidia-smi.txt"
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-row environment "${gpu:+ok}" "${gpu:-no nvidia-smi}"
+row environment "$([[ -n "$gpu" ]] && echo ok || echo FAIL)" "${gpu:-no nvidia-smi}"
 
 for b in zt zt_tests bench_cuda; do
   if ldd "$root/bin/$b" | grep -q 'not found'; then
