@@ -7,12 +7,30 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/error.h"
+
 namespace zt {
 
 namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kHugeAlign = size_t{2} << 20;
 constexpr size_t kHugeThreshold = size_t{4} << 20;
+
+class HostBackend final : public AllocatorBackend {
+ public:
+  void* allocate(size_t bytes) override {
+    const bool huge = bytes >= kHugeThreshold;
+    void* p = nullptr;
+    // posix_memalign: aligned_alloc requires the size to be a multiple of the alignment,
+    // which a 2 MiB alignment would not be for most sizes.
+    if (posix_memalign(&p, huge ? kHugeAlign : kAlign, bytes) != 0) return nullptr;
+    // Transparent huge pages cut first-touch cost of large buffers ~500x fewer faults.
+    if (huge) madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+  }
+  void free(void* ptr, size_t) override { std::free(ptr); }
+  std::string name() const override { return "cpu"; }
+};
 }  // namespace
 
 std::string_view mem_tag_name(MemTag tag) {
@@ -28,17 +46,18 @@ std::string_view mem_tag_name(MemTag tag) {
   return "?";
 }
 
-CpuAllocator& CpuAllocator::instance() {
+CachingAllocator& CpuAllocator::instance() {
   // Leaked on purpose: tensors in static objects may be freed after main returns.
-  static CpuAllocator* a = new CpuAllocator();
+  static CachingAllocator* a = new CachingAllocator(std::make_unique<HostBackend>());
   return *a;
 }
 
-CpuAllocator::~CpuAllocator() { release_cached(); }
+CachingAllocator::CachingAllocator(std::unique_ptr<AllocatorBackend> backend) : backend_(std::move(backend)) {}
 
-// Small sizes round to 64 B; larger ones to one of 8 steps per power of two (<= 12.5% waste),
-// so a training loop that asks for the same shapes every step always hits a free list.
-size_t CpuAllocator::rounded_size(size_t bytes) {
+CachingAllocator::~CachingAllocator() { release_cached(); }
+
+// A training loop that asks for the same shapes every step always hits a free list.
+size_t CachingAllocator::rounded_size(size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (bytes <= 4096) return (bytes + kAlign - 1) / kAlign * kAlign;
   size_t top = std::bit_floor(bytes);
@@ -46,7 +65,7 @@ size_t CpuAllocator::rounded_size(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-void* CpuAllocator::allocate(size_t bytes, MemTag tag) {
+void* CachingAllocator::allocate(size_t bytes, MemTag tag) {
   size_t size = rounded_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   void* p = nullptr;
@@ -56,12 +75,19 @@ void* CpuAllocator::allocate(size_t bytes, MemTag tag) {
     it->second.pop_back();
     stats_.cached -= static_cast<int64_t>(size);
   } else {
-    bool huge = size >= kHugeThreshold;
-    // posix_memalign: aligned_alloc requires the size to be a multiple of the alignment,
-    // which a 2 MiB alignment would not be for most sizes.
-    if (posix_memalign(&p, huge ? kHugeAlign : kAlign, size) != 0) throw std::bad_alloc();
-    // Transparent huge pages cut first-touch cost of large buffers ~500x fewer faults.
-    if (huge) madvise(p, size, MADV_HUGEPAGE);
+    p = backend_->allocate(size);
+    if (!p && stats_.cached > 0) {
+      // Blocks of other sizes may be what the backend is missing: give them back, try again.
+      release_cached_locked();
+      p = backend_->allocate(size);
+    }
+    if (!p) {
+      std::string live;
+      for (int t = 0; t < kNumMemTags; ++t)
+        live += fmt::format("{}{} {}", t ? ", " : "", mem_tag_name(static_cast<MemTag>(t)), stats_.live[t]);
+      fail("out of memory on {}: {} bytes requested ({} rounded) for {}; live bytes by tag: {}; {} live in all",
+           backend_->name(), bytes, size, mem_tag_name(tag), live, stats_.live_total);
+    }
   }
   int t = static_cast<int>(tag);
   stats_.live[t] += static_cast<int64_t>(size);
@@ -71,7 +97,7 @@ void* CpuAllocator::allocate(size_t bytes, MemTag tag) {
   return p;
 }
 
-void CpuAllocator::deallocate(void* ptr, size_t bytes, MemTag tag) {
+void CachingAllocator::deallocate(void* ptr, size_t bytes, MemTag tag) {
   if (!ptr) return;
   size_t size = rounded_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
@@ -82,23 +108,34 @@ void CpuAllocator::deallocate(void* ptr, size_t bytes, MemTag tag) {
   free_lists_[size].push_back(ptr);
 }
 
-MemStats CpuAllocator::stats() const {
+MemStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
 
-void CpuAllocator::reset_peaks() {
+void CachingAllocator::reset_peaks() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.peak = stats_.live;
   stats_.peak_total = stats_.live_total;
 }
 
-void CpuAllocator::release_cached() {
+void CachingAllocator::release_cached() {
   std::lock_guard<std::mutex> lock(mu_);
+  release_cached_locked();
+}
+
+void CachingAllocator::release_cached_locked() {
   for (auto& [size, blocks] : free_lists_)
-    for (void* p : blocks) std::free(p);
+    for (void* p : blocks) backend_->free(p, size);
   free_lists_.clear();
   stats_.cached = 0;
 }
+
+#ifndef ZT_WITH_CUDA
+CachingAllocator& device_allocator(int device) {
+  fail("no allocator for cuda:{}: zerotrain was built without CUDA", device);
+}
+MemStats device_memory_stats(int device) { return device_allocator(device).stats(); }
+#endif
 
 }  // namespace zt

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <cmath>
 
+#include "core/math/convert.h"
+
 namespace zt {
 
 enum class DType : uint8_t { f32, bf16, f16, i32, f64 };
@@ -35,14 +37,9 @@ constexpr std::string_view dtype_name(DType t) {
 
 std::optional<DType> parse_dtype(std::string_view name);
 
-// Round-to-nearest-even f32 -> bf16; NaN stays NaN.
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u = std::bit_cast<uint32_t>(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+// Round-to-nearest-even f32 -> bf16; NaN stays NaN (core/math/convert.h, shared with CUDA).
+using math::f32_to_bf16;
+using math::bf16_to_f32;
 
 // IEEE half conversions (round-to-nearest-even), via the compiler's _Float16. Clang 14 (the
 // fuzz builds) has _Float16 on x86 only with AVX512-FP16; its storage-only __fp16 converts

@@ -5,6 +5,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#ifdef ZT_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
 namespace zt {
 
 int64_t shape_numel(const Shape& s) {
@@ -25,16 +29,21 @@ std::optional<DType> parse_dtype(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+CachingAllocator& allocator_of(const Device& device) {
+  return device.is_cpu() ? CpuAllocator::instance() : device_allocator(device.index);
+}
+}  // namespace
+
 Storage::Storage(size_t nbytes, MemTag tag, Device device) : nbytes_(nbytes), tag_(tag), device_(device) {
-  ZT_CHECK(device.is_cpu(), "no allocator for {}", device.str());
-  data_ = CpuAllocator::instance().allocate(nbytes, tag);
+  data_ = allocator_of(device).allocate(nbytes, tag);
 }
 
 Storage::Storage(void* external, size_t nbytes, Device device)
     : data_(external), nbytes_(nbytes), device_(device), owned_(false) {}
 
 Storage::~Storage() {
-  if (owned_) CpuAllocator::instance().deallocate(data_, nbytes_, tag_);
+  if (owned_) allocator_of(device_).deallocate(data_, nbytes_, tag_);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, MemTag tag, Device device) {
@@ -93,14 +102,38 @@ Tensor Tensor::clone(MemTag tag) const {
   return t;
 }
 
+Tensor Tensor::to(Device device, MemTag tag) const {
+  Tensor t = empty(shape_, dtype_, tag, device);
+  t.copy_from(*this);
+  return t;
+}
+
 void Tensor::copy_from(const Tensor& src) {
   ZT_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "copy {} {} -> {} {}",
            dtype_name(src.dtype_), src.shape_str(), dtype_name(dtype_), shape_str());
-  if (numel_ > 0) std::memcpy(raw(), src.raw(), nbytes());
+  if (numel_ == 0) return;
+  if (device().is_cpu() && src.device().is_cpu()) {
+    std::memcpy(raw(), src.raw(), nbytes());
+    return;
+  }
+#ifdef ZT_WITH_CUDA
+  cuda::copy_bytes(raw(), device(), src.raw(), src.device(), nbytes());
+#else
+  fail("copy from {} to {}: zerotrain was built without CUDA", src.device().str(), device().str());
+#endif
 }
 
 void Tensor::zero_() {
-  if (numel_ > 0) std::memset(raw(), 0, nbytes());
+  if (numel_ == 0) return;
+  if (device().is_cpu()) {
+    std::memset(raw(), 0, nbytes());
+    return;
+  }
+#ifdef ZT_WITH_CUDA
+  cuda::zero_bytes(raw(), device(), nbytes());
+#else
+  fail("zero_ on {}: zerotrain was built without CUDA", device().str());
+#endif
 }
 
 }  // namespace zt

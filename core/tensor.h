@@ -86,8 +86,11 @@ class Tensor {
   Tensor flatten() const { return reshape({numel_}); }
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) along dim 0
 
-  Tensor clone(MemTag tag) const;
-  void copy_from(const Tensor& src);  // same numel and dtype
+  Tensor clone(MemTag tag) const;  // same device
+  // A copy on `device` (host <-> device copies go through the device's compute stream; a copy
+  // to the host waits for it).
+  Tensor to(Device device, MemTag tag) const;
+  void copy_from(const Tensor& src);  // same numel and dtype, any devices
   void zero_();
 
  private:

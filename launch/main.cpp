@@ -6,6 +6,9 @@
 
 #include "core/config_docs.h"
 #include "core/cpu/isa.h"
+#ifdef ZT_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
 #include "core/error.h"
 #include "launch/commands.h"
 
@@ -83,9 +86,20 @@ bool wants_help(int argc, char** argv) {
 #define ZT_COMPILER "unknown"
 #endif
 
+std::string cuda_description() {
+#ifdef ZT_WITH_CUDA
+  const int n = zt::cuda::device_count();
+  std::string s = "runtime " + zt::cuda::runtime_version() + ", " + std::to_string(n) + " device" + (n == 1 ? "" : "s");
+  if (n == 0) s += " (" + zt::cuda::unavailable_reason() + ")";
+  return s;
+#else
+  return "not built";
+#endif
+}
+
 int print_version() {
-  std::printf("zt %s\ncommit: %s\nbuild: %s, %s\ncpu kernels: %s\ncuda: not built\n", ZT_VERSION, ZT_GIT_COMMIT,
-              ZT_BUILD_TYPE, ZT_COMPILER, zt::cpu::isa_description().c_str());
+  std::printf("zt %s\ncommit: %s\nbuild: %s, %s\ncpu kernels: %s\ncuda: %s\n", ZT_VERSION, ZT_GIT_COMMIT,
+              ZT_BUILD_TYPE, ZT_COMPILER, zt::cpu::isa_description().c_str(), cuda_description().c_str());
   return 0;
 }
 

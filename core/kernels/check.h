@@ -1,10 +1,64 @@
 // Argument checks shared by the kernel API: invariants on tensors the model builds, so a
 // failure is a bug (ZT_CHECK), not bad user input.
 #pragma once
+#include <initializer_list>
+
+#include "core/cuda/ops.h"
 #include "core/kernels.h"
 #include "core/tensor.h"
+#ifdef ZT_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
 
 namespace zt::detail {
+
+// ---- device dispatch ------------------------------------------------------------------------
+// A kernel runs where its first tensor lives. The device branch of each kernel sits under
+// `if constexpr (kWithCuda)`, so a build without CUDA references no core/cuda/ symbol.
+#ifdef ZT_WITH_CUDA
+inline constexpr bool kWithCuda = true;
+#else
+inline constexpr bool kWithCuda = false;
+#endif
+
+// True when `first` is on a CUDA device (made current). Without a CUDA build a device tensor
+// is an error naming the kernel.
+inline bool on_cuda(const Tensor& first, const char* kernel) {
+  if (!first.defined() || first.device().is_cpu()) return false;
+#ifdef ZT_WITH_CUDA
+  cuda::set_device(first.device());
+  return true;
+#else
+  fail("{}: a tensor on {}, but zerotrain was built without CUDA", kernel, first.device().str());
+#endif
+}
+
+inline void check_on(const Tensor& t, const Device& device, const char* what) {
+  ZT_CHECK(t.defined(), "{} is undefined", what);
+  ZT_CHECK(t.device() == device, "{} is on {}, the kernel runs on {}", what, t.device().str(), device.str());
+}
+inline void check_f32_on(const Tensor& t, const Device& device, const char* what) {
+  check_on(t, device, what);
+  ZT_CHECK(t.dtype() == DType::f32, "{} must be f32, is {}", what, dtype_name(t.dtype()));
+}
+inline void check_i32_on(const Tensor& t, const Device& device, const char* what) {
+  check_on(t, device, what);
+  ZT_CHECK(t.dtype() == DType::i32, "{} must be i32, is {}", what, dtype_name(t.dtype()));
+}
+// f32, bf16 or f16: what the device kernels load and store (cuda::Elem).
+inline void check_float_on(const Tensor& t, const Device& device, const char* what) {
+  check_on(t, device, what);
+  ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16 || t.dtype() == DType::f16,
+           "{} must be f32, bf16 or f16, is {}", what, dtype_name(t.dtype()));
+}
+inline cuda::Elem elem_of(const Tensor& t) {
+  return t.dtype() == DType::bf16 ? cuda::Elem::bf16 : t.dtype() == DType::f16 ? cuda::Elem::f16 : cuda::Elem::f32;
+}
+inline float* f32_or_null(const Tensor* t) { return t ? t->data<float>() : nullptr; }
+// For checking a few tensors in one loop (optional ones as null).
+using TensorList = std::initializer_list<const Tensor*>;
+
+// ---- CPU checks -----------------------------------------------------------------------------
 
 inline void check_f32_cpu(const Tensor& t, const char* what) {
   ZT_CHECK(t.defined(), "{} is undefined", what);

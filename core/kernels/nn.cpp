@@ -79,9 +79,95 @@ DType compute_dtype_of(const Tensor& weight, const Tensor& inp) {
   return c;
 }
 
+// A device GEMM operand in the compute dtype: as is, or converted into a workspace copy.
+Tensor device_operand(const Tensor& t, DType compute) {
+  if (t.dtype() == compute) return t;
+  Tensor c = Tensor::empty(t.shape(), compute, MemTag::workspace, t.device());
+  convert(c, t);
+  return c;
+}
+
+void linear_forward_cuda(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
+  const Device dev = out.device();
+  detail::check_float_on(out, dev, "linear out");
+  detail::check_float_on(weight, dev, "linear weight");
+  detail::check_float_on(inp, dev, "linear inp");
+  const DType compute = weight.dtype();
+  ZT_CHECK(inp.dtype() == DType::f32 || inp.dtype() == compute, "linear input {} with {} weights",
+           dtype_name(inp.dtype()), dtype_name(compute));
+  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(out) == N && cols(out) == OC,
+           "linear: inp {} weight {} out {}", inp.shape_str(), weight.shape_str(), out.shape_str());
+  if (bias) {
+    detail::check_f32_on(*bias, dev, "bias");
+    ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
+  }
+  if constexpr (detail::kWithCuda) {
+    const Tensor a = device_operand(inp, compute);
+    // The GEMM writes f32 (with the bias added), rounded once into a bf16/f16 out, as on the CPU.
+    Tensor f32_out = out.dtype() == DType::f32 ? out : Tensor::empty(out.shape(), DType::f32, MemTag::workspace, dev);
+    cuda::GemmArgs g;
+    g.trans_b = true;
+    g.M = N, g.N = OC, g.K = C;
+    g.A = a.raw(), g.lda = C, g.B = weight.raw(), g.ldb = C, g.ab_type = detail::elem_of(weight);
+    g.C = f32_out.raw(), g.ldc = OC;
+    g.bias = detail::f32_or_null(bias);
+    cuda::gemm(g);
+    if (f32_out.raw() != out.raw()) convert(out, f32_out);
+  }
+}
+
+void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout, const Tensor& inp,
+                          const Tensor& weight) {
+  const Device dev = dweight.device();
+  detail::check_f32_on(dweight, dev, "dweight");
+  detail::check_f32_on(dout, dev, "dout");
+  detail::check_float_on(weight, dev, "linear weight");
+  detail::check_float_on(inp, dev, "linear inp");
+  const DType compute = weight.dtype();
+  ZT_CHECK(inp.dtype() == DType::f32 || inp.dtype() == compute, "linear input {} with {} weights",
+           dtype_name(inp.dtype()), dtype_name(compute));
+  const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
+  ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
+           "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
+           dout.shape_str(), dweight.shape_str());
+  if (dinp) {
+    detail::check_f32_on(*dinp, dev, "dinp");
+    detail::check_same_numel(*dinp, inp, "linear dinp");
+  }
+  if (dbias) {
+    detail::check_f32_on(*dbias, dev, "dbias");
+    ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
+  }
+  if constexpr (detail::kWithCuda) {
+    const Tensor dout_c = device_operand(dout, compute);
+    const cuda::Elem ab = detail::elem_of(weight);
+    if (dinp) {  // dinp (N,C) += dout (N,OC) @ weight (OC,C)
+      cuda::GemmArgs g;
+      g.M = N, g.N = C, g.K = OC;
+      g.A = dout_c.raw(), g.lda = OC, g.B = weight.raw(), g.ldb = C, g.ab_type = ab;
+      g.C = dinp->raw(), g.ldc = C, g.beta = 1.f;
+      cuda::gemm(g);
+    }
+    // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), accumulated in place in f32.
+    const Tensor inp_c = device_operand(inp, compute);
+    cuda::GemmArgs g;
+    g.trans_a = true;
+    g.M = OC, g.N = C, g.K = N;
+    g.A = dout_c.raw(), g.lda = OC, g.B = inp_c.raw(), g.ldb = C, g.ab_type = ab;
+    g.C = dweight.raw(), g.ldc = C, g.beta = 1.f;
+    cuda::gemm(g);
+    if (dbias) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, OC)}, DType::f32, MemTag::workspace, dev);
+      cuda::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC, scratch.data<float>());
+    }
+  }
+}
+
 }  // namespace
 
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias) {
+  if (detail::on_cuda(out, "linear_forward")) return linear_forward_cuda(out, inp, weight, bias);
   detail::F32Output o(out, "linear out");
   const DType compute = compute_dtype_of(weight, inp);
   const int64_t N = rows(inp), C = cols(inp), OC = weight.dim(0);
@@ -98,6 +184,7 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                      const Tensor& inp, const Tensor& weight) {
+  if (detail::on_cuda(dweight, "linear_backward")) return linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight);
   const DType compute = compute_dtype_of(weight, inp);
   check_f32_cpu(dout, "dout");
   check_f32_cpu(dweight, "dweight");
@@ -121,6 +208,20 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
 
 void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,
                        const Tensor& weight, const Tensor* bias, float eps) {
+  if (detail::on_cuda(out, "layernorm_forward")) {
+    const Device dev = out.device();
+    const int64_t N = rows(inp), C = cols(inp);
+    detail::check_float_on(out, dev, "layernorm out");
+    for (const Tensor* t : detail::TensorList{&inp, &weight, &mean, &rstd, bias})
+      if (t) detail::check_f32_on(*t, dev, "layernorm tensor");
+    detail::check_same_numel(out, inp, "layernorm out");
+    ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
+             "layernorm shapes: inp {}", inp.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::layernorm_forward(out.raw(), detail::elem_of(out), mean.data<float>(), rstd.data<float>(),
+                              inp.data<float>(), weight.data<float>(), detail::f32_or_null(bias), N, C, eps);
+    return;
+  }
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
   detail::F32Output o(out, "layernorm out");
@@ -139,6 +240,25 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
 void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                         const Tensor& inp, const Tensor& weight, const Tensor& mean,
                         const Tensor& rstd) {
+  if (detail::on_cuda(dinp, "layernorm_backward")) {
+    const Device dev = dinp.device();
+    const int64_t N = rows(inp), C = cols(inp);
+    for (const Tensor* t : detail::TensorList{&dinp, &dweight, &dout, &inp, &weight, &mean, &rstd, static_cast<const Tensor*>(dbias)})
+      if (t) detail::check_f32_on(*t, dev, "layernorm backward tensor");
+    detail::check_same_numel(dinp, inp, "layernorm dinp");
+    detail::check_same_numel(dout, inp, "layernorm dout");
+    ZT_CHECK(dweight.numel() == C && weight.numel() == C && (!dbias || dbias->numel() == C) && mean.numel() == N &&
+                 rstd.numel() == N,
+             "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
+             dweight.shape_str());
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
+      cuda::layernorm_backward(dinp.data<float>(), dweight.data<float>(), detail::f32_or_null(dbias),
+                               dout.data<float>(), inp.data<float>(), weight.data<float>(), mean.data<float>(),
+                               rstd.data<float>(), N, C, scratch.data<float>());
+    }
+    return;
+  }
   const int64_t N = rows(inp), C = cols(inp);
   check_all_f32("layernorm backward tensor", dinp, dweight, dout, inp, weight, mean, rstd);
   if (dbias) check_f32_cpu(*dbias, "dbias");
@@ -155,6 +275,18 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
 }
 
 void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
+  if (detail::on_cuda(out, "rmsnorm_forward")) {
+    const Device dev = out.device();
+    const int64_t N = rows(inp), C = cols(inp);
+    detail::check_float_on(out, dev, "rmsnorm out");
+    for (const Tensor* t : detail::TensorList{&inp, &weight, &rstd}) detail::check_f32_on(*t, dev, "rmsnorm tensor");
+    detail::check_same_numel(out, inp, "rmsnorm out");
+    ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::rmsnorm_forward(out.raw(), detail::elem_of(out), rstd.data<float>(), inp.data<float>(),
+                            weight.data<float>(), N, C, eps);
+    return;
+  }
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
   detail::F32Output o(out, "rmsnorm out");
@@ -168,6 +300,23 @@ void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor&
 
 void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
                       const Tensor& weight, const Tensor& rstd) {
+  if (detail::on_cuda(dinp, "rmsnorm_backward")) {
+    const Device dev = dinp.device();
+    const int64_t N = rows(inp), C = cols(inp);
+    for (const Tensor* t : detail::TensorList{&dinp, &dweight, &dout, &inp, &weight, &rstd})
+      detail::check_f32_on(*t, dev, "rmsnorm backward tensor");
+    detail::check_same_numel(dinp, inp, "rmsnorm dinp");
+    detail::check_same_numel(dout, inp, "rmsnorm dout");
+    ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
+             "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
+             dweight.shape_str());
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
+      cuda::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(), inp.data<float>(),
+                             weight.data<float>(), rstd.data<float>(), N, C, scratch.data<float>());
+    }
+    return;
+  }
   const int64_t N = rows(inp), C = cols(inp);
   check_all_f32("rmsnorm backward tensor", dinp, dweight, dout, inp, weight, rstd);
   detail::check_same_numel(dinp, inp, "rmsnorm dinp");
@@ -180,6 +329,14 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
 }
 
 void gelu_forward(Tensor& out, const Tensor& inp) {
+  if (detail::on_cuda(out, "gelu_forward")) {
+    detail::check_float_on(out, out.device(), "gelu out");
+    detail::check_float_on(inp, out.device(), "gelu inp");
+    detail::check_same_numel(out, inp, "gelu");
+    if constexpr (detail::kWithCuda)
+      cuda::gelu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), inp.numel());
+    return;
+  }
   const detail::F32Input in(inp, "gelu inp");
   detail::F32Output o(out, "gelu out");
   detail::check_same_numel(out, inp, "gelu");
@@ -188,6 +345,16 @@ void gelu_forward(Tensor& out, const Tensor& inp) {
 }
 
 void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  if (detail::on_cuda(dinp, "gelu_backward")) {
+    detail::check_f32_on(dinp, dinp.device(), "gelu dinp");
+    detail::check_f32_on(dout, dinp.device(), "gelu dout");
+    detail::check_float_on(inp, dinp.device(), "gelu backward inp");
+    detail::check_same_numel(dinp, inp, "gelu dinp");
+    detail::check_same_numel(dout, inp, "gelu dout");
+    if constexpr (detail::kWithCuda)
+      cuda::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), inp.numel());
+    return;
+  }
   check_all_f32("gelu backward tensor", dinp, dout);
   const detail::F32Input in(inp, "gelu backward inp");
   detail::check_same_numel(dinp, inp, "gelu dinp");
@@ -196,6 +363,16 @@ void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
 }
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
+  if (detail::on_cuda(out, "swiglu_forward")) {
+    detail::check_float_on(out, out.device(), "swiglu out");
+    detail::check_float_on(inp, out.device(), "swiglu inp");
+    const int64_t N = rows(inp), F = cols(inp) / 2;
+    ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}", inp.shape_str(),
+             out.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::swiglu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), N, F);
+    return;
+  }
   const detail::F32Input in(inp, "swiglu inp");
   detail::F32Output o(out, "swiglu out");
   const int64_t N = rows(inp), F = cols(inp) / 2;
@@ -206,6 +383,18 @@ void swiglu_forward(Tensor& out, const Tensor& inp) {
 }
 
 void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  if (detail::on_cuda(dinp, "swiglu_backward")) {
+    detail::check_f32_on(dinp, dinp.device(), "swiglu dinp");
+    detail::check_f32_on(dout, dinp.device(), "swiglu dout");
+    detail::check_float_on(inp, dinp.device(), "swiglu backward inp");
+    const int64_t N = rows(inp), F = cols(inp) / 2;
+    ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
+    detail::check_same_numel(dinp, inp, "swiglu dinp");
+    ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), N, F);
+    return;
+  }
   check_all_f32("swiglu backward tensor", dinp, dout);
   const detail::F32Input in(inp, "swiglu backward inp");
   const int64_t N = rows(inp), F = cols(inp) / 2;
@@ -217,6 +406,22 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
 
 void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
                        int64_t T) {
+  if (detail::on_cuda(out, "embedding_forward")) {
+    const Device dev = out.device();
+    detail::check_i32_on(tokens, dev, "tokens");
+    detail::check_f32_on(out, dev, "out");
+    detail::check_f32_on(wte, dev, "wte");
+    if (wpe) detail::check_f32_on(*wpe, dev, "wpe");
+    ZT_CHECK(wte.ndim() == 2, "embedding: wte {} must be (V, C)", wte.shape_str());
+    const int64_t N = tokens.numel(), C = wte.dim(1);
+    ZT_CHECK(T > 0 && out.numel() == N * C && N % T == 0 &&
+                 (!wpe || (wpe->ndim() == 2 && wpe->dim(0) >= T && wpe->dim(1) == C)),
+             "embedding: tokens {} wte {} out {} T {}", tokens.shape_str(), wte.shape_str(), out.shape_str(), T);
+    if constexpr (detail::kWithCuda)
+      cuda::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(), detail::f32_or_null(wpe),
+                              N, T, C);
+    return;
+  }
   check_i32_cpu(tokens, "tokens");
   check_f32_cpu(out, "out");
   check_f32_cpu(wte, "wte");
@@ -234,6 +439,23 @@ void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, con
 
 void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
                         int64_t T) {
+  if (detail::on_cuda(dwte, "embedding_backward")) {
+    const Device dev = dwte.device();
+    detail::check_i32_on(tokens, dev, "tokens");
+    detail::check_f32_on(dwte, dev, "dwte");
+    detail::check_f32_on(dout, dev, "dout");
+    if (dwpe) detail::check_f32_on(*dwpe, dev, "dwpe");
+    ZT_CHECK(dwte.ndim() == 2, "embedding backward: dwte {} must be (V, C)", dwte.shape_str());
+    const int64_t N = tokens.numel(), C = dwte.dim(1);
+    ZT_CHECK(T > 0 && dout.numel() == N * C && N % T == 0 &&
+                 (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
+             "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(), dout.shape_str(),
+             dwte.shape_str(), T);
+    if constexpr (detail::kWithCuda)
+      cuda::embedding_backward(dwte.data<float>(), detail::f32_or_null(dwpe), dout.data<float>(),
+                               tokens.data<int32_t>(), N, T, C);
+    return;
+  }
   check_i32_cpu(tokens, "tokens");
   check_f32_cpu(dwte, "dwte");
   check_f32_cpu(dout, "dout");
@@ -250,6 +472,18 @@ void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Te
 }
 
 void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets) {
+  if (detail::on_cuda(losses, "cross_entropy_forward")) {
+    const Device dev = losses.device();
+    detail::check_i32_on(targets, dev, "targets");
+    detail::check_f32_on(logits, dev, "logits");
+    detail::check_f32_on(losses, dev, "losses");
+    const int64_t N = rows(logits), V = cols(logits);
+    ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}", logits.shape_str(),
+             targets.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::cross_entropy(losses.data<float>(), nullptr, logits.data<float>(), targets.data<int32_t>(), N, V, 0.f);
+    return;
+  }
   check_i32_cpu(targets, "targets");
   check_f32_cpu(logits, "logits");
   check_f32_cpu(losses, "losses");
@@ -263,6 +497,21 @@ void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& t
 
 void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tensor& logits,
                                     const Tensor& targets, float dloss_scale) {
+  if (detail::on_cuda(losses, "cross_entropy_forward_backward")) {
+    const Device dev = losses.device();
+    detail::check_i32_on(targets, dev, "targets");
+    detail::check_f32_on(logits, dev, "logits");
+    detail::check_f32_on(dlogits, dev, "dlogits");
+    detail::check_f32_on(losses, dev, "losses");
+    const int64_t N = rows(logits), V = cols(logits);
+    detail::check_same_numel(dlogits, logits, "dlogits");
+    ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}", logits.shape_str(),
+             targets.shape_str());
+    if constexpr (detail::kWithCuda)
+      cuda::cross_entropy(losses.data<float>(), dlogits.data<float>(), logits.data<float>(), targets.data<int32_t>(),
+                          N, V, dloss_scale);
+    return;
+  }
   check_i32_cpu(targets, "targets");
   check_f32_cpu(logits, "logits");
   check_f32_cpu(dlogits, "dlogits");

@@ -1,0 +1,83 @@
+// The flash-style attention kernels and RoPE on the GPU against the CPU: MHA and GQA, head dims
+// 64 and 128 and odd ones, T not a multiple of any tile; the log-sum-exp saved for backward.
+#include "tests/cuda/cuda_test_util.h"
+
+namespace zt::testing {
+namespace {
+
+struct Case {
+  int64_t B, T, H, KVH, D;
+};
+
+class CudaAttention : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudaAttention, ForwardAndBackwardMatchTheCpu) {
+  ZT_REQUIRE_CUDA();
+  const Case c = GetParam();
+  const AttnShape s{c.B, c.T, c.H, c.KVH, c.D};
+  const Tensor qkv = random_cpu({c.B, c.T, s.qkv_width()}, 1);
+  Tensor out = Tensor::empty({c.B, c.T, c.H * c.D}, DType::f32), lse = Tensor::empty({c.B, c.H, c.T}, DType::f32);
+  Tensor gout = to_gpu(out), glse = to_gpu(lse);
+  const Tensor gqkv = to_gpu(qkv);
+  attention_forward(out, lse, qkv, s);
+  attention_forward(gout, glse, gqkv, s);
+  expect_close(out, gout, kF32Tol, "attention out");
+  expect_close(lse, glse, kF32Tol, "attention lse");
+  const Tensor dout = random_cpu({c.B, c.T, c.H * c.D}, 2);
+  Tensor dqkv = random_cpu({c.B, c.T, s.qkv_width()}, 3), gdqkv = to_gpu(dqkv);
+  attention_backward(dqkv, dout, qkv, out, lse, s);
+  attention_backward(gdqkv, to_gpu(dout), gqkv, gout, glse, s);
+  expect_close(dqkv, gdqkv, 2e-5, "attention dqkv");
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttention,
+                         ::testing::Values(Case{2, 77, 4, 4, 64}, Case{1, 130, 8, 2, 128}, Case{2, 33, 6, 3, 40},
+                                           Case{1, 5, 2, 1, 7}, Case{1, 64, 2, 2, 256}));
+
+TEST(CudaAttentionBf16, Bf16ActivationsMatchTheCpuWithinARounding) {
+  ZT_REQUIRE_CUDA();
+  const AttnShape s{2, 50, 4, 2, 64};
+  const Tensor qkv = random_cpu({2, 50, s.qkv_width()}, 4, 1.f, DType::bf16);
+  Tensor out = Tensor::empty({2, 50, 256}, DType::bf16), lse = Tensor::empty({2, 4, 50}, DType::f32);
+  Tensor gout = Tensor::empty({2, 50, 256}, DType::bf16, MemTag::other, Device::cuda(0)), glse = to_gpu(lse);
+  attention_forward(out, lse, qkv, s);
+  attention_forward(gout, glse, to_gpu(qkv), s);
+  expect_close(out, gout, kBf16Tol, "attention bf16 out");
+  expect_close(lse, glse, kF32Tol, "attention bf16 lse");
+}
+
+TEST(CudaAttentionDecode, MatchesTheCpuOverAGrowingCache) {
+  ZT_REQUIRE_CUDA();
+  const AttnShape s{1, 1, 8, 2, 64};
+  const int64_t cap = 9, kv = s.n_kv_head * s.head_dim;
+  Tensor kc = Tensor::zeros({cap, kv}, DType::f32), vc = Tensor::zeros({cap, kv}, DType::f32);
+  Tensor gkc = to_gpu(kc), gvc = to_gpu(vc);
+  for (int64_t pos = 0; pos < cap; ++pos) {
+    const Tensor qkv = random_cpu({1, 1, s.qkv_width()}, 10 + static_cast<uint64_t>(pos));
+    Tensor out = Tensor::empty({1, 512}, DType::f32), gout = to_gpu(out);
+    attention_decode(out, qkv, kc, vc, pos, s);
+    attention_decode(gout, to_gpu(qkv), gkc, gvc, pos, s);
+    expect_close(out, gout, kF32Tol, "attention_decode pos " + std::to_string(pos));
+  }
+  expect_close(kc, gkc, 0, "k cache");
+  expect_close(vc, gvc, 0, "v cache");
+}
+
+TEST(CudaRope, ForwardAndBackwardInF32AndBf16) {
+  ZT_REQUIRE_CUDA();
+  const AttnShape s{2, 19, 4, 2, 64};
+  const Tensor table = rope_table(32, 64, 10000.f), gtable = to_gpu(table);
+  for (DType t : {DType::f32, DType::bf16}) {
+    Tensor x = random_cpu({2, 19, s.qkv_width()}, 20, 1.f, t), gx = to_gpu(x);
+    rope_forward(x, table, s);
+    rope_forward(gx, gtable, s);
+    expect_close(x, gx, t == DType::f32 ? kF32Tol : kBf16Tol, std::string("rope_forward ") + std::string(dtype_name(t)));
+  }
+  Tensor d = random_cpu({2, 19, s.qkv_width()}, 21), gd = to_gpu(d);
+  rope_backward(d, table, s);
+  rope_backward(gd, gtable, s);
+  expect_close(d, gd, kF32Tol, "rope_backward");
+}
+
+}  // namespace
+}  // namespace zt::testing

@@ -1,0 +1,58 @@
+// matmul, linear_forward and linear_backward on cuBLASLt against the CPU GEMMs: exact fp32 (no
+// TF32) for f32 operands, fp32 accumulation of bf16 operands, beta = 1 accumulation into f32
+// gradients in place, the bias epilogue.
+#include "tests/cuda/cuda_test_util.h"
+
+namespace zt::testing {
+namespace {
+
+TEST(CudaGemm, MatmulInEveryTransposeWithAlphaAndBeta) {
+  ZT_REQUIRE_CUDA();
+  const int64_t M = 67, N = 45, K = 129;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const Tensor a = ta ? random_cpu({K, M}, 1) : random_cpu({M, K}, 1);
+      const Tensor b = tb ? random_cpu({N, K}, 2) : random_cpu({K, N}, 2);
+      Tensor out = random_cpu({M, N}, 3), gout = to_gpu(out);
+      const MatmulOptions o{.trans_a = ta, .trans_b = tb, .alpha = 0.5f, .beta = 1.f};
+      matmul(out, a, b, o);
+      matmul(gout, to_gpu(a), to_gpu(b), o);
+      expect_close(out, gout, kF32Tol, "matmul trans " + std::to_string(ta) + std::to_string(tb));
+    }
+}
+
+TEST(CudaLinear, ForwardAndBackwardInF32AndBf16) {
+  ZT_REQUIRE_CUDA();
+  const int64_t N = 75, C = 96, OC = 131;
+  for (DType wtype : {DType::f32, DType::bf16}) {
+    const std::string tag = std::string(" weights ") + std::string(dtype_name(wtype));
+    // bf16 GEMMs accumulate in another order than the CPU's: a few bf16 ulps of the sum's scale.
+    const double tol = wtype == DType::f32 ? kF32Tol : 1e-4;
+    const Tensor inp = random_cpu({N, C}, 10), w = random_cpu({OC, C}, 11, 0.2f, wtype), bias = random_cpu({OC}, 12);
+    const Tensor ginp = to_gpu(inp), gw = to_gpu(w), gbias = to_gpu(bias);
+    Tensor out = Tensor::empty({N, OC}, DType::f32), gout = to_gpu(out);
+    linear_forward(out, inp, w, &bias);
+    linear_forward(gout, ginp, gw, &gbias);
+    expect_close(out, gout, tol, "linear_forward" + tag);
+    Tensor outb = Tensor::empty({N, OC}, DType::bf16), goutb = Tensor::empty({N, OC}, DType::bf16, MemTag::other,
+                                                                             Device::cuda(0));
+    linear_forward(outb, inp, w, nullptr);
+    linear_forward(goutb, ginp, gw, nullptr);
+    expect_close(outb, goutb, kBf16Tol, "linear_forward bf16 out" + tag);
+
+    const Tensor dout = random_cpu({N, OC}, 13);
+    Tensor dinp = random_cpu({N, C}, 14), dw = random_cpu({OC, C}, 15), db = random_cpu({OC}, 16);
+    Tensor gdinp = to_gpu(dinp), gdw = to_gpu(dw), gdb = to_gpu(db);
+    linear_backward(&dinp, dw, &db, dout, inp, w);
+    linear_backward(&gdinp, gdw, &gdb, to_gpu(dout), ginp, gw);
+    expect_close(dinp, gdinp, tol, "linear dinp" + tag);
+    expect_close(dw, gdw, tol, "linear dweight" + tag);
+    expect_close(db, gdb, kF32Tol, "linear dbias" + tag);
+    linear_backward(nullptr, dw, nullptr, dout, inp, w);  // the first layer: no dinp
+    linear_backward(nullptr, gdw, nullptr, to_gpu(dout), ginp, gw);
+    expect_close(dw, gdw, tol, "linear dweight, second call" + tag);
+  }
+}
+
+}  // namespace
+}  // namespace zt::testing
