@@ -57,7 +57,8 @@ TEST_P(KernelNormCases, ForwardMatchesReference) {
 }
 
 TEST_P(KernelNormCases, BackwardMatchesFiniteDifferencesForEveryInput) {
-  const auto [rms, with_bias] = GetParam();
+  // Plain variables, not structured bindings: the lambdas capture them (clang 14 cannot).
+  const bool rms = GetParam().rms, with_bias = GetParam().bias;
   Tensor x = random_tensor({N, C}, 4), w = random_tensor({C}, 5), b = random_tensor({C}, 6);
   for (int64_t i = 0; i < x.numel(); ++i) f32(x)[i] += 0.5f;
   Tensor y = Tensor::empty({N, C}, DType::f32), mean = Tensor::empty({N}, DType::f32),
