@@ -100,11 +100,16 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 std::string suggestion(const std::string& unknown, const std::vector<std::string>& known) {
   std::string best;
   size_t best_d = SIZE_MAX;
+  const size_t limit = std::max<size_t>(2, unknown.size() / 3);
   for (const auto& k : known) {
+    // The distance is at least the length gap: skip keys that cannot be suggested or win,
+    // so a long unknown key costs no quadratic pass per known key.
+    const size_t gap = unknown.size() > k.size() ? unknown.size() - k.size() : k.size() - unknown.size();
+    if (gap > limit || gap >= best_d) continue;
     size_t d = edit_distance(unknown, k);
     if (d < best_d) best_d = d, best = k;
   }
-  if (!best.empty() && best_d <= std::max<size_t>(2, unknown.size() / 3))
+  if (!best.empty() && best_d <= limit)
     return fmt::format(" (did you mean '{}'?)", best);
   // A known key put in the wrong section: "train.lr" -> "optim.lr".
   const auto leaf = [](std::string_view k) { return k.substr(k.rfind('.') + 1); };
