@@ -22,7 +22,8 @@ ZT_HD float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // A NaN input stays NaN through p; converting a NaN n to int would be undefined.
+  const int32_t bits = (static_cast<int32_t>(n == n ? n : 0.f) + 127) << 23;
   return p * bits_float(static_cast<uint32_t>(bits));
 }
 
