@@ -3,6 +3,7 @@
 # continuing from the corpus earlier runs left in build-asan/fuzz-corpus/. Prints executions and
 # coverage per harness (README "Testing" records them).
 #   bench/fuzz.sh [SECONDS] [NAME...]
+#   RUNS=1000000 bench/fuzz.sh 3600         until a million executions each (at most an hour)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-900}

@@ -6,6 +6,7 @@
 # leaves build-asan/fuzz-artifacts/NAME-crash-* and fails the run.
 # Prints each harness's executions and libFuzzer's coverage (cov: edges, ft: features).
 #   scripts/fuzz.sh [SECONDS] [NAME...]     (CI: 60 s each; bench/fuzz.sh runs longer)
+#   RUNS=N scripts/fuzz.sh ...              each harness also stops after N executions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -29,7 +30,7 @@ run_one() {
   [ -f "fuzz/dict/$name.dict" ] && dict=(-dict="fuzz/dict/$name.dict")
   UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     "$out/fuzz/fuzz_$name" "$out/fuzz-corpus/$name" "fuzz/corpus/$name" \
-    -max_total_time="$seconds" -max_len="$(max_len "$name")" -timeout=20 -rss_limit_mb=2048 \
+    -max_total_time="$seconds" ${RUNS:+-runs="$RUNS"} -max_len="$(max_len "$name")" -timeout=20 -rss_limit_mb=2048 \
     -artifact_prefix="$out/fuzz-artifacts/$name-" -print_final_stats=1 "${dict[@]}" \
     > "$out/fuzz-logs/$name.log" 2>&1
 }
