@@ -13,6 +13,10 @@ namespace zt {
 
 namespace fs = std::filesystem;
 
+// Token ids index a table, so an id is also an allocation: ids above the largest vocabulary
+// a model takes (model.vocab_size <= 2^24) are refused rather than allocated.
+constexpr uint64_t kMaxTokenId = (uint64_t{1} << 24) - 1;
+
 namespace {
 
 // GPT-2 writes each byte of a token as a printable code point (bytes_to_unicode): printable
@@ -56,8 +60,9 @@ void read_vocab(const std::string& path, const nlohmann::json& vocab, BpeModel& 
   if (!vocab.is_object() || vocab.empty()) fail("{}: the vocab must be a non-empty {{\"token\": id}} object", path);
   std::string bytes;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() > UINT32_MAX / 2)
-      fail("{}: vocab entry \"{}\" has id {}, expected a non-negative integer", path, it.key(), it.value().dump());
+    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() > kMaxTokenId)
+      fail("{}: vocab entry \"{}\" has id {}, expected a non-negative integer below 2^24", path, it.key(),
+           it.value().dump());
     const auto id = it.value().get<uint32_t>();
     if (!byte_level_to_bytes(it.key(), bytes)) {
       auto lit = literal_ok.find(id);
@@ -159,9 +164,9 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const n
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) fail("{}: added_tokens must be a list", path);
     for (const auto& t : j["added_tokens"]) {
-      if (!t.contains("id") || !t["id"].is_number_unsigned() || !t.contains("content") || !t["content"].is_string() ||
-          t["content"].get<std::string>().empty())
-        fail("{}: added token {} needs an integer id and a non-empty content", path, describe(t));
+      if (!t.contains("id") || !t["id"].is_number_unsigned() || t["id"].get<uint64_t>() > kMaxTokenId ||
+          !t.contains("content") || !t["content"].is_string() || t["content"].get<std::string>().empty())
+        fail("{}: added token {} needs an integer id below 2^24 and a non-empty content", path, describe(t));
       for (const char* flag : {"single_word", "lstrip", "rstrip"})
         if (t.value(flag, false)) fail("{}: added token {} has {} true, which is not supported", path, describe(t), flag);
       // We match added tokens in the text as given; HF matches these in the normalized text.
@@ -262,7 +267,7 @@ std::unique_ptr<BpeTokenizer> load_tiktoken(const std::string& path, PretokPatte
     const size_t sp = line.find(' ');
     char* end = nullptr;
     const unsigned long long rank = sp == std::string::npos ? 0 : std::strtoull(line.c_str() + sp + 1, &end, 10);
-    if (sp == std::string::npos || end == line.c_str() + sp + 1 || *end != '\0' || rank > UINT32_MAX / 2 ||
+    if (sp == std::string::npos || end == line.c_str() + sp + 1 || *end != '\0' || rank > kMaxTokenId ||
         !base64_decode(std::string_view(line).substr(0, sp), bytes))
       fail("{}: line {} is \"{}\", expected a base64 token and its rank", path, line_no, line.substr(0, 80));
     const auto id = static_cast<uint32_t>(rank);

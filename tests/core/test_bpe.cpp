@@ -177,6 +177,10 @@ TEST(BpeFiles, UnsupportedOrMalformedFilesAreErrorsNamingTheField) {
       {"merge", {{"model", {{"merges", {"a b"}}}}}, "merge 0 (\"a b\") uses or makes a token that is not in the vocab"},
       {"mergeform", {{"model", {{"merges", {"abc"}}}}}, "merge 0 is \"abc\", expected two tokens"},
       {"fallback", {{"model", {{"byte_fallback", true}}}}, "model.byte_fallback is true"},
+      // An id is a table index: a huge one is refused, not allocated (found by fuzz_bpe).
+      {"huge-id", {{"model", {{"vocab", {{"zz", 4238215648u}}}}}}, "vocab entry \"zz\" has id 4238215648, expected a non-negative integer below 2^24"},
+      {"huge-added", {{"added_tokens", {{{"id", 16777216}, {"content", "<x>"}}}}},
+       "added token {\"content\":\"<x>\",\"id\":16777216} needs an integer id below 2^24"},
   };
   for (const auto& c : cases) {
     nlohmann::json j = base;
@@ -194,6 +198,8 @@ TEST(BpeFiles, UnsupportedOrMalformedFilesAreErrorsNamingTheField) {
               HasSubstr("o200k's pre-tokenizer pattern is not supported"));
   EXPECT_THAT(error_of([&] { load_tokenizer(write("t/bad.tiktoken", "YQ== 0\n!!! 1\n")); }),
               HasSubstr("line 2 is \"!!! 1\", expected a base64 token and its rank"));
+  EXPECT_THAT(error_of([&] { load_tokenizer(write("t/huge.tiktoken", "YQ== 0\nYg== 4000000000\n")); }),
+              HasSubstr("line 2 is \"Yg== 4000000000\", expected a base64 token and its rank"));
   EXPECT_EQ(tiktoken_pattern_for("x/r50k_base.tiktoken"), PretokPattern::gpt2);
   EXPECT_EQ(tiktoken_pattern_for("x/cl100k_base.tiktoken"), PretokPattern::cl100k);
 }
