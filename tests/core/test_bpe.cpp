@@ -178,7 +178,8 @@ TEST(BpeFiles, UnsupportedOrMalformedFilesAreErrorsNamingTheField) {
       {"mergeform", {{"model", {{"merges", {"abc"}}}}}, "merge 0 is \"abc\", expected two tokens"},
       {"fallback", {{"model", {{"byte_fallback", true}}}}, "model.byte_fallback is true"},
       // An id is a table index: a huge one is refused, not allocated (found by fuzz_bpe).
-      {"huge-id", {{"model", {{"vocab", {{"zz", 4238215648u}}}}}}, "vocab entry \"zz\" has id 4238215648, expected a non-negative integer below 2^24"},
+      {"huge-id", {{"model", {{"vocab", {{"zz", 132444239}}}}}},
+       "vocab entry \"zz\" has id 132444239, expected a non-negative integer below 2^24"},
       {"huge-added", {{"added_tokens", {{{"id", 16777216}, {"content", "<x>"}}}}},
        "added token {\"content\":\"<x>\",\"id\":16777216} needs an integer id below 2^24"},
   };
