@@ -736,7 +736,8 @@ Report render_report(const ReportInput& input) {
                                       throughput_figure(run), memory_figure(run), comm_figure(run)};
   if (last_with(run, "expert_tokens", true)) figures.push_back(moe_figure(run));
   Report report;
-  report.steps = static_cast<int64_t>(run.entries.back().step);
+  // A step is a double read from metrics.jsonl: a hand-edited one may be past int64's range.
+  report.steps = static_cast<int64_t>(std::clamp(run.entries.back().step, -9e18, 9e18));
   report.plots = static_cast<int>(figures.size());
   std::string& html = report.html;
   html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "

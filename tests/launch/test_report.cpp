@@ -176,6 +176,13 @@ TEST(ReportHtml, SingleRecordDrawsDots) {
   EXPECT_THAT(report.html, Not(HasSubstr("id=\"config\"")));
 }
 
+// A hand-edited step past int64's range is drawn, not converted out of range (fuzz_report).
+TEST(ReportHtml, AStepPastInt64IsClamped) {
+  const Report report = render_report({"huge", parse_lines(R"({"step":3.3e123,"loss":4.1})"), ""});
+  expect_complete_page(report.html);
+  EXPECT_EQ(report.steps, static_cast<int64_t>(9e18));
+}
+
 // A run resumed from an earlier checkpoint logs some steps again: the later records win and
 // the resume is marked.
 TEST(ReportHtml, ResumedRunKeepsEachStepOnceAndMarksTheResume) {
