@@ -178,7 +178,8 @@ TEST(ReportHtml, SingleRecordDrawsDots) {
 
 // A hand-edited step past int64's range is drawn, not converted out of range (fuzz_report).
 TEST(ReportHtml, AStepPastInt64IsClamped) {
-  const Report report = render_report({"huge", parse_lines(R"({"step":3.3e123,"loss":4.1})"), ""});
+  const Report report =
+      render_report({"huge", parse_lines(R"({"step":1,"loss":4.0})" "\n" R"({"step":3.3e123,"loss":4.1})"), ""});
   expect_complete_page(report.html);
   EXPECT_EQ(report.steps, static_cast<int64_t>(9e18));
 }
