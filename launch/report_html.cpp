@@ -102,7 +102,8 @@ struct Axis {
 // `snap` widens the range to whole ticks (value axes); step axes keep the data's range.
 Axis make_axis(double lo, double hi, bool snap, bool integer) {
   if (!(hi > lo)) {
-    const double pad = integer ? 1 : lo == 0 ? 1 : std::abs(lo) * 0.1;
+    // At a huge step a pad of 1 vanishes in rounding; the relative floor keeps the range open.
+    const double pad = std::max(integer ? 1 : lo == 0 ? 1 : std::abs(lo) * 0.1, std::abs(lo) * 1e-9);
     lo -= pad;
     hi += pad;
   }
@@ -161,7 +162,8 @@ std::string no_data_svg(int width, int height, const std::string& label) {
 std::vector<ChartPoint> decimate(const std::vector<ChartPoint>& px) {
   std::vector<ChartPoint> out;
   for (size_t i = 0; i < px.size();) {
-    size_t j = i, lo = i, hi = i;
+    // j starts past i so that a NaN position (never equal to itself) still advances.
+    size_t j = i + 1, lo = i, hi = i;
     const double column = std::floor(px[i].x);
     for (; j < px.size() && std::floor(px[j].x) == column; ++j) {
       if (px[j].y < px[lo].y) lo = j;

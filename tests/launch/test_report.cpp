@@ -184,6 +184,15 @@ TEST(ReportHtml, AStepPastInt64IsClamped) {
   EXPECT_EQ(report.steps, static_cast<int64_t>(9e18));
 }
 
+// A single record that far out made the axis zero-wide (a pad of 1 is lost in rounding at
+// 9e18), so every position was NaN and the line decimation never advanced (fuzz_report).
+TEST(ReportHtml, ASingleRecordPastInt64DrawsOneDot) {
+  const Report report = render_report({"huge", parse_lines(R"({"step":3.3e123,"loss":4.1})"), ""});
+  expect_complete_page(report.html);
+  EXPECT_EQ(series_points(report.html, "train loss"), 1u);
+  EXPECT_THAT(report.html, Not(HasSubstr("cx=\"nan")));
+}
+
 // A run resumed from an earlier checkpoint logs some steps again: the later records win and
 // the resume is marked.
 TEST(ReportHtml, ResumedRunKeepsEachStepOnceAndMarksTheResume) {
