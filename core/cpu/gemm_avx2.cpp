@@ -108,13 +108,18 @@ ZT_AVX2 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, in
 // MR values, zero past the edges), so the micro-kernel broadcasts from one stream. A row-major
 // A goes through 8 x 8 transposes of 8 k values of the panel's rows (two of them zero).
 template <typename T>
-ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t m_total, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                    float* out) {
   const int64_t panels = (mc + MR - 1) / MR;
   const __m256i mr_mask = first(MR);
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * kc * MR;
     const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
-    if (ta) {  // A[i][k] = A[k*lda + i]: row k of A holds the panel's MR values
+    if (ta && ni == MR && ib + 8 <= m_total) {
+      // Full-width loads and stores in rising address order, each store's 2 extra floats
+      // overwritten by the next (a_pack has slack for the last): masked moves cost more.
+      for (int64_t k = 0; k < kc; ++k) _mm256_storeu_ps(dst + k * MR, load8(A + (k0 + k) * lda + ib, 8));
+    } else if (ta) {  // A[i][k] = A[k*lda + i]: row k of A holds the panel's MR values
       for (int64_t k = 0; k < kc; ++k) _mm256_maskstore_ps(dst + k * MR, mr_mask, load8(A + (k0 + k) * lda + ib, ni));
     } else {
       for (int64_t k = 0; k < kc; k += 8) {
@@ -122,7 +127,8 @@ ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mc, in
         for (int64_t i = 0; i < 8; ++i)
           r[i] = i < ni ? load8(A + (ib + i) * lda + k0 + k, kc - k) : _mm256_setzero_ps();
         transpose8(r);  // r[kk] = the panel's rows at k + kk
-        for (int64_t kk = 0; kk < 8 && k + kk < kc; ++kk) _mm256_maskstore_ps(dst + (k + kk) * MR, mr_mask, r[kk]);
+        // Unmasked: lanes MR.. hold zero rows, overwritten by the next store (or slack).
+        for (int64_t kk = 0; kk < 8 && k + kk < kc; ++kk) _mm256_storeu_ps(dst + (k + kk) * MR, r[kk]);
       }
     }
   }
@@ -181,7 +187,7 @@ struct Avx2 {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
 
   ZT_AVX2 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
-    blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, i0, mc, k0, kc, out); });
+    blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, g.M, i0, mc, k0, kc, out); });
   }
 
   ZT_AVX2 static void pack_b(const blocked::Args& g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {

@@ -75,7 +75,8 @@ inline Operand offset(Operand x, bool trans, int64_t rows, int64_t cols, int64_t
 template <class Kernel>
 void gemm_serial(const Args& g) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, KC = Kernel::KC, MC = Kernel::MC, NC = Kernel::NC;
-  thread_local std::vector<float> a_pack(size_t(MC * KC)), b_pack(size_t(NC * KC));
+  // 16 floats of slack: a packing loop may store a whole vector past its panel's last value.
+  thread_local std::vector<float> a_pack(size_t(MC * KC + 16)), b_pack(size_t(NC * KC + 16));
   for (int64_t j0 = 0; j0 < g.N; j0 += NC) {
     const int64_t nc = std::min(NC, g.N - j0), panels_n = (nc + NR - 1) / NR;
     for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
