@@ -165,12 +165,16 @@ struct AdamWStep {
   float grad_scale = 1.0f;  // the update reads grad * grad_scale (clipping, without a pass over grad)
 };
 // Decoupled weight decay: param -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * param).
-void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
+// compute (bf16 or f16, param's numel), when given, receives the updated param rounded as
+// convert() rounds it: the mixed-precision compute copy, refreshed by the same pass on the CPU.
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s,
+                  Tensor* compute = nullptr);
 struct SgdStep {
   float lr, momentum, weight_decay;
   float grad_scale = 1.0f;  // as in AdamWStep
 };
 // buf = momentum * buf + (grad + wd * param); param -= lr * buf (buf unused when momentum = 0).
-void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s);
+// compute as in adamw_update.
+void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s, Tensor* compute = nullptr);
 
 }  // namespace zt

@@ -39,7 +39,9 @@ class AdamW : public Optimizer {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
         Tensor mr = m.view(r.begin, shape), vr = v.view(r.begin, shape);
-        adamw_update(p, g, mr, vr, {lr, o_.beta1, o_.beta2, o_.eps, r.decay ? o_.weight_decay : 0.f, step_, grad_scale});
+        Tensor c = s.compute.defined() ? s.compute.view(r.begin, shape) : Tensor();
+        adamw_update(p, g, mr, vr, {lr, o_.beta1, o_.beta2, o_.eps, r.decay ? o_.weight_decay : 0.f, step_, grad_scale},
+                     c.defined() ? &c : nullptr);
       }
     }
   }
@@ -69,7 +71,9 @@ class Sgd : public Optimizer {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
         Tensor b = buf ? buf->view(r.begin, shape) : Tensor();
-        sgd_update(p, g, buf ? &b : nullptr, {lr, o_.momentum, r.decay ? o_.weight_decay : 0.f, grad_scale});
+        Tensor c = s.compute.defined() ? s.compute.view(r.begin, shape) : Tensor();
+        sgd_update(p, g, buf ? &b : nullptr, {lr, o_.momentum, r.decay ? o_.weight_decay : 0.f, grad_scale},
+                   c.defined() ? &c : nullptr);
       }
     }
   }

@@ -20,6 +20,7 @@ struct ParamShard {
   Tensor params;  // 1-D f32
   Tensor grads;   // 1-D f32, same numel
   std::vector<DecayRange> ranges;  // cover [0, numel) in order
+  Tensor compute = {};  // when defined: the bf16/f16 copy of params the step also writes (same numel)
 };
 
 class Optimizer {

@@ -69,7 +69,10 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
       u->bind_grads(s->full_grads);
     }
     s->shard_grads = stage == 0 ? s->full_grads : Tensor::zeros({s->shard}, DType::f32, MemTag::grads);
-    shards_.push_back({s->shard_params, s->shard_grads, shard_ranges(*u, begin, begin + len)});
+    // Stage 0 updates every parameter here, so the step itself can refresh the compute copy.
+    if (stage == 0 && options.compute_dtype != DType::f32)
+      s->compute = Tensor::empty({s->padded}, options.compute_dtype, MemTag::params);
+    shards_.push_back({s->shard_params, s->shard_grads, shard_ranges(*u, begin, begin + len), s->compute});
     units_.push_back(std::move(s));
   }
   forward_order_ = model_.forward_order();
@@ -333,6 +336,8 @@ StepStats Engine::step(float lr, float grad_multiplier) {
   optimizer_->step(shards_, lr, stats.clip_scale * grad_multiplier);
   publish_params();
   ++params_version_;
+  for (size_t i = 0; i < units_.size(); ++i)  // written by the step (stage 0)
+    if (shards_[i].compute.defined() && units_[i]->compute_version >= 0) units_[i]->compute_version = params_version_;
   return stats;
 }
 

@@ -48,14 +48,15 @@ blocked::Operand operand(Bf16Operand x) {
 }  // namespace
 
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, operand(A), lda, operand(B), ldb, beta, C, ldc});
+                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc,
+                   const Epilogue& epilogue) {
+  run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, operand(A), lda, operand(B), ldb, beta, C, ldc, epilogue});
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
-               int64_t ldc) {
-  gemm_bf16_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+               int64_t ldc, const Epilogue& epilogue) {
+  gemm_bf16_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
 }
 
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

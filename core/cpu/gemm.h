@@ -26,18 +26,30 @@ struct Bf16Operand {
   explicit Bf16Operand(const float* f32) : data(f32), fp32(true) {}
 };
 
+// What the blocked GEMM does to each tile of C once it is final, while the tile is in cache
+// (a linear layer's bias and bf16 output without passes of their own): bias (N values) is
+// added to every row of C; with bf16_out (row stride ldo) the result is rounded there (as
+// f32_to_bf16) and C is left as scratch holding alpha op(A) op(B) + beta C.
+struct Epilogue {
+  const float* bias = nullptr;
+  uint16_t* bf16_out = nullptr;
+  int64_t ldo = 0;
+  bool active() const { return bias != nullptr || bf16_out != nullptr; }
+};
+
 // bf16 A and B, fp32 accumulation and C: our blocked kernel (gemm_blocked.h) for
 // active_isa(). Results are bitwise independent of the thread count.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
-               int64_t ldc);
+               int64_t ldc, const Epilogue& epilogue = {});
 
 // gemm_bf16 through the kernel of one ISA (which best_isa() must reach), for tests and
 // benchmarks that compare them; sgemm_blocked_isa runs the same kernels on fp32 operands as
 // they are (no rounding), which checks their arithmetic at full precision and measures them
 // against oneDNN's sgemm (slower at gpt2-124m's shapes, so not the fp32 path).
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
-                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc);
+                   int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc,
+                   const Epilogue& epilogue = {});
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/cpu/gemm.h"
+#include "core/dtype.h"
 
 namespace zt::cpu::blocked {
 
@@ -51,6 +52,7 @@ struct Args {
   float beta;
   float* C;
   int64_t ldc;
+  Epilogue epilogue = {};
 };
 
 // Calls f(pointer) with x's data typed by its storage: const uint16_t*, const float*
@@ -71,6 +73,30 @@ inline Operand offset(Operand x, bool trans, int64_t rows, int64_t cols, int64_t
   return x;
 }
 
+// The epilogue on a finished mr x nr tile of C at (i, j), while it is in L1: the bias added
+// to each row, then C or the bf16 output written; the same operations in the same order as a
+// separate bias pass and conversion, so the results are bitwise those.
+inline void finish_tile(const Args& g, int64_t i, int64_t j, int64_t mr, int64_t nr) {
+  const Epilogue& e = g.epilogue;
+  for (int64_t r = 0; r < mr; ++r) {
+    float* c = g.C + (i + r) * g.ldc + j;
+    const float* bias = e.bias ? e.bias + j : nullptr;
+    if (e.bf16_out) {
+      uint16_t* o = e.bf16_out + (i + r) * e.ldo + j;
+      if (bias) {
+#pragma omp simd
+        for (int64_t x = 0; x < nr; ++x) o[x] = f32_to_bf16(c[x] + bias[x]);
+      } else {
+#pragma omp simd
+        for (int64_t x = 0; x < nr; ++x) o[x] = f32_to_bf16(c[x]);
+      }
+    } else if (bias) {
+#pragma omp simd
+      for (int64_t x = 0; x < nr; ++x) c[x] += bias[x];
+    }
+  }
+}
+
 // One thread's GEMM over its strip, with its own packing buffers (kept across calls).
 template <class Kernel>
 void gemm_serial(const Args& g) {
@@ -82,6 +108,7 @@ void gemm_serial(const Args& g) {
     for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
       const int64_t kc = std::min(KC, g.K - k0);
       const float beta = k0 == 0 ? g.beta : 1.f;  // later K blocks accumulate onto C
+      const bool finish = k0 + kc == g.K && g.epilogue.active();
       Kernel::pack_b(g, k0, kc, j0, nc, b_pack.data());
       for (int64_t i0 = 0; i0 < g.M; i0 += MC) {
         const int64_t mc = std::min(MC, g.M - i0), panels_m = (mc + MR - 1) / MR;
@@ -89,8 +116,10 @@ void gemm_serial(const Args& g) {
         for (int64_t pn = 0; pn < panels_n; ++pn)
           for (int64_t pm = 0; pm < panels_m; ++pm) {
             const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
-            Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, std::min(MR, g.M - i),
-                         std::min(NR, g.N - j), g.alpha, beta, g.C + i * g.ldc + j, g.ldc);
+            const int64_t mr = std::min(MR, g.M - i), nr = std::min(NR, g.N - j);
+            Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, mr, nr, g.alpha, beta,
+                         g.C + i * g.ldc + j, g.ldc);
+            if (finish) finish_tile(g, i, j, mr, nr);
           }
       }
     }
@@ -107,6 +136,7 @@ void gemm(const Args& g) {
   if (g.K == 0) {  // C = beta * C
     for (int64_t i = 0; i < g.M; ++i)
       for (int64_t j = 0; j < g.N; ++j) g.C[i * g.ldc + j] = g.beta == 0.f ? 0.f : g.beta * g.C[i * g.ldc + j];
+    if (g.epilogue.active()) finish_tile(g, 0, 0, g.M, g.N);
     return;
   }
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
@@ -125,10 +155,13 @@ void gemm(const Args& g) {
         s.N = end - begin;
         s.B = offset(g.B, g.tb, 0, begin, g.ldb);
         s.C = g.C + begin;
+        if (s.epilogue.bias) s.epilogue.bias += begin;
+        if (s.epilogue.bf16_out) s.epilogue.bf16_out += begin;
       } else {
         s.M = end - begin;
         s.A = offset(g.A, g.ta, begin, 0, g.lda);
         s.C = g.C + begin * g.ldc;
+        if (s.epilogue.bf16_out) s.epilogue.bf16_out += begin * s.epilogue.ldo;
       }
       gemm_serial<Kernel>(s);
     }

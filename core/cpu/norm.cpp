@@ -2,13 +2,16 @@
 #include <cmath>
 #include <vector>
 
+#include "core/cpu/bf16_elem.h"
 #include "core/cpu/ops.h"
 #include "core/cpu/reduce.h"
 
 namespace zt::cpu {
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int64_t N, int64_t C, float eps) {
+namespace {
+template <typename Out>
+void layernorm_forward_impl(Out* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                            int64_t N, int64_t C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
@@ -29,17 +32,27 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     m += dm;
     const float var = std::max(v / static_cast<float>(C) - dm * dm, 0.f);
     const float r = 1.f / std::sqrt(var + eps);
-    float* y = out + n * C;
+    Out* y = out + n * C;
     if (b) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * r * w[c] + b[c];
+      for (int64_t c = 0; c < C; ++c) store(y + c, (x[c] - m) * r * w[c] + b[c]);
     } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * r * w[c];
+      for (int64_t c = 0; c < C; ++c) store(y + c, (x[c] - m) * r * w[c]);
     }
     mean[n] = m;
     rstd[n] = r;
   }
+}
+}  // namespace
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                       int64_t N, int64_t C, float eps) {
+  layernorm_forward_impl(out, mean, rstd, inp, w, b, N, C, eps);
+}
+void layernorm_forward(Bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                       int64_t N, int64_t C, float eps) {
+  layernorm_forward_impl(out, mean, rstd, inp, w, b, N, C, eps);
 }
 
 // dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * w (llm.c's derivation).
@@ -81,8 +94,9 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
   }
 }
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N,
-                     int64_t C, float eps) {
+namespace {
+template <typename Out>
+void rmsnorm_forward_impl(Out* out, float* rstd, const float* inp, const float* w, int64_t N, int64_t C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
@@ -90,11 +104,19 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
 #pragma omp simd reduction(+ : ss)
     for (int64_t c = 0; c < C; ++c) ss += x[c] * x[c];
     const float r = 1.f / std::sqrt(ss / static_cast<float>(C) + eps);
-    float* y = out + n * C;
+    Out* y = out + n * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) y[c] = x[c] * r * w[c];
+    for (int64_t c = 0; c < C; ++c) store(y + c, x[c] * r * w[c]);
     rstd[n] = r;
   }
+}
+}  // namespace
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N, int64_t C, float eps) {
+  rmsnorm_forward_impl(out, rstd, inp, w, N, C, eps);
+}
+void rmsnorm_forward(Bf16* out, float* rstd, const float* inp, const float* w, int64_t N, int64_t C, float eps) {
+  rmsnorm_forward_impl(out, rstd, inp, w, N, C, eps);
 }
 
 // dinp = rstd * (g - xhat * mean(g * xhat)) with g = dout * w, xhat = x * rstd.

@@ -5,22 +5,34 @@
 
 namespace zt::cpu {
 
+struct Bf16;
+
 void add_bias_rows(float* y, const float* bias, int64_t N, int64_t C);
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C);  // out[c] += sum_n x[n,c]
 
+// The norms' forwards also write a bf16 out directly (Bf16, bf16_elem.h).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps);
+void layernorm_forward(Bf16* out, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                         const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N,
                      int64_t C, float eps);
+void rmsnorm_forward(Bf16* out, float* rstd, const float* inp, const float* w, int64_t N,
+                     int64_t C, float eps);
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
                       const float* rstd, int64_t N, int64_t C);
 
+// Activations also read (and the forwards write) bf16 directly: Bf16 (bf16_elem.h).
 void gelu_forward(float* out, const float* inp, int64_t n);
+void gelu_forward(Bf16* out, const Bf16* inp, int64_t n);
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
+void gelu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t n);
 void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F);
+void swiglu_forward(Bf16* out, const Bf16* inp, int64_t N, int64_t F);
 void swiglu_backward(float* dinp, const float* dout, const float* inp, int64_t N, int64_t F);
+void swiglu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t N, int64_t F);
 
 // Gated attention and WorkerTransformer token mixing (token_mix.cpp).
 void sigmoid_gate_forward(float* out, const float* inp, const float* gate, int64_t n);
@@ -69,8 +81,10 @@ double sum_squares(const float* x, int64_t n);
 void sum_bf16(uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n);
 
 // Both read grads as g * grad_scale.
+// compute_out, when not null, receives the updated p rounded to bf16 (the compute copy).
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int64_t step, float grad_scale);
+                  float beta2, float eps, float weight_decay, int64_t step, float grad_scale,
+                  Bf16* compute_out = nullptr);
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
                 float weight_decay, float grad_scale);
 

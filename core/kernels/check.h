@@ -3,6 +3,7 @@
 #pragma once
 #include <initializer_list>
 
+#include "core/cpu/bf16_elem.h"
 #include "core/cuda/ops.h"
 #include "core/kernels.h"
 #include "core/tensor.h"
@@ -83,6 +84,10 @@ inline void check_float_cpu(const Tensor& t, const char* what) {
   ZT_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16 || t.dtype() == DType::f16,
            "{} must be f32, bf16 or f16, is {}", what, dtype_name(t.dtype()));
 }
+
+// A bf16 tensor's storage for the CPU kernels that read and write bf16 directly.
+inline const cpu::Bf16* bf16_data(const Tensor& t) { return reinterpret_cast<const cpu::Bf16*>(t.data<uint16_t>()); }
+inline cpu::Bf16* bf16_data(Tensor& t) { return reinterpret_cast<cpu::Bf16*>(t.data<uint16_t>()); }
 
 // Kernels compute in f32; mixed precision stores activations in bf16 or f16. An input in
 // those is widened into an f32 workspace copy (exact); an f32 input is used as is.

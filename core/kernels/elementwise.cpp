@@ -161,7 +161,18 @@ void convert(Tensor& dst, const Tensor& src) {
   ZT_CHECK(false, "no conversion from {} to {}", dtype_name(from), dtype_name(to));
 }
 
-void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) {
+namespace {
+void check_compute_copy(const Tensor* compute, const Tensor& param) {
+  if (!compute) return;
+  ZT_CHECK(compute->defined() && compute->device() == param.device() &&
+               (compute->dtype() == DType::bf16 || compute->dtype() == DType::f16),
+           "the compute copy an update writes must be a bf16 or f16 tensor on the param's device");
+  check_same_numel(param, *compute, "update compute copy");
+}
+}  // namespace
+
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s, Tensor* compute) {
+  check_compute_copy(compute, param);
   if (detail::on_cuda(param, "adamw_update")) {
     for (const Tensor* t : detail::TensorList{&param, &grad, &m, &v}) detail::check_f32_on(*t, param.device(), "adamw tensor");
     check_same_numel(param, grad, "adamw grad");
@@ -171,6 +182,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
     if constexpr (detail::kWithCuda)
       cuda::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(),
                          s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale);
+    if (compute) convert(*compute, param);
     return;
   }
   check_f32_cpu(param, "param");
@@ -178,11 +190,14 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   check_same_numel(param, m, "adamw m");
   check_same_numel(param, v, "adamw v");
   ZT_CHECK(s.step >= 1, "AdamW step count starts at 1, got {}", s.step);
-  cpu::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
-                    param.numel(), s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale);
+  cpu::Bf16* fused = compute && compute->dtype() == DType::bf16 ? detail::bf16_data(*compute) : nullptr;
+  cpu::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), s.lr,
+                    s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale, fused);
+  if (compute && !fused) convert(*compute, param);
 }
 
-void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s) {
+void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s, Tensor* compute) {
+  check_compute_copy(compute, param);
   if (detail::on_cuda(param, "sgd_update")) {
     detail::check_f32_on(param, param.device(), "param");
     detail::check_f32_on(grad, param.device(), "grad");
@@ -194,6 +209,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
     if constexpr (detail::kWithCuda)
       cuda::sgd_update(param.data<float>(), grad.data<float>(), detail::f32_or_null(momentum_buf), param.numel(),
                        s.lr, s.momentum, s.weight_decay, s.grad_scale);
+    if (compute) convert(*compute, param);
     return;
   }
   check_f32_cpu(param, "param");
@@ -202,6 +218,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
   cpu::sgd_update(param.data<float>(), grad.data<float>(),
                   momentum_buf ? momentum_buf->data<float>() : nullptr, param.numel(), s.lr,
                   s.momentum, s.weight_decay, s.grad_scale);
+  if (compute) convert(*compute, param);
 }
 
 }  // namespace zt

@@ -177,7 +177,18 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     check_f32_cpu(*bias, "bias");
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
-  gemm(false, true, N, OC, C, GemmOperand(inp, compute), C, GemmOperand(weight, compute), C, 0.f, o.data(), OC);
+  const GemmOperand a(inp, compute), w(weight, compute);
+  if (a.bf16()) {
+    // Bias and the bf16 rounding of out run on each tile as it finishes (the f32 workspace
+    // is scratch then): no passes of their own.
+    cpu::Epilogue e;
+    e.bias = bias ? bias->data<float>() : nullptr;
+    if (out.dtype() == DType::bf16) e.bf16_out = out.data<uint16_t>(), e.ldo = OC;
+    cpu::gemm_bf16(false, true, N, OC, C, 1.f, a.as_bf16(), C, w.as_bf16(), C, 0.f, o.data(), OC, e);
+    if (!e.bf16_out) o.store();
+    return;
+  }
+  gemm(false, true, N, OC, C, a, C, w, C, 0.f, o.data(), OC);
   if (bias) cpu::add_bias_rows(o.data(), bias->data<float>(), N, OC);
   o.store();
 }
@@ -224,7 +235,7 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
   }
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
-  detail::F32Output o(out, "layernorm out");
+  detail::check_float_cpu(out, "layernorm out");
   check_f32_cpu(weight, "weight");
   check_f32_cpu(mean, "mean");
   check_f32_cpu(rstd, "rstd");
@@ -232,8 +243,15 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
   detail::check_same_numel(out, inp, "layernorm out");
   ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
            "layernorm shapes: inp {}", inp.shape_str());
-  cpu::layernorm_forward(o.data(), mean.data<float>(), rstd.data<float>(), inp.data<float>(), weight.data<float>(),
-                         bias ? bias->data<float>() : nullptr, N, C, eps);
+  const float* b = bias ? bias->data<float>() : nullptr;
+  if (out.dtype() == DType::bf16) {
+    cpu::layernorm_forward(detail::bf16_data(out), mean.data<float>(), rstd.data<float>(), inp.data<float>(),
+                           weight.data<float>(), b, N, C, eps);
+    return;
+  }
+  detail::F32Output o(out, "layernorm out");
+  cpu::layernorm_forward(o.data(), mean.data<float>(), rstd.data<float>(), inp.data<float>(), weight.data<float>(), b,
+                         N, C, eps);
   o.store();
 }
 
@@ -289,11 +307,16 @@ void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor&
   }
   const int64_t N = rows(inp), C = cols(inp);
   check_f32_cpu(inp, "inp");
-  detail::F32Output o(out, "rmsnorm out");
+  detail::check_float_cpu(out, "rmsnorm out");
   check_f32_cpu(weight, "weight");
   check_f32_cpu(rstd, "rstd");
   detail::check_same_numel(out, inp, "rmsnorm out");
   ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
+  if (out.dtype() == DType::bf16) {
+    cpu::rmsnorm_forward(detail::bf16_data(out), rstd.data<float>(), inp.data<float>(), weight.data<float>(), N, C, eps);
+    return;
+  }
+  detail::F32Output o(out, "rmsnorm out");
   cpu::rmsnorm_forward(o.data(), rstd.data<float>(), inp.data<float>(), weight.data<float>(), N, C, eps);
   o.store();
 }
@@ -337,9 +360,15 @@ void gelu_forward(Tensor& out, const Tensor& inp) {
       cuda::gelu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), inp.numel());
     return;
   }
+  detail::check_float_cpu(inp, "gelu inp");
+  detail::check_float_cpu(out, "gelu out");
+  detail::check_same_numel(out, inp, "gelu");
+  if (inp.dtype() == DType::bf16 && out.dtype() == DType::bf16) {
+    cpu::gelu_forward(detail::bf16_data(out), detail::bf16_data(inp), inp.numel());
+    return;
+  }
   const detail::F32Input in(inp, "gelu inp");
   detail::F32Output o(out, "gelu out");
-  detail::check_same_numel(out, inp, "gelu");
   cpu::gelu_forward(o.data(), in.data(), inp.numel());
   o.store();
 }
@@ -356,9 +385,14 @@ void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
     return;
   }
   check_all_f32("gelu backward tensor", dinp, dout);
-  const detail::F32Input in(inp, "gelu backward inp");
+  detail::check_float_cpu(inp, "gelu backward inp");
   detail::check_same_numel(dinp, inp, "gelu dinp");
   detail::check_same_numel(dout, inp, "gelu dout");
+  if (inp.dtype() == DType::bf16) {
+    cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), inp.numel());
+    return;
+  }
+  const detail::F32Input in(inp, "gelu backward inp");
   cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), in.data(), inp.numel());
 }
 
@@ -373,11 +407,17 @@ void swiglu_forward(Tensor& out, const Tensor& inp) {
       cuda::swiglu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), N, F);
     return;
   }
-  const detail::F32Input in(inp, "swiglu inp");
-  detail::F32Output o(out, "swiglu out");
+  detail::check_float_cpu(inp, "swiglu inp");
+  detail::check_float_cpu(out, "swiglu out");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
            inp.shape_str(), out.shape_str());
+  if (inp.dtype() == DType::bf16 && out.dtype() == DType::bf16) {
+    cpu::swiglu_forward(detail::bf16_data(out), detail::bf16_data(inp), N, F);
+    return;
+  }
+  const detail::F32Input in(inp, "swiglu inp");
+  detail::F32Output o(out, "swiglu out");
   cpu::swiglu_forward(o.data(), in.data(), N, F);
   o.store();
 }
@@ -396,11 +436,16 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
     return;
   }
   check_all_f32("swiglu backward tensor", dinp, dout);
-  const detail::F32Input in(inp, "swiglu backward inp");
+  detail::check_float_cpu(inp, "swiglu backward inp");
   const int64_t N = rows(inp), F = cols(inp) / 2;
   ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
   detail::check_same_numel(dinp, inp, "swiglu dinp");
   ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+  if (inp.dtype() == DType::bf16) {
+    cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), N, F);
+    return;
+  }
+  const detail::F32Input in(inp, "swiglu backward inp");
   cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), in.data(), N, F);
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "core/kernels.h"
 #include "optim/clip.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -92,6 +94,30 @@ TEST(Optimizers, GradScaleEqualsPrescaledGradients) {
       EXPECT_EQ(scaled_inside.grads.data<float>()[i], g[size_t(i)]);
     }
   }
+}
+
+// A shard with a compute copy: the step also writes the updated params rounded, bitwise what
+// convert() gives afterwards, for bf16 (written in the update's own loop) and f16, and for
+// ranges with and without decay. 1000 values cross the vector loop's remainder.
+TEST(Optimizers, StepWritesTheComputeCopyAsConvertWould) {
+  for (DType dt : {DType::bf16, DType::f16})
+    for (bool adamw : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << (adamw ? " adamw" : " sgd"));
+      const int64_t n = 1000;
+      std::vector<float> p(n), g(n);
+      for (int64_t i = 0; i < n; ++i) {
+        p[i] = std::sin(0.37f * float(i)) * 3.f;
+        g[i] = std::cos(0.11f * float(i)) * 0.2f;
+      }
+      ParamShard shard{vec(p), vec(g), {{0, 600, true}, {600, n, false}}, Tensor::empty({n}, dt)};
+      auto opt = adamw ? make_adamw({0.9f, 0.95f, 1e-8f, 0.1f}) : make_sgd({0.9f, 0.1f});
+      for (int step = 0; step < 2; ++step) {
+        opt->step(std::span<ParamShard>(&shard, 1), 0.01f);
+        Tensor want = Tensor::empty({n}, dt);
+        convert(want, shard.params);
+        EXPECT_EQ(std::memcmp(want.raw(), shard.compute.raw(), size_t(n) * 2), 0) << "step " << step;
+      }
+    }
 }
 
 TEST(Schedule, WarmupThenCosineLinearOrConstant) {
