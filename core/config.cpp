@@ -72,6 +72,11 @@ template <> struct EnumNames<Precision> {
       {{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}}};
 };
 
+template <> struct EnumNames<RuntimeDevice> {
+  static constexpr std::array<std::pair<RuntimeDevice, const char*>, 2> values{
+      {{RuntimeDevice::cpu, "cpu"}, {RuntimeDevice::cuda, "cuda"}}};
+};
+
 template <class E> std::string_view enum_name(E v) {
   for (auto& [e, name] : EnumNames<E>::values)
     if (e == v) return name;
@@ -583,6 +588,11 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
       bad({"model.moe.top_k", "model.moe.n_experts"},
           fmt::format("model.moe.top_k ({}) must be <= model.moe.n_experts ({})", m.moe.top_k, m.moe.n_experts));
   }
+  // MoE routes tokens on the host (expert offsets, the aux loss): a device run would wait
+  // on the GPU several times per block.
+  if (c.runtime.device == RuntimeDevice::cuda && m.moe.n_experts > 0)
+    bad({"runtime.device", "model.moe.n_experts"},
+        "runtime.device: cuda does not train Mixture of Experts models yet (model.moe routes on the host)");
   if (c.precision.reduce == Precision::fp16)
     bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
   if (c.precision.loss_scale != "dynamic") {
@@ -610,6 +620,7 @@ std::string_view to_string(CommBackend v) { return enum_name(v); }
 std::string_view to_string(OnCorrupt v) { return enum_name(v); }
 std::string_view to_string(ActivationCheckpointing v) { return enum_name(v); }
 std::string_view to_string(Precision v) { return enum_name(v); }
+std::string_view to_string(RuntimeDevice v) { return enum_name(v); }
 
 std::vector<std::string> config_keys() {
   static const std::vector<std::string> keys = [] {

@@ -38,6 +38,7 @@ enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
 enum class OnCorrupt : uint8_t { error, previous };
 enum class ActivationCheckpointing : uint8_t { none, all, every_k };
 enum class Precision : uint8_t { fp32, bf16, fp16 };
+enum class RuntimeDevice : uint8_t { cpu, cuda };
 
 std::string_view to_string(ModelFamily v);
 std::string_view to_string(TokenizerKind v);
@@ -49,6 +50,7 @@ std::string_view to_string(CommBackend v);
 std::string_view to_string(OnCorrupt v);
 std::string_view to_string(ActivationCheckpointing v);
 std::string_view to_string(Precision v);
+std::string_view to_string(RuntimeDevice v);
 
 struct RunConfig {
   std::string name = "default";
@@ -227,6 +229,13 @@ struct ParallelConfig {
   bool operator==(const ParallelConfig&) const = default;
 };
 
+// Where one rank trains: its parameters, gradients, optimizer state and activations.
+struct RuntimeConfig {
+  RuntimeDevice device = RuntimeDevice::cpu;  // cuda: the rank's GPU (one rank per run for now)
+  template <class V> void visit(V& v) { v("device", device); }
+  bool operator==(const RuntimeConfig&) const = default;
+};
+
 struct CheckpointConfig {
   std::string dir;           // empty = RUN_DIR/checkpoints
   int64_t every = 0;         // steps between checkpoints; 0 = only when preempted
@@ -308,6 +317,7 @@ struct Config {
   TrainConfig train;
   OptimConfig optim;
   ParallelConfig parallel;
+  RuntimeConfig runtime;
   CheckpointConfig checkpoint;
   PrecisionConfig precision;
   MemoryConfig memory;
@@ -320,6 +330,7 @@ struct Config {
     v.section("train", train);
     v.section("optim", optim);
     v.section("parallel", parallel);
+    v.section("runtime", runtime);
     v.section("checkpoint", checkpoint);
     v.section("precision", precision);
     v.section("memory", memory);

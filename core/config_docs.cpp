@@ -79,6 +79,9 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
     {"parallel.threads", "compute threads per rank; 0 = the node's cores divided by its ranks"},
     {"parallel.timeout_s", "a collective waiting longer fails, naming the ranks it waited for"},
 
+    {"runtime.device", "where a rank trains (parameters, gradients, optimizer state, activations): cpu, or cuda "
+                       "(its GPU; one rank for now)"},
+
     {"checkpoint.dir", "where checkpoints go; empty = RUN_DIR/checkpoints"},
     {"checkpoint.every", "steps between checkpoints; 0 = only when preempted"},
     {"checkpoint.keep_last", "complete checkpoints kept (older ones pruned)"},

@@ -155,6 +155,10 @@ void add_inplace(Tensor& y, const Tensor& x);      // y += x (x f32 or bf16)
 void axpy(Tensor& y, float a, const Tensor& x);    // y += a * x
 void scale_inplace(Tensor& x, float s);            // x *= s
 double sum_squares(const Tensor& x);               // sum x^2 accumulated in f64
+// total (1) f64 += sum of x (f32), or of x^2: summed in f64 in a fixed order and left where
+// total lives (on a GPU: no host wait; a training step reads its totals back once).
+void sum_accumulate(Tensor& total, const Tensor& x);
+void sum_squares_accumulate(Tensor& total, const Tensor& x);
 // Copy with conversion between f32, bf16 and f16 (same numel).
 void convert(Tensor& dst, const Tensor& src);
 

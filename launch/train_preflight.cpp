@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "launch/metrics.h"
 #include "launch/run_dir.h"
+#include "launch/train_device.h"
 #include "launch/train_resume.h"
 #include "launch/train_setup.h"
 #include "model/hf_io.h"
@@ -54,6 +55,7 @@ TrainPreflight preflight_training(const Config& cfg_in, Communicator& comm, int 
   p.cfg = cfg_in;
   Config& cfg = p.cfg;
   check_together(comm, [&] {
+    p.device = training_device(cfg, world);
     cpu::active_isa();  // a bad ZT_CPU_ISA is an error naming it
     p.data = plan_data(cfg.data, cfg.model.vocab_size);
     cfg.model.vocab_size = p.data.vocab_size;

@@ -1,12 +1,14 @@
 // Everything `zt train` checks before its first write to disk, in one place so that a real
 // start and `zt train --dry-run` run the same checks: the data, the checkpoint to resume,
 // the run directory, the batch arithmetic, the memory plan and the init_from weights.
+// runtime.device is checked first: a run that cannot use its device touches nothing else.
 #pragma once
 #include <filesystem>
 #include <functional>
 #include <optional>
 
 #include "core/config.h"
+#include "core/device.h"
 #include "launch/memory_plan.h"
 #include "launch/train_data.h"
 #include "parallel/checkpoint.h"
@@ -16,6 +18,7 @@ namespace zt {
 
 struct TrainPreflight {
   Config cfg;  // model.vocab_size, train.global_batch and train.grad_accum resolved
+  Device device;  // where this rank trains (runtime.device)
   DataPlan data;
   std::optional<ResumePoint> resume;
   std::filesystem::path run_dir, ckpt_root;

@@ -31,6 +31,7 @@
 #include "launch/preemption.h"
 #include "launch/profile_window.h"
 #include "launch/train_data.h"
+#include "launch/train_device.h"
 #include "launch/train_preflight.h"
 #include "launch/tensorboard.h"
 #include "launch/train_resume.h"
@@ -206,6 +207,7 @@ TrainSummary run_training(const Config& cfg_in) {
   TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_world_size);
   comm->reset_stats();  // the metrics count the run's traffic, not the startup checks' agreement
   cfg = checked.cfg;
+  const Device device = checked.device;
   DataPlan plan = std::move(checked.data);
   const std::optional<ResumePoint> resume = std::move(checked.resume);
   const fs::path run_dir = checked.run_dir, ckpt_root = checked.ckpt_root;
@@ -219,12 +221,14 @@ TrainSummary run_training(const Config& cfg_in) {
   engine_opts.bucket_mb = cfg.parallel.bucket_mb;
   engine_opts.compute_dtype = dtype_of(cfg.precision.compute);
   engine_opts.reduce_dtype = dtype_of(cfg.precision.reduce);
+  engine_opts.device = device;
   Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
   log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank, "
-            "CPU kernels {}",
+            "CPU kernels {}{}",
             cfg.run.name, family_name(spec.family), spec.n_layer, spec.d_model, format_count(model.num_params()),
-            world, comm->backend(), engine.stage(), omp_get_max_threads(), cpu::isa_description());
+            world, comm->backend(), engine.stage(), omp_get_max_threads(), cpu::isa_description(),
+            device.is_cpu() ? "" : "; training on " + describe_device(device));
   if (is_hf_model_dir(cfg.model.init_from)) log_hf_source(cfg);
   int64_t start_step = 0;
   int64_t consumed_samples = 0;
@@ -302,8 +306,13 @@ TrainSummary run_training(const Config& cfg_in) {
   const std::vector<std::vector<int64_t>> val_batches =
       data.val ? eval_sample_batches(data.val->num_samples(), B, cfg.train.eval_batches)
                : std::vector<std::vector<int64_t>>{};
-  Tensor inputs = Tensor::empty({B, T}, DType::i32, MemTag::activations);
-  Tensor targets = Tensor::empty({B, T}, DType::i32, MemTag::activations);
+  // A micro-batch's inputs and targets sit in one buffer so that a GPU run copies them over
+  // in one transfer.
+  const Tensor batch = Tensor::empty({2, B, T}, DType::i32, MemTag::activations);
+  Tensor inputs = batch.view(0, {B, T}), targets = batch.view(B * T, {B, T});
+  Tensor device_batch = device.is_cpu() ? batch : Tensor::empty({2, B, T}, DType::i32, MemTag::activations, device);
+  // What the memory records report: the allocator of the device the model state lives on.
+  CachingAllocator& train_allocator = device.is_cpu() ? CpuAllocator::instance() : device_allocator(device.index);
   TrainSummary summary;
   summary.run_dir = run_dir.string();
   const auto run_start = Clock::now();
@@ -319,8 +328,8 @@ TrainSummary run_training(const Config& cfg_in) {
   for (int64_t step = start_step; step < cfg.train.steps; ++step) {
     const bool last = step + 1 == cfg.train.steps;
     profile.begin_step(step + 1);
-    track_peaks(run_peak, memory_stats());
-    CpuAllocator::instance().reset_peaks();
+    track_peaks(run_peak, train_allocator.stats());
+    train_allocator.reset_peaks();
     std::optional<profiler::Scope> step_span(std::in_place, profiler::Category::step, "step");
     engine.zero_grads();
     // One all-reduce per step carries the loss, two flags (a rank received a stop signal; a
@@ -339,18 +348,19 @@ TrainSummary run_training(const Config& cfg_in) {
       {
         profiler::Scope span(profiler::Category::data, "fill_batch");
         data.train->fill_batch(micro_batches[m], inputs, targets);
+        if (!device.is_cpu()) device_batch.copy_from(batch);  // the one host-to-device copy of the micro-batch
       }
       Stream s;
       s.B = B;
       s.T = T;
-      s.tokens = inputs;
-      s.targets = targets;
+      s.tokens = device_batch.view(0, {B, T});
+      s.targets = device_batch.view(B * T, {B, T});
+      s.loss_total = engine.loss_total();  // summed where the logits are; read back once, by step()
       s.need_backward = true;
       s.grad_scale = static_cast<float>(scaler.scale() / static_cast<double>(tokens_per_step));
       if (m == 0 && fault_injected("overflow", step + 1, rank)) s.grad_scale = std::numeric_limits<float>::infinity();
       model.forward(s, &engine);
       model.backward(s, &engine);
-      loss_sum.data<double>()[0] += s.loss_sum;
       loss_sum.data<double>()[3] += s.aux_loss_sum;
     }
     for (size_t l = 0; l < moe_loads.size(); ++l)
@@ -361,6 +371,7 @@ TrainSummary run_training(const Config& cfg_in) {
       profiler::Scope span(profiler::Category::optimizer, "optimizer_step");
       return engine.step(lr, static_cast<float>(1.0 / scaler.scale()));
     }();
+    loss_sum.data<double>()[0] = stats.loss_sum;
     const double loss_scale = scaler.scale();
     scaler.update(stats.skipped);
     if (stats.skipped)
@@ -401,7 +412,7 @@ TrainSummary run_training(const Config& cfg_in) {
       const double tok_s = window_tokens / std::max(window_s, 1e-9);
       const double elapsed = seconds_since(run_start);
       const double eta = (cfg.train.steps - step - 1) * tokens_per_step / std::max(tok_s, 1e-9);
-      MemStats mem = memory_stats();
+      MemStats mem = train_allocator.stats();
       track_peaks(run_peak, mem);
       log::info("step {:>5}/{} | loss {:.4f}{}{} | lr {:.2e} | gnorm {:.3f} | {} tok/s | {:.1f} GFLOP/s | {} | eta {}",
                 step + 1, cfg.train.steps, loss,
@@ -500,7 +511,7 @@ TrainSummary run_training(const Config& cfg_in) {
       },
       /*write_back=*/false);
   comm->barrier()->wait();
-  track_peaks(run_peak, memory_stats());
+  track_peaks(run_peak, train_allocator.stats());
   log::info("done: {} steps in {} ({} tok/s), final loss {:.4f}{}; peak memory {:.1f} MiB per rank (MiB by tag: {}); "
             "weights {}",
             summary.steps, format_duration(summary.wall_s), format_count(summary.tokens_per_s),

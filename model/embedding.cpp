@@ -85,10 +85,14 @@ void LmHead::forward(Stream& s) {
     cross_entropy_forward_backward(losses_, logits_, logits_, targets, s.grad_scale);
   else
     cross_entropy_forward(losses_, logits_, targets);
-  const float* l = losses_.data<float>();
-  double sum = 0;
-  for (int64_t i = 0; i < N; ++i) sum += l[i];
-  s.loss_sum = sum;
+  if (s.loss_total.defined()) {
+    sum_accumulate(s.loss_total, losses_);
+    return;
+  }
+  Tensor total = Tensor::zeros({1}, DType::f64, MemTag::workspace, device_);
+  sum_accumulate(total, losses_);
+  if (!total.device().is_cpu()) total = total.to(Device::cpu(), MemTag::workspace);  // waits for the device
+  s.loss_sum = total.data<double>()[0];
 }
 
 void LmHead::backward(Stream& s) {

@@ -19,6 +19,10 @@ struct Stream {
   Tensor dx;               // (B*T, C) gradient w.r.t. x, flowing backward
   Tensor logits;           // (B*T, V) after the head (dlogits in place when training)
   double loss_sum = 0;     // sum of per-token losses of this micro-batch
+  // When defined, (1) f64 on the model's device: the head adds the micro-batch's loss sum
+  // here instead, without waiting for the device (a training step reads it back once), and
+  // leaves loss_sum 0.
+  Tensor loss_total;
   // Incremental decoding (B = 1): a forward at pos 0 fills the cache from T tokens (the
   // prompt); each later forward appends one token at position pos. Null when training.
   KVCache* cache = nullptr;
@@ -43,15 +47,19 @@ class Module {
   // autocast. Kernels compute in f32 and round what they store. f32 (the default) or the
   // compute dtype.
   void set_activation_dtype(DType dtype) { act_dtype_ = dtype; }
+  // Where the module's activations and scratch live: its unit's device.
+  void set_device(Device device) { device_ = device; }
 
  protected:
-  // (Re)allocates an activation buffer when the micro-batch shape changes; otherwise the
-  // same memory is reused every step.
-  static void ensure(Tensor& t, const Shape& shape, MemTag tag = MemTag::activations, DType dtype = DType::f32) {
-    if (!t.defined() || t.shape() != shape || t.dtype() != dtype) t = Tensor::empty(shape, dtype, tag);
+  // (Re)allocates an activation buffer on the module's device when the micro-batch shape
+  // changes; otherwise the same memory is reused every step.
+  void ensure(Tensor& t, const Shape& shape, MemTag tag = MemTag::activations, DType dtype = DType::f32) const {
+    if (!t.defined() || t.shape() != shape || t.dtype() != dtype || t.device() != device_)
+      t = Tensor::empty(shape, dtype, tag, device_);
   }
   Unit* unit_;
   DType act_dtype_ = DType::f32;
+  Device device_ = Device::cpu();
 };
 
 }  // namespace zt

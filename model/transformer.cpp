@@ -127,6 +127,8 @@ void Transformer::forward(Stream& s, UnitHooks* hooks) {
     ZT_CHECK(!s.need_backward, "no backward through a KV cache");
   }
   s.aux_loss_sum = 0;
+  if (s.tokens.device() != device_) s.tokens = s.tokens.to(device_, MemTag::activations);
+  if (s.targets.defined() && s.targets.device() != device_) s.targets = s.targets.to(device_, MemTag::activations);
   for (auto& m : chain_) {
     profiler::Scope span(profiler::Category::forward, m->name());
     if (hooks) hooks->pre_forward(m->unit());
@@ -184,6 +186,15 @@ void Transformer::set_activation_dtype(DType dtype) {
   ZT_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16, "activation dtype {}", dtype_name(dtype));
   for (auto& m : chain_) m->set_activation_dtype(dtype);
   shared_activations_ = {};  // reallocated in the new dtype by the next forward
+}
+
+void Transformer::set_device(Device device) {
+  device_ = device;
+  for (auto& m : chain_) m->set_device(device);
+  // The blocks hold a pointer to rope_table_, so the member is replaced, not re-seated.
+  if (rope_table_.defined() && rope_table_.device() != device) rope_table_ = rope_table_.to(device, MemTag::other);
+  scratch_ = {};
+  shared_activations_ = {};  // reallocated on the device by the next forward
 }
 
 LocalModel::LocalModel(const ModelSpec& spec) : model(spec) {

@@ -63,12 +63,19 @@ class Transformer {
   // Module::set_activation_dtype); f32 keeps every activation in f32.
   void set_activation_dtype(DType dtype);
 
+  // Where activations, scratch and the RoPE table live: the device of the parameters the
+  // engine binds. forward() copies a micro-batch's tokens and targets there when they are
+  // elsewhere (the trainer copies them itself, in one transfer).
+  void set_device(Device device);
+  Device device() const { return device_; }
+
  private:
   ModelSpec spec_;
   std::vector<std::unique_ptr<Unit>> units_;
   std::vector<std::unique_ptr<Module>> chain_;
   std::vector<bool> last_use_in_backward_;  // per chain position
   Tensor rope_table_;
+  Device device_ = Device::cpu();
   BlockScratch scratch_;
   BlockActivations shared_activations_;  // of every checkpointed block
 };

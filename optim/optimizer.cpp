@@ -6,15 +6,17 @@ namespace zt {
 
 namespace {
 
-// State tensors per shard, allocated once (MemTag::optimizer, zeroed) and kept for the run.
+// State tensors per shard, allocated once (MemTag::optimizer, zeroed) on the device of the
+// shard's parameters and kept for the run.
 class ShardState {
  public:
   explicit ShardState(int tensors_per_shard) : per_shard_(tensors_per_shard) {}
-  Tensor& get(size_t shard, int which, int64_t numel) {
+  Tensor& get(size_t shard, int which, const Tensor& params) {
     if (state_.size() <= shard) state_.resize(shard + 1);
     auto& s = state_[shard];
     if (s.empty())
-      for (int i = 0; i < per_shard_; ++i) s.push_back(Tensor::zeros({numel}, DType::f32, MemTag::optimizer));
+      for (int i = 0; i < per_shard_; ++i)
+        s.push_back(Tensor::zeros({params.numel()}, DType::f32, MemTag::optimizer, params.device()));
     return s[which];
   }
   bool has(size_t shard) const { return shard < state_.size() && !state_[shard].empty(); }
@@ -32,9 +34,8 @@ class AdamW : public Optimizer {
     ++step_;
     for (size_t i = 0; i < shards.size(); ++i) {
       ParamShard& s = shards[i];
-      const int64_t n = s.params.numel();
-      Tensor& m = state_.get(i, 0, n);
-      Tensor& v = state_.get(i, 1, n);
+      Tensor& m = state_.get(i, 0, s.params);
+      Tensor& v = state_.get(i, 1, s.params);
       for (const DecayRange& r : s.ranges) {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
@@ -51,7 +52,7 @@ class AdamW : public Optimizer {
   }
   std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   void init_state(std::span<ParamShard> shards) override {
-    for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params.numel());
+    for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params);
   }
 
  private:
@@ -66,7 +67,7 @@ class Sgd : public Optimizer {
     ++step_;
     for (size_t i = 0; i < shards.size(); ++i) {
       ParamShard& s = shards[i];
-      Tensor* buf = o_.momentum > 0 ? &state_.get(i, 0, s.params.numel()) : nullptr;
+      Tensor* buf = o_.momentum > 0 ? &state_.get(i, 0, s.params) : nullptr;
       for (const DecayRange& r : s.ranges) {
         const Shape shape{r.end - r.begin};
         Tensor p = s.params.view(r.begin, shape), g = s.grads.view(r.begin, shape);
@@ -86,7 +87,7 @@ class Sgd : public Optimizer {
   }
   void init_state(std::span<ParamShard> shards) override {
     if (o_.momentum > 0)
-      for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params.numel());
+      for (size_t i = 0; i < shards.size(); ++i) state_.get(i, 0, shards[i].params);
   }
 
  private:

@@ -185,15 +185,19 @@ SaveStats CheckpointManager::save(const TrainingState& state) {
   p.stats.step = state.step;
   p.stats.dir = options_.root / checkpoint_name(state.step);
 
-  // Where each segment's data lives in this rank's state.
+  // Where each segment's data lives in this rank's state: the files hold host bytes, so a
+  // segment on a GPU is copied to the host first (the format does not know devices).
   std::vector<const float*> sources;
+  std::vector<Tensor> from_device;  // keeps those copies alive until written
   for (const CkptSegment& s : layout_) {
     Engine::OwnedState owned = engine_.owned_state(s.unit);
     const Tensor* t = nullptr;
     for (auto& [name, tensor] : owned.tensors)
       if (name == s.tensor) t = &tensor;
     ZT_CHECK(t, "no tensor {}", s.tensor);
-    sources.push_back(t->data<float>() + (s.begin - owned.begin));
+    Tensor segment = t->view(s.begin - owned.begin, {s.count});
+    if (!segment.device().is_cpu()) segment = from_device.emplace_back(segment.to(Device::cpu(), MemTag::other));
+    sources.push_back(segment.data<float>());
   }
   const fs::path file = p.tmp / shard_file_name(comm_.rank(), comm_.world_size());
   if (!options_.async) {
@@ -315,7 +319,15 @@ TrainingState CheckpointManager::load(const ResumePoint& point, LoadStats* stats
   CheckpointReader reader(point.dir, meta);
   for (size_t u = 0; u < units_.size(); ++u) {
     Engine::OwnedState owned = engine_.owned_state(u);
-    for (auto& [name, t] : owned.tensors) reader.read(static_cast<int>(u), name, owned.begin, t.numel(), t.data<float>());
+    for (auto& [name, t] : owned.tensors) {
+      if (t.device().is_cpu()) {
+        reader.read(static_cast<int>(u), name, owned.begin, t.numel(), t.data<float>());
+        continue;
+      }
+      Tensor host = Tensor::empty({t.numel()}, DType::f32, MemTag::other);  // read on the host, then copied over
+      reader.read(static_cast<int>(u), name, owned.begin, t.numel(), host.data<float>());
+      t.copy_from(host);
+    }
   }
   engine_.optimizer().set_step_count(meta.state.at("optimizer").at("step_count").get<int64_t>());
   engine_.publish_loaded_params();

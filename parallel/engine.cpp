@@ -41,12 +41,17 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
            dtype_name(options.reduce_dtype));
   const int64_t W = comm.world_size(), r = comm.rank();
   const int stage = options.zero_stage;
+  const Device dev = options.device;
+  // The communicators move host memory; the trainer refuses a multi-rank GPU run earlier.
+  ZT_CHECK(dev.is_cpu() || W == 1, "an engine on {} with {} ranks", dev.str(), W);
   // With compute copies bound, the model stores its saved activations in the compute dtype.
   model_.set_activation_dtype(options.compute_dtype);
+  model_.set_device(dev);
+  step_totals_ = Tensor::zeros({2}, DType::f64, MemTag::other, dev);
   if (stage == 0) {  // one buffer for all grads, so buckets are contiguous
     int64_t total = 0;
     for (Unit* u : model_.units()) total += (u->numel() + W - 1) / W * W;
-    all_grads_ = Tensor::zeros({total}, DType::f32, MemTag::grads);
+    all_grads_ = Tensor::zeros({total}, DType::f32, MemTag::grads, dev);
   }
   int64_t grads_offset = 0;
   for (Unit* u : model_.units()) {
@@ -56,22 +61,22 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
     s->shard = s->padded / W;
     const int64_t begin = stage == 0 ? 0 : r * s->shard, len = stage == 0 ? s->padded : s->shard;
     if (params_resident()) {
-      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params);
+      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params, dev);
       u->bind_params(s->full_params);
       s->shard_params = s->full_params.view(begin, {len});
     } else {
-      s->shard_params = Tensor::zeros({s->shard}, DType::f32, MemTag::params);
+      s->shard_params = Tensor::zeros({s->shard}, DType::f32, MemTag::params, dev);
     }
     if (grads_resident()) {
       s->full_grads = stage == 0 ? all_grads_.view(grads_offset, {s->padded})
-                                 : Tensor::zeros({s->padded}, DType::f32, MemTag::grads);
+                                 : Tensor::zeros({s->padded}, DType::f32, MemTag::grads, dev);
       grads_offset += s->padded;
       u->bind_grads(s->full_grads);
     }
-    s->shard_grads = stage == 0 ? s->full_grads : Tensor::zeros({s->shard}, DType::f32, MemTag::grads);
+    s->shard_grads = stage == 0 ? s->full_grads : Tensor::zeros({s->shard}, DType::f32, MemTag::grads, dev);
     // Stage 0 updates every parameter here, so the step itself can refresh the compute copy.
     if (stage == 0 && options.compute_dtype != DType::f32)
-      s->compute = Tensor::empty({s->padded}, options.compute_dtype, MemTag::params);
+      s->compute = Tensor::empty({s->padded}, options.compute_dtype, MemTag::params, dev);
     shards_.push_back({s->shard_params, s->shard_grads, shard_ranges(*u, begin, begin + len), s->compute});
     units_.push_back(std::move(s));
   }
@@ -146,19 +151,19 @@ Engine::UnitState& Engine::state_of(Unit& unit) {
 void Engine::with_full_params(const std::function<void()>& fn, bool write_back) {
   if (write_back) ++params_version_;
   if (params_resident()) {
-    fn();
+    run_on_host(fn, write_back);
     return;
   }
   for (auto& s : units_) {
     if (write_back) {
-      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params);
+      s->full_params = Tensor::zeros({s->padded}, DType::f32, MemTag::params, options_.device);
       s->unit->bind_params(s->full_params);
     } else {
       gather_params(*s);
     }
   }
   for (auto& s : units_) ensure_params(*s);
-  fn();
+  run_on_host(fn, write_back);
   const int64_t r = comm_.rank();
   for (auto& s : units_) {
     if (write_back) s->shard_params.copy_from(s->full_params.view(r * s->shard, {s->shard}));
@@ -166,11 +171,28 @@ void Engine::with_full_params(const std::function<void()>& fn, bool write_back) 
   }
 }
 
+// Init, import and export read and write parameters with host code: on a GPU they see host
+// copies of the full params, and the device gets back what they wrote.
+void Engine::run_on_host(const std::function<void()>& fn, bool write_back) {
+  if (options_.device.is_cpu()) return fn();
+  std::vector<Tensor> host;
+  for (auto& s : units_) {
+    host.push_back(s->full_params.to(Device::cpu(), MemTag::params));
+    s->unit->bind_params(host.back());
+  }
+  fn();
+  for (size_t i = 0; i < units_.size(); ++i) {
+    UnitState& s = *units_[i];
+    if (write_back) s.full_params.copy_from(host[i]);
+    s.unit->bind_params(s.full_params);
+  }
+}
+
 // ---- stage 3 parameter gathering ---------------------------------------------------------
 
 void Engine::gather_params(UnitState& s) {
   if (s.full_params.defined()) return;
-  s.full_params = Tensor::empty({s.padded}, DType::f32, MemTag::params);
+  s.full_params = Tensor::empty({s.padded}, DType::f32, MemTag::params, options_.device);
   s.gather = comm_.all_gather(s.full_params, s.shard_params);
 }
 
@@ -231,7 +253,7 @@ void Engine::pre_backward(Unit& unit) {
     prefetch(backward_order, pos + 1);
   }
   if (!grads_resident() && !s.full_grads.defined()) {
-    s.full_grads = Tensor::zeros({s.padded}, DType::f32, MemTag::grads);
+    s.full_grads = Tensor::zeros({s.padded}, DType::f32, MemTag::grads, options_.device);
     unit.bind_grads(s.full_grads);
   }
 }
@@ -255,7 +277,7 @@ void Engine::reduce_unit_grads(UnitState& s) {
   const bool bf16 = options_.reduce_dtype == DType::bf16;
   auto on_wire = [&](const Tensor& grads) {
     if (!bf16) return grads;
-    Tensor wire = Tensor::empty({grads.numel()}, DType::bf16, MemTag::comm);
+    Tensor wire = Tensor::empty({grads.numel()}, DType::bf16, MemTag::comm, options_.device);
     convert(wire, grads);
     return wire;
   };
@@ -276,14 +298,15 @@ void Engine::reduce_unit_grads(UnitState& s) {
       if (!bf16) {
         pending_.push_back({comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}, false, {}});
       } else {
-        Tensor wire = on_wire(s.full_grads), out = Tensor::empty({s.shard}, DType::bf16, MemTag::comm);
+        Tensor wire = on_wire(s.full_grads), out = Tensor::empty({s.shard}, DType::bf16, MemTag::comm, options_.device);
         pending_.push_back({comm_.reduce_scatter(out, wire), out, s.shard_grads, false, wire});
         while (pending_.size() > kMaxReductionsInFlight) finish_oldest_reduction();  // bound the copies
       }
       break;
     default: {
       Tensor wire = on_wire(s.full_grads);
-      Tensor partial = Tensor::empty({s.shard}, options_.reduce_dtype, bf16 ? MemTag::comm : MemTag::grads);
+      Tensor partial =
+          Tensor::empty({s.shard}, options_.reduce_dtype, bf16 ? MemTag::comm : MemTag::grads, options_.device);
       pending_.push_back({comm_.reduce_scatter(partial, wire), partial, s.shard_grads, true, wire});
       s.unit->bind_grads(Tensor());
       s.full_grads = Tensor();
@@ -315,18 +338,23 @@ void Engine::zero_grads() {
     if (s->full_grads.defined()) s->full_grads.zero_();
     if (s->shard_grads.defined()) s->shard_grads.zero_();
   }
+  step_totals_.zero_();
 }
 
 // ---- the optimizer step --------------------------------------------------------------------
 
 StepStats Engine::step(float lr, float grad_multiplier) {
   finish_reductions();
-  std::vector<Tensor> grads;
-  for (ParamShard& s : shards_) grads.push_back(s.grads);
-  Tensor sumsq = Tensor::empty({1}, DType::f64, MemTag::comm);
-  sumsq.data<double>()[0] = sum_of_squares(grads);
-  if (options_.zero_stage > 0) comm_.all_reduce(sumsq)->wait();  // stage 0 grads are already global
+  Tensor device_sumsq = step_totals_.view(1, {1});
+  device_sumsq.zero_();
+  for (ParamShard& s : shards_) sum_squares_accumulate(device_sumsq, s.grads);
+  // On a GPU, the step's one wait: the loss total and the sum of squares come back together.
+  const Tensor totals = step_totals_.device().is_cpu() ? step_totals_ : step_totals_.to(Device::cpu(), MemTag::comm);
   StepStats stats;
+  stats.loss_sum = totals.data<double>()[0];
+  Tensor sumsq = Tensor::empty({1}, DType::f64, MemTag::comm);
+  sumsq.data<double>()[0] = totals.data<double>()[1];
+  if (options_.zero_stage > 0) comm_.all_reduce(sumsq)->wait();  // stage 0 grads are already global
   stats.grad_norm = std::sqrt(sumsq.data<double>()[0]) * grad_multiplier;
   if (!std::isfinite(stats.grad_norm)) {
     stats.skipped = true;
@@ -375,7 +403,8 @@ void Engine::publish_loaded_params() {
 void Engine::refresh_compute(UnitState& s) {
   if (options_.compute_dtype == DType::f32) return;
   if (s.compute.defined() && s.compute_version == params_version_) return;
-  if (!s.compute.defined()) s.compute = Tensor::empty({s.padded}, options_.compute_dtype, MemTag::params);
+  if (!s.compute.defined())
+    s.compute = Tensor::empty({s.padded}, options_.compute_dtype, MemTag::params, options_.device);
   convert(s.compute, s.full_params);
   s.unit->bind_compute(s.compute);
   s.compute_version = params_version_;

@@ -44,12 +44,16 @@ struct EngineOptions {
   // rounded to bf16, every hop sums in f32 and rounds, and the result is widened back into
   // the fp32 gradients the optimizer reads).
   DType reduce_dtype = DType::f32;
+  // Where the flat buffers, optimizer state and activations live (world size 1 on a GPU
+  // until collectives run on device memory).
+  Device device = Device::cpu();
 };
 
 struct StepStats {
   double grad_norm = 0;   // global norm before clipping (of the unscaled gradients)
   float clip_scale = 1;   // factor applied to the gradients
   bool skipped = false;   // the norm was inf/NaN (fp16 overflow): nothing was updated
+  double loss_sum = 0;    // what loss_total() accumulated since zero_grads (this rank's)
 };
 
 // Bytes of model state this rank holds, by kind (padding included).
@@ -70,9 +74,15 @@ class Engine : public UnitHooks {
 
   // Runs fn with every unit's full parameters bound (gathered at stage 3). With write_back,
   // what fn wrote into them becomes the parameters (init, import); every rank must call it.
+  // fn runs on the host: on a GPU it sees host copies (and the device gets what it wrote).
   void with_full_params(const std::function<void()>& fn, bool write_back);
 
+  // Zeroes the gradients and the step's loss total.
   void zero_grads();
+  // (1) f64 on the engine's device, for Stream::loss_total: the micro-batches' summed loss.
+  // step() reads it back together with the gradient norm, in one copy.
+  Tensor loss_total() const { return step_totals_.view(0, {1}); }
+  Device device() const { return options_.device; }
   // Call before each micro-batch's forward; gradients are reduced during the backward of the
   // last micro-batch of a step (every micro-batch at stages 2 and 3).
   void begin_micro_batch(bool last);
@@ -120,7 +130,8 @@ class Engine : public UnitHooks {
   void gather_params(UnitState& s);        // stage 3: start an all-gather into a full buffer
   void ensure_params(UnitState& s);        // stage 3: wait for (or start and wait) the gather
   void release_params(UnitState& s);
-  void refresh_compute(UnitState& s);      // mixed precision: the compute-dtype copy of full params
+  void refresh_compute(UnitState& s);
+  void run_on_host(const std::function<void()>& fn, bool write_back);      // mixed precision: the compute-dtype copy of full params
   void prefetch(const std::vector<Unit*>& order, size_t next);
   void reduce_unit_grads(UnitState& s);
   void finish_oldest_reduction();
@@ -150,6 +161,8 @@ class Engine : public UnitHooks {
   size_t forward_pos_ = 0, backward_pos_ = 0;
   bool last_micro_batch_ = true;
   int64_t params_version_ = 0;  // bumped whenever the fp32 params change
+  // (2) f64 on the device: [0] the step's loss total, [1] the gradients' sum of squares.
+  Tensor step_totals_;
 };
 
 }  // namespace zt

@@ -2,7 +2,8 @@
 # The GPU checks, run on the GPU machine from the repository root in one call (under 8
 # minutes): unpacks .ztcarry/zt-device.tar.xz (scripts/pack-device.sh), finds the CUDA
 # libraries of the image, prints the environment, runs the GPU tests (zt_tests --gtest_filter=
-# 'Cuda*') and the kernel microbenchmarks (bench_cuda), and prints a summary table last.
+# 'Cuda*'), a short `zt train` with runtime.device: cuda and the kernel microbenchmarks
+# (bench_cuda), and prints a summary table last.
 # Logs go to $OUT (the folder the device tool brings back), or /tmp/zt-device-check.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -59,7 +60,9 @@ done
 cuda_line=$(grep '^cuda:' "$out/version.txt")
 row "zt --version" "$([[ "$cuda_line" =~ [1-9][0-9]*\ device ]] && echo ok || echo FAIL)" "$cuda_line"
 
-# The GPU tests (5 minutes at most).
+# The GPU tests (5 minutes at most). The end-to-end ones (CudaTrain*) run the packed zt on
+# this checkout's configs and corpus.
+export ZT_TEST_BINARY="$root/bin/zt" ZT_TEST_SOURCE_DIR="$PWD"
 timeout 300 "$root/bin/zt_tests" --gtest_filter='Cuda*' --gtest_output="xml:$out/cuda-tests.xml" \
   > "$out/cuda-tests.log" 2>&1
 rc=$?
@@ -70,6 +73,19 @@ failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$out/cuda-tests.log" | awk '{print $4}
 skipped=$(grep '^\[  SKIPPED \] [A-Za-z]' "$out/cuda-tests.log" | awk '{print $4}' | sort -u | wc -l)
 row "gpu tests (Cuda*)" "$([[ $rc -eq 0 && $skipped -eq 0 ]] && echo ok || echo FAIL)" \
   "rc $rc, $passed passed, $failed failed, $skipped skipped"
+
+# One short training run on the GPU (1 minute at most): tiny-llama (4 layers, d_model 256),
+# 60 steps of 16 x 128 tokens; its closing line gives the tokens per second.
+timeout 60 "$root/bin/zt" train configs/tiny-llama.yaml --set runtime.device=cuda --set train.steps=60 \
+  --set train.eval_every=0 --set run.out_dir="$work/runs" > "$out/train-cuda.log" 2>&1
+rc=$?
+head -2 "$out/train-cuda.log"
+tail -3 "$out/train-cuda.log"
+done_line=$(grep 'done: ' "$out/train-cuda.log" | tail -1)
+tok_s=$(sed -n 's/.*(\([0-9.]*[kMG]\{0,1\}\) tok\/s).*/\1/p' <<< "$done_line")
+final=$(sed -n 's/.*final loss \([0-9.]*\).*/\1/p' <<< "$done_line")
+row "zt train tiny-llama" "$([[ $rc -eq 0 && -n "$tok_s" ]] && echo ok || echo FAIL)" \
+  "rc $rc, ${tok_s:-?} tok/s, final loss ${final:-?} (cuda, fp32, 60 steps)"
 
 # Kernel microbenchmarks (2 minutes at most); ceilings: H200 bf16 GEMM ~790 TFLOP/s measured,
 # FlashAttention-2 forward ~300 TFLOP/s (H100, D=64, T=1k), HBM ~4.3 TB/s.

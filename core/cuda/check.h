@@ -23,5 +23,7 @@ namespace zt::cuda {
 // first use, kept for the life of the process.
 cudaStream_t compute_stream();
 int current_device();
+// Counts one host wait (see host_waits() in runtime.h); called next to each host-side sync.
+void count_host_wait();
 
 }  // namespace zt::cuda

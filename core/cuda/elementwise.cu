@@ -27,21 +27,26 @@ __global__ void convert_kernel(void* dst, Elem dst_type, const void* src, Elem s
   ZT_GRID_STRIDE(i, n) store(dst, i, dst_type, load(src, i, src_type));
 }
 
-// partial (gridDim.x) = each block's sum of x^2 in f64 over its fixed grid-stride share.
-__global__ void sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
+// partial (gridDim.x) = each block's sum of x (Square: of x^2) in f64 over its fixed
+// grid-stride share.
+template <bool Square>
+__global__ void sum_partial_kernel(double* partial, const float* x, int64_t n) {
   __shared__ double scratch[32];
   double s = 0.0;
-  ZT_GRID_STRIDE(i, n) s += static_cast<double>(x[i]) * x[i];
+  ZT_GRID_STRIDE(i, n) {
+    const double xi = x[i];
+    s += Square ? xi * xi : xi;
+  }
   s = block_sum(s, scratch);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
-// One block adds the partial sums in a fixed order.
-__global__ void sum_partials_kernel(double* out, const double* partial, int64_t n) {
+// One block adds the partial sums in a fixed order, into *out (accumulate) or as *out.
+__global__ void sum_partials_kernel(double* out, const double* partial, int64_t n, bool accumulate) {
   __shared__ double scratch[32];
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
   s = block_sum(s, scratch);
-  if (threadIdx.x == 0) *out = s;
+  if (threadIdx.x == 0) *out = accumulate ? *out + s : s;
 }
 
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, math::AdamWFactors f) {
@@ -88,20 +93,39 @@ void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n
   ZT_CUDA_CHECK_LAUNCH(convert_kernel);
 }
 
-double sum_squares(const float* x, int64_t n, double* scratch) {
-  // A fixed grid (not one sized by the device) keeps the summation order, and so the result,
-  // the same on every GPU.
-  constexpr unsigned kBlocks = kSumSquaresScratch - 1;
+namespace {
+// A fixed grid (not one sized by the device) keeps the summation order, and so the result,
+// the same on every GPU.
+constexpr unsigned kSumBlocks = kSumSquaresScratch - 1;
+
+// partial: kSumBlocks doubles; out: one double (device), written or accumulated.
+void sum_into(double* out, bool accumulate, const float* x, int64_t n, bool square, double* partial) {
   cudaStream_t stream = compute_stream();
-  double* partial = scratch;  // kBlocks partial sums, then the total at the end
-  sum_squares_partial_kernel<<<kBlocks, kThreads, 0, stream>>>(partial, x, n);
-  ZT_CUDA_CHECK_LAUNCH(sum_squares_partial_kernel);
-  sum_partials_kernel<<<1, 1024, 0, stream>>>(partial + kBlocks, partial, kBlocks);
+  if (square) {
+    sum_partial_kernel<true><<<kSumBlocks, kThreads, 0, stream>>>(partial, x, n);
+    ZT_CUDA_CHECK_LAUNCH(sum_partial_kernel);
+  } else {
+    sum_partial_kernel<false><<<kSumBlocks, kThreads, 0, stream>>>(partial, x, n);
+    ZT_CUDA_CHECK_LAUNCH(sum_partial_kernel);
+  }
+  sum_partials_kernel<<<1, 1024, 0, stream>>>(out, partial, kSumBlocks, accumulate);
   ZT_CUDA_CHECK_LAUNCH(sum_partials_kernel);
+}
+}  // namespace
+
+double sum_squares(const float* x, int64_t n, double* scratch) {
+  double* partial = scratch;  // kSumBlocks partial sums, then the total at the end
+  sum_into(partial + kSumBlocks, /*accumulate=*/false, x, n, /*square=*/true, partial);
   double total = 0.0;
-  ZT_CUDA_CHECK(cudaMemcpyAsync(&total, partial + kBlocks, sizeof(double), cudaMemcpyDeviceToHost, stream));
+  cudaStream_t stream = compute_stream();
+  ZT_CUDA_CHECK(cudaMemcpyAsync(&total, partial + kSumBlocks, sizeof(double), cudaMemcpyDeviceToHost, stream));
+  count_host_wait();
   ZT_CUDA_CHECK(cudaStreamSynchronize(stream));  // the API returns a host value
   return total;
+}
+
+void sum_accumulate(double* total, const float* x, int64_t n, bool square, double* scratch) {
+  sum_into(total, /*accumulate=*/true, x, n, square, scratch);
 }
 
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,

@@ -24,6 +24,9 @@ void scale(float* x, float s, int64_t n);
 // f64 accumulate in a fixed order; waits for the result. scratch: kSumSquaresScratch doubles.
 inline constexpr int64_t kSumSquaresScratch = 1025;
 double sum_squares(const float* x, int64_t n, double* scratch);
+// *total (one device double) += sum of x (square: of x^2), in sum_squares' order; no host
+// wait. scratch: kSumSquaresScratch doubles.
+void sum_accumulate(double* total, const float* x, int64_t n, bool square, double* scratch);
 void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n);
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                   float eps, float weight_decay, int64_t step, float grad_scale);

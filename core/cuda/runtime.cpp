@@ -3,6 +3,7 @@
 #include "core/cuda/runtime.h"
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
 #include "core/cuda/check.h"
@@ -35,6 +36,7 @@ const Discovery& discovery() {
 }
 
 std::array<cudaStream_t, kMaxDevices> g_streams{};
+std::atomic<int64_t> g_host_waits{0};
 std::mutex g_streams_mu;
 }  // namespace
 
@@ -51,6 +53,16 @@ std::string runtime_version() {
   if (cudaRuntimeGetVersion(&v) != cudaSuccess) return "unknown";
   return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
 }
+
+std::string device_name(int device) {
+  set_device(Device::cuda(device));
+  cudaDeviceProp prop{};
+  ZT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
+void count_host_wait() { g_host_waits.fetch_add(1, std::memory_order_relaxed); }
+int64_t host_waits() { return g_host_waits.load(std::memory_order_relaxed); }
 
 void set_device(const Device& device) {
   if (device.kind != DeviceKind::cuda || device.index < 0 || device.index >= device_count())
@@ -81,7 +93,10 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
   ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
   // A copy to the host must be complete when we return; from pageable host memory the
   // runtime has staged the source before cudaMemcpyAsync returns.
-  if (dst_device.is_cpu()) ZT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (dst_device.is_cpu()) {
+    count_host_wait();
+    ZT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
 }
 
 void zero_bytes(void* dst, const Device& device, size_t bytes) {
@@ -91,6 +106,7 @@ void zero_bytes(void* dst, const Device& device, size_t bytes) {
 
 void synchronize(const Device& device) {
   set_device(device);
+  count_host_wait();
   ZT_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
 }
 

@@ -20,6 +20,9 @@ std::string unavailable_reason();
 // "13.0": the CUDA runtime zerotrain was linked with.
 std::string runtime_version();
 
+// "NVIDIA H200": the product name of CUDA device `device` (which must exist).
+std::string device_name(int device);
+
 // Throws zt::Error unless `device` is a CUDA device that exists; makes it current.
 void set_device(const Device& device);
 
@@ -31,5 +34,10 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
 void zero_bytes(void* dst, const Device& device, size_t bytes);
 // Waits until the device's compute stream is idle.
 void synchronize(const Device& device);
+
+// Times the host has waited for a device since the process started: copies to the host,
+// synchronize(), and kernels that return a host value. A training step should add one (its
+// loss); tests read the difference around a step.
+int64_t host_waits();
 
 }  // namespace zt::cuda

@@ -103,6 +103,34 @@ double sum_squares(const Tensor& x) {
   return cpu::sum_squares(x.data<float>(), x.numel());
 }
 
+namespace {
+void sum_accumulate_impl(Tensor& total, const Tensor& x, bool square, const char* what) {
+  ZT_CHECK(total.defined() && total.dtype() == DType::f64 && total.numel() == 1, "{}: total must be one f64", what);
+  if (detail::on_cuda(total, what)) {
+    detail::check_f32_on(x, total.device(), "x");
+    if constexpr (detail::kWithCuda) {
+      Tensor scratch = Tensor::empty({cuda::kSumSquaresScratch}, DType::f64, MemTag::workspace, x.device());
+      cuda::sum_accumulate(total.data<double>(), x.data<float>(), x.numel(), square, scratch.data<double>());
+    }
+    return;
+  }
+  check_f32_cpu(x, "x");
+  if (square) {
+    total.data<double>()[0] += cpu::sum_squares(x.data<float>(), x.numel());
+    return;
+  }
+  const float* p = x.data<float>();
+  double sum = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) sum += p[i];  // serial: the order is fixed
+  total.data<double>()[0] += sum;
+}
+}  // namespace
+
+void sum_accumulate(Tensor& total, const Tensor& x) { sum_accumulate_impl(total, x, false, "sum_accumulate"); }
+void sum_squares_accumulate(Tensor& total, const Tensor& x) {
+  sum_accumulate_impl(total, x, true, "sum_squares_accumulate");
+}
+
 void convert(Tensor& dst, const Tensor& src) {
   if (detail::on_cuda(dst, "convert")) {
     detail::check_float_on(dst, dst.device(), "convert dst");

@@ -108,6 +108,20 @@ TEST(Config, BadOverridesNameTheSet) {
   EXPECT_THAT(error_of(kMinimal, {"model.n_layer=zero"}), HasSubstr("--set model.n_layer: model.n_layer: expected an integer"));
 }
 
+TEST(Config, RuntimeDeviceIsCpuUnlessSetAndNamedInErrors) {
+  EXPECT_EQ(parse_config(kMinimal, "cfg.yaml").runtime.device, RuntimeDevice::cpu);
+  EXPECT_EQ(parse_config(kMinimal, "cfg.yaml", {"runtime.device=cuda"}).runtime.device, RuntimeDevice::cuda);
+  const std::string bad = error_of(kMinimal, {"runtime.device=gpu"});
+  EXPECT_THAT(bad, HasSubstr("runtime.device"));
+  EXPECT_THAT(bad, HasSubstr("cuda"));  // the choices are listed
+  // MoE routes on the host: refused on a GPU by the schema, naming both keys.
+  const std::string moe = error_of("model:\n  family: llama\n  moe:\n    n_experts: 4\n" + std::string(kMinimal),
+                                   {"runtime.device=cuda"});
+  EXPECT_THAT(moe, HasSubstr("runtime.device"));
+  EXPECT_THAT(moe, HasSubstr("model.moe"));
+  EXPECT_THAT(dump_config(parse_config(kMinimal, "cfg.yaml", {"runtime.device=cuda"})), HasSubstr("device: cuda"));
+}
+
 TEST(Config, DumpThenParseRoundTrips) {
   Config c = parse_config("model:\n  family: llama\n  n_head: 4\n  n_kv_head: 2\n  d_model: 64\n" + std::string(kMinimal), "cfg.yaml",
                           {"optim.lr=0.00123456789", "run.out_dir=some dir/with \"quotes\"", "optim.no_decay=[]"});

@@ -59,6 +59,29 @@ TEST(KernelElementwiseCases, SumSquaresMatchesF64AndIgnoresThreadCount) {
   EXPECT_EQ(sum_squares(Tensor::zeros({0}, DType::f32)), 0.0);
 }
 
+// The accumulating sums add to what total holds: the first call is sum_squares' (or the
+// plain f64 sum's) value, a second adds it again; a total that is not one f64 is refused.
+TEST(KernelElementwiseCases, SumAccumulateAddsTheF64SumToTheTotal) {
+  const int64_t n = 10007;
+  Tensor x = random_tensor({n}, 6, 2.f);
+  double ref = 0;
+  for (int64_t i = 0; i < n; ++i) ref += f32(x)[i];
+  Tensor total = Tensor::zeros({1}, DType::f64);
+  total.data<double>()[0] = 0.5;
+  sum_accumulate(total, x);
+  EXPECT_EQ(total.data<double>()[0], 0.5 + ref);
+  Tensor squares = Tensor::zeros({1}, DType::f64);
+  sum_squares_accumulate(squares, x);
+  EXPECT_EQ(squares.data<double>()[0], sum_squares(x));
+  sum_squares_accumulate(squares, x);
+  EXPECT_EQ(squares.data<double>()[0], sum_squares(x) + sum_squares(x));
+  sum_accumulate(squares, Tensor::zeros({0}, DType::f32));
+  EXPECT_EQ(squares.data<double>()[0], sum_squares(x) + sum_squares(x));
+  Tensor two = Tensor::zeros({2}, DType::f64), f32_total = Tensor::zeros({1}, DType::f32);
+  EXPECT_NE(error_of([&] { sum_accumulate(two, x); }), "(no error)");
+  EXPECT_NE(error_of([&] { sum_squares_accumulate(f32_total, x); }), "(no error)");
+}
+
 TEST(KernelElementwiseCases, ConvertRoundTripsThroughBf16AndF16) {
   Tensor x = random_tensor({kN}, 5);
   Tensor back = Tensor::empty({kN}, DType::f32);

@@ -32,6 +32,15 @@ inline std::string cuda_unavailable() {
     if (!zt_why_.empty()) GTEST_SKIP() << "no CUDA device: " << zt_why_;      \
   } while (0)
 
+// cuda::host_waits() where it exists (the tests that read it require a device first).
+inline int64_t host_waits() {
+#ifdef ZT_WITH_CUDA
+  return cuda::host_waits();
+#else
+  return 0;
+#endif
+}
+
 inline Tensor to_gpu(const Tensor& t) { return t.to(Device::cuda(0), MemTag::other); }
 inline Tensor to_cpu(const Tensor& t) { return t.to(Device::cpu(), MemTag::other); }
 

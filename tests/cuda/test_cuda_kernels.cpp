@@ -30,6 +30,28 @@ TEST(CudaElementwise, FillAxpyScaleAddAndSumSquaresMatchTheCpu) {
   EXPECT_EQ(sum_squares(gy), 2.5 * 2.5 * static_cast<double>(n));
 }
 
+// The device totals take the f64 sums in sum_squares' fixed order and stay on the device
+// until read: two accumulations add up, and no call waits for the GPU.
+TEST(CudaElementwise, SumAccumulateMatchesTheCpuWithoutWaiting) {
+  ZT_REQUIRE_CUDA();
+  const Tensor x = random_cpu({100003}, 7, 3.f);
+  const Tensor gx = to_gpu(x);
+  Tensor sum = Tensor::zeros({1}, DType::f64), squares = Tensor::zeros({1}, DType::f64);
+  Tensor gsum = to_gpu(sum), gsquares = to_gpu(squares);
+  const int64_t waits = host_waits();
+  for (int i = 0; i < 2; ++i) {
+    sum_accumulate(sum, x);
+    sum_accumulate(gsum, gx);
+    sum_squares_accumulate(squares, x);
+    sum_squares_accumulate(gsquares, gx);
+  }
+  EXPECT_EQ(host_waits(), waits);
+  const double s = to_cpu(gsum).data<double>()[0], q = to_cpu(gsquares).data<double>()[0];
+  EXPECT_NEAR(s, sum.data<double>()[0], 1e-9 * std::fabs(q));  // |sum| <= sqrt(n * q): scale by q
+  EXPECT_NEAR(q, squares.data<double>()[0], 1e-12 * squares.data<double>()[0]);
+  EXPECT_EQ(q, 2 * sum_squares(gx));  // the same fixed order as sum_squares
+}
+
 TEST(CudaElementwise, ConversionsRoundLikeTheCpu) {
   ZT_REQUIRE_CUDA();
   const Tensor x = random_cpu({4099}, 4, 300.f);

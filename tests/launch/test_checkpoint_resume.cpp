@@ -337,6 +337,38 @@ TEST(CheckpointResume, AShardedDatasetResumesOnAnotherWorldSizeWithTheSameSample
   EXPECT_EQ(sampler_state("run").at("consumed_samples"), 30 * 24);
 }
 
+// Checkpoints do not know devices: shard files hold host floats and meta.json names no
+// device; only the saved config says runtime.device. A checkpoint whose config says cuda (what
+// a GPU run writes) resumes on the CPU, and its tools read it, as if a CPU run had written it.
+// (Saving from and loading into GPU memory is checked by CudaTrain.* on a GPU.)
+TEST(CheckpointResume, ACheckpointOfACudaRunResumesOnTheCpu) {
+  TempDir tmp;
+  const std::string base = "train configs/test-tiny-gpt2.yaml --set run.out_dir=" + tmp.str() +
+                           " --set parallel.threads=1 --set train.log_every=1 --set checkpoint.every=10";
+  auto r = run_zt(base + " --set run.name=whole --set train.steps=20");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_zt(base + " --set run.name=split --set train.steps=10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path ckpt = tmp.path() / "split" / "checkpoints" / checkpoint_name(10);
+  const std::string meta = read_file(ckpt / kMetaFile);
+  EXPECT_THAT(meta, Not(HasSubstr("cuda")));
+  EXPECT_THAT(meta, HasSubstr("device: cpu"));  // in the saved config, and only there
+  testing::reseal_meta(ckpt, [](nlohmann::json& j) {
+    std::string config = j["config"].get<std::string>();
+    config.replace(config.find("device: cpu"), 11, "device: cuda");
+    j["config"] = config;
+  });
+  r = run_zt("ckpt inspect " + ckpt.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_zt(base + " --set run.name=split --set train.steps=20");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("resumed from"));
+  auto [total, worst] = weight_difference((tmp.path() / "whole" / "model.safetensors").string(),
+                                          (tmp.path() / "split" / "model.safetensors").string());
+  EXPECT_EQ(total, 0) << "the same CPU kernels on the same state: bitwise the same weights";
+  EXPECT_EQ(last_metrics(tmp.path() / "split")["loss"], last_metrics(tmp.path() / "whole")["loss"]);
+}
+
 TEST(CheckpointResume, ResumingWithAnotherModelOrBatchIsRefusedAndChangesNothing) {
   TempDir tmp;
   auto r = run_command("ZT_TEST_FAULT=sigterm@10 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + train_args(tmp, "run"));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/safetensors.h"
+#include "tests/cuda/cuda_test_util.h"
 #include "tests/support/run_dir.h"
 #include "tests/support/weights.h"
 
@@ -121,6 +122,33 @@ TEST(CliTrain, BadInputFailsWithOneMessageAndWritesNothing) {
     EXPECT_THAT(r.output, HasSubstr(c.message)) << c.args;
     EXPECT_FALSE(std::filesystem::exists(tmp.path() / "runs")) << c.args << " wrote files";
   }
+}
+
+// runtime.device is checked first at preflight: a run that cannot use its device writes
+// nothing, and says which key to change and why.
+TEST(CliTrain, RuntimeDeviceCudaIsRefusedBeforeAnythingIsWritten) {
+  TempDir tmp;
+  const std::string out = " --set run.out_dir=" + tmp.str() + "/runs";
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"--set runtime.device=gpu", "runtime.device"},
+      {"--set runtime.device=cuda --set model.family=llama --set model.moe.n_experts=2", "model.moe"},
+  };
+  const std::string why_not = testing::cuda_unavailable();
+  if (!why_not.empty()) cases.push_back({"--set runtime.device=cuda", why_not});
+  for (const auto& [args, message] : cases) {
+    auto r = run_zt("train configs/test-tiny-gpt2.yaml " + args + out);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_THAT(r.output, HasSubstr("runtime.device")) << args << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr(message)) << args;
+    EXPECT_FALSE(std::filesystem::exists(tmp.path() / "runs")) << args << " wrote files";
+  }
+  // Two ranks: refused on any machine, by every rank alike, with one message.
+  auto r = testing::run_command(testing::mpirun(2) + "'" ZT_BINARY "' train configs/test-tiny-gpt2.yaml "
+                                "--set runtime.device=cuda --set parallel.threads=1" + out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("runtime.device: cuda trains one rank on one GPU, but this run has 2 ranks"));
+  EXPECT_THAT(r.output, HasSubstr("parallel.backend"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "runs")) << "two ranks wrote files";
 }
 
 TEST(CliTrain, InitFromRefusesAFileOfAnotherShape) {

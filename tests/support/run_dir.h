@@ -2,6 +2,7 @@
 #pragma once
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -34,10 +35,21 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
+// The source tree and the zt binary of this build, unless ZT_TEST_SOURCE_DIR and ZT_TEST_BINARY
+// name others (scripts/device-check.sh runs the packed binaries in another checkout).
+inline std::string source_dir() {
+  const char* dir = std::getenv("ZT_TEST_SOURCE_DIR");
+  return dir && *dir ? dir : ZT_SOURCE_DIR;
+}
+inline std::string zt_binary() {
+  const char* bin = std::getenv("ZT_TEST_BINARY");
+  return bin && *bin ? bin : ZT_BINARY;
+}
+
 // Runs a shell command line from the source dir, capturing its output.
 inline CommandResult run_command(const std::string& command) {
   CommandResult r;
-  std::string full = "cd '" ZT_SOURCE_DIR "' && " + command + " 2>&1";
+  std::string full = "cd '" + source_dir() + "' && " + command + " 2>&1";
   FILE* pipe = popen(full.c_str(), "r");
   if (!pipe) return r;
   std::array<char, 4096> buf;
@@ -54,7 +66,7 @@ inline std::string mpirun(int np) {
 }
 
 inline CommandResult run_zt(const std::string& args) {
-  return run_command("OMP_NUM_THREADS=1 '" ZT_BINARY "' " + args);
+  return run_command("OMP_NUM_THREADS=1 '" + zt_binary() + "' " + args);
 }
 
 inline std::string read_file(const std::filesystem::path& p) {

@@ -1,0 +1,37 @@
+#include "launch/train_device.h"
+
+#include "core/error.h"
+#ifdef ZT_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
+namespace zt {
+
+Device training_device(const Config& cfg, int world) {
+  if (cfg.runtime.device == RuntimeDevice::cpu) return Device::cpu();
+  if (world > 1)
+    fail("runtime.device: cuda trains one rank on one GPU, but this run has {} ranks; multi-GPU training needs "
+         "parallel.backend for device memory (nccl, coming). Run one rank, or set runtime.device: cpu",
+         world);
+#ifdef ZT_WITH_CUDA
+  if (cuda::device_count() == 0)
+    fail("runtime.device: cuda, but no GPU is visible: {}. Set runtime.device: cpu to train on the CPU",
+         cuda::unavailable_reason());
+  return Device::cuda(0);
+#else
+  fail("runtime.device: cuda, but this zt was built without CUDA (configure with -DZT_CUDA=ON where nvcc is "
+       "installed). Set runtime.device: cpu to train on the CPU");
+#endif
+}
+
+std::string describe_device(const Device& device) {
+  if (device.is_cpu()) return device.str();
+#ifdef ZT_WITH_CUDA
+  return fmt::format("{} ({}, CUDA runtime {})", device.str(), cuda::device_name(device.index),
+                     cuda::runtime_version());
+#else
+  return device.str();
+#endif
+}
+
+}  // namespace zt
