@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -124,11 +125,17 @@ class NcclComm : public Communicator {
  public:
   NcclComm(std::unique_ptr<Communicator> host, const RankInfo& where, std::chrono::milliseconds timeout)
       : host_(std::move(host)), rank_(host_->rank()), world_(host_->world_size()), timeout_(timeout) {
-    nccl();  // a missing or old library fails here, before any rank touches a GPU
-    // Every rank checks its GPU, then all learn every verdict: one bad rank stops all of them
-    // with its reason instead of leaving the others waiting in NCCL.
+    // Every rank checks its library and GPU, then all learn every verdict: one bad rank stops
+    // all of them with its reason instead of leaving the others waiting in NCCL.
+    std::string problem;
+    try {
+      nccl();
+    } catch (const Error& e) {
+      problem = e.what();
+    }
     const DeviceChoice choice = device_for_local_rank(where.local_rank, cuda::device_count());
-    check_in(*host_, choice.problem);
+    if (problem.empty()) problem = choice.problem;
+    check_in(*host_, problem);
     device_ = choice.device;
     cuda::set_device(device_);
     ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
@@ -159,7 +166,7 @@ class NcclComm : public Communicator {
     if (comm_) {
       (void)cudaSetDevice(device_.index);
       (void)cudaStreamSynchronize(comm_stream_);
-      // Finalize flushes NCCL's pending work; when it fails or hangs, abort instead.
+      // Finalize flushes NCCL's pending work; when it fails or hangs (a peer died), abort.
       const ncclResult_t rc = nccl().ncclCommFinalize(comm_);
       const bool finalized = rc == ncclSuccess || (rc == ncclInProgress && poll_until_ready());
       if (finalized)
@@ -298,9 +305,10 @@ class NcclComm : public Communicator {
     }
   }
 
-  // For the destructor: true when the communicator became ready within the timeout.
+  // For the destructor: true when the communicator became ready in time. At most 30 s: an
+  // exception unwinding past a dead peer should not hang for the whole collective timeout.
   bool poll_until_ready() noexcept {
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    const auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout_, 30s);
     for (;;) {
       ncclResult_t state = ncclInProgress;
       if (nccl().ncclCommGetAsyncError(comm_, &state) != ncclSuccess) return false;

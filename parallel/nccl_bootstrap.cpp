@@ -14,7 +14,7 @@ namespace zt {
 namespace {
 
 // One rank's check-in record: the length of its problem, then the text (cut to fit).
-constexpr size_t kRecordBytes = 256;
+constexpr size_t kRecordBytes = 512;
 constexpr size_t kRecordTextBytes = kRecordBytes - sizeof(int32_t);
 
 // Host tensors of raw bytes travel as i32 words (the collectives move whole elements).
