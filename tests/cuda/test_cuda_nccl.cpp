@@ -73,7 +73,7 @@ TEST_P(CudaNcclWorldOne, EveryCollectiveGivesWhatOneRankHas) {
 #endif
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, CudaNcclWorldOne, ::testing::Values(DType::f32, DType::bf16),
+INSTANTIATE_TEST_SUITE_P(CudaNccl, CudaNcclWorldOne, ::testing::Values(DType::f32, DType::bf16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace
