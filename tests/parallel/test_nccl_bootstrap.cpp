@@ -65,6 +65,7 @@ TEST(NcclBootstrap, ArrivalBoardNamesTheRanksThatNeverArrived) {
   EXPECT_THAT(blind.describe_missing(), HasSubstr("mpirun"));
 }
 
+#ifdef ZT_WITH_NCCL
 // Every rank's "rank r of W nccl id HEX" line: all W ranks, one id, not all zero bytes.
 void expect_one_id_on_every_rank(const std::string& output, int world) {
   std::map<int, std::string> ids;
@@ -80,7 +81,6 @@ void expect_one_id_on_every_rank(const std::string& output, int world) {
   for (const auto& [rank, id] : ids) EXPECT_EQ(id, first) << "rank " << rank << " got another id";
 }
 
-#ifdef ZT_WITH_NCCL
 TEST(NcclBootstrap, UniqueIdNeedsNoGpu) {
   const NcclIdBytes a = nccl_unique_id(), b = nccl_unique_id();
   EXPECT_NE(a, NcclIdBytes{});
