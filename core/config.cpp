@@ -52,8 +52,9 @@ template <> struct EnumNames<LogLevel> {
 };
 
 template <> struct EnumNames<CommBackend> {
-  static constexpr std::array<std::pair<CommBackend, const char*>, 4> values{
-      {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::gloo, "gloo"}, {CommBackend::single, "single"}}};
+  static constexpr std::array<std::pair<CommBackend, const char*>, 6> values{
+      {{CommBackend::automatic, "auto"}, {CommBackend::mpi, "mpi"}, {CommBackend::gloo, "gloo"}, {CommBackend::single, "single"},
+       {CommBackend::nccl, "nccl"}, {CommBackend::staged, "staged"}}};
 };
 
 template <> struct EnumNames<OnCorrupt> {
@@ -549,6 +550,17 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (c.data.format != TokenFormat::automatic && c.data.tokenizer_kind() != TokenizerKind::none)
     bad({"data.format"}, fmt::format("data.format: {} describes token files, which need data.tokenizer: none (got '{}')",
                                      to_string(c.data.format), c.data.tokenizer));
+
+#ifndef ZT_WITH_NCCL
+  if (c.parallel.backend == CommBackend::nccl)
+    bad({"parallel.backend"}, "parallel.backend: nccl needs a zt built with the CUDA backend and NCCL (this one has "
+#ifdef ZT_WITH_CUDA
+                              "CUDA but no nccl.h was found at build time"
+#else
+                              "no CUDA backend"
+#endif
+                              "); use staged (device tensors through MPI or Gloo) or auto");
+#endif
 
   ModelConfig& m = c.model;
   if (m.n_kv_head == 0) m.n_kv_head = m.n_head;

@@ -34,7 +34,7 @@ enum class TokenFormat : uint8_t { automatic, llmc, nanogpt };
 enum class OptimName : uint8_t { adamw, sgd };
 enum class LrScheduleKind : uint8_t { constant, cosine, linear };
 enum class LogLevel : uint8_t { debug, info, warn };
-enum class CommBackend : uint8_t { automatic, mpi, gloo, single };
+enum class CommBackend : uint8_t { automatic, mpi, gloo, single, nccl, staged };
 enum class OnCorrupt : uint8_t { error, previous };
 enum class ActivationCheckpointing : uint8_t { none, all, every_k };
 enum class Precision : uint8_t { fp32, bf16, fp16 };
@@ -214,7 +214,7 @@ struct OptimConfig {
 };
 
 struct ParallelConfig {
-  CommBackend backend = CommBackend::automatic;  // auto: mpi under mpirun, gloo under zt launch
+  CommBackend backend = CommBackend::automatic;  // auto: by launcher and device (launch/trainer.cpp)
   int64_t zero_stage = 0;
   double bucket_mb = 25;  // stage 0: gradients all-reduced in buckets of about this size
   int64_t threads = 0;    // per rank; 0 = cores of the node / ranks on the node

@@ -73,7 +73,9 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
     {"optim.schedule.warmup_steps", "steps of linear warmup from 0 to optim.lr"},
     {"optim.schedule.min_lr", "learning rate the cosine and linear schedules end at"},
 
-    {"parallel.backend", "communication: auto (mpi under mpirun, gloo under zt launch), mpi, gloo or single"},
+    {"parallel.backend", "communication: auto (CPU: mpi under mpirun, gloo under zt launch; GPU: nccl, or staged "
+                         "without NCCL), mpi, gloo, single, nccl (GPU tensors; id handed out over MPI or the store) "
+                         "or staged (GPU tensors copied through pinned host buffers to mpi/gloo)"},
     {"parallel.zero_stage", "ZeRO sharding: 0 none, 1 optimizer states, 2 and gradients, 3 and parameters"},
     {"parallel.bucket_mb", "stage 0: gradients are all-reduced in buckets of about this many MiB"},
     {"parallel.threads", "compute threads per rank; 0 = the node's cores divided by its ranks"},

@@ -22,6 +22,10 @@
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
+#include "parallel/comm_staged.h"
+#ifdef ZT_WITH_NCCL
+#include "parallel/comm_nccl.h"
+#endif
 #include "core/fileio.h"
 #include "core/hf_config.h"
 #include "launch/eval_loss.h"
@@ -156,7 +160,33 @@ void log_save(const SaveStats& s, bool async) {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s) {
+namespace {
+
+// MPI under mpirun, Gloo under zt launch, else one process: what every host backend runs on.
+std::unique_ptr<Communicator> make_host_communicator(const RankInfo& where, std::chrono::milliseconds timeout) {
+  if (launched_by_mpi()) return make_mpi_comm();
+  if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where, timeout);
+  if (where.world_size > 1)
+    fail("{} started {} ranks; zerotrain runs under mpirun (MPI) or zt launch (Gloo)", where.launcher, where.world_size);
+  return make_single_process_comm();
+}
+
+std::unique_ptr<Communicator> make_nccl_communicator(const RankInfo& where, std::chrono::milliseconds timeout,
+                                                     Device compute) {
+  if (compute.is_cpu())
+    fail("parallel.backend is nccl, which reduces GPU tensors, but this run computes on {}; use auto, mpi or gloo",
+         compute.str());
+#ifdef ZT_WITH_NCCL
+  return make_nccl_comm(make_host_communicator(where, timeout), where, timeout);
+#else
+  fail("parallel.backend is nccl but this zt was built without NCCL; use staged");
+#endif
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s,
+                                               Device compute) {
   const std::chrono::milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
   switch (backend) {
     case CommBackend::single:
@@ -170,12 +200,15 @@ std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankI
       if (where.launcher != "torchrun")
         fail("parallel.backend is gloo, which needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (zt launch sets them)");
       return make_gloo_comm(where, timeout);
+    case CommBackend::nccl: return make_nccl_communicator(where, timeout, compute);
+    case CommBackend::staged: return make_staged_comm(make_host_communicator(where, timeout));
     case CommBackend::automatic:
-      if (launched_by_mpi()) return make_mpi_comm();
-      if (where.launcher == "torchrun" && where.world_size > 1) return make_gloo_comm(where, timeout);
-      if (where.world_size > 1)
-        fail("{} started {} ranks; zerotrain runs under mpirun (MPI) or zt launch (Gloo)", where.launcher, where.world_size);
-      return make_single_process_comm();
+      if (compute.is_cpu() || where.world_size <= 1) return make_host_communicator(where, timeout);
+#ifdef ZT_WITH_NCCL
+      return make_nccl_communicator(where, timeout, compute);
+#else
+      return make_staged_comm(make_host_communicator(where, timeout));
+#endif
   }
   return make_single_process_comm();
 }

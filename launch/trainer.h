@@ -22,7 +22,9 @@ struct TrainSummary {
 
 TrainSummary run_training(const Config& config);
 
-// The communicator of this process's place in the job (`where`), by parallel.backend.
-std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s);
+// The communicator of this process's place in the job (`where`), by parallel.backend, for a
+// run whose tensors live on `compute` (nccl needs a CUDA device; auto picks by it).
+std::unique_ptr<Communicator> make_communicator(CommBackend backend, const RankInfo& where, double timeout_s,
+                                               Device compute = Device::cpu());
 
 }  // namespace zt

@@ -27,6 +27,16 @@ double CommStats::total_busy_s() const {
   return s;
 }
 
+CommStats& CommStats::operator+=(const CommStats& other) {
+  for (int i = 0; i < kNumCommOps; ++i) {
+    calls[i] += other.calls[i];
+    bytes_sent[i] += other.bytes_sent[i];
+    busy_s[i] += other.busy_s[i];
+  }
+  exposed_s += other.exposed_s;
+  return *this;
+}
+
 CommStats Communicator::stats() const {
   std::lock_guard<std::mutex> lock(stats_mu_);
   return stats_;

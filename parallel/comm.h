@@ -36,6 +36,7 @@ struct CommStats {
   double exposed_s = 0;                      // time callers spent blocked in wait()
   int64_t total_bytes() const;
   double total_busy_s() const;
+  CommStats& operator+=(const CommStats& other);  // a wrapper's own counts plus its inner backend's
 };
 
 class Communicator {
@@ -55,8 +56,10 @@ class Communicator {
   virtual WorkPtr broadcast(Tensor& buffer, int root) = 0;
   virtual WorkPtr barrier() = 0;
 
-  CommStats stats() const;
-  void reset_stats();
+  // Virtual so that a backend built on another (staged over MPI/Gloo, NCCL beside its host
+  // communicator) reports the traffic of both.
+  virtual CommStats stats() const;
+  virtual void reset_stats();
 
  protected:
   void record(CommOp op, int64_t bytes_sent, double busy_s);

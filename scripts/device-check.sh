@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks, run on the GPU machine from the repository root in one call (under 8
 # minutes): unpacks .ztcarry/zt-device.tar.xz (scripts/pack-device.sh), finds the CUDA
-# libraries of the image, prints the environment, runs the GPU tests (zt_tests --gtest_filter=
-# 'Cuda*'), a short `zt train` with runtime.device: cuda and the kernel microbenchmarks
-# (bench_cuda), and prints a summary table last.
+# libraries of the image (NCCL's too: zt dlopens libnccl.so.2), prints the environment, runs
+# the GPU tests (zt_tests --gtest_filter='Cuda*', the NCCL world-1 tests CudaNccl* among them),
+# a short `zt train` with runtime.device: cuda and the kernel microbenchmarks (bench_cuda), and
+# prints a summary table last.
 # Logs go to $OUT (the folder the device tool brings back), or /tmp/zt-device-check.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -24,9 +25,9 @@ cat "$root/MANIFEST"
 
 # The image's CUDA libraries: the toolkit, the loader cache, or PyTorch's nvidia wheels.
 cuda_dirs=()
-for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13; do
+for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
   found=""
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+  for dir in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
     if [[ -e "$dir/$lib" ]]; then found="$dir/$lib"; break; fi
   done
   if [[ -z "$found" ]]; then
@@ -73,6 +74,12 @@ failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$out/cuda-tests.log" | awk '{print $4}
 skipped=$(grep '^\[  SKIPPED \] [A-Za-z]' "$out/cuda-tests.log" | awk '{print $4}' | sort -u | wc -l)
 row "gpu tests (Cuda*)" "$([[ $rc -eq 0 && $skipped -eq 0 ]] && echo ok || echo FAIL)" \
   "rc $rc, $passed passed, $failed failed, $skipped skipped"
+# The NCCL world-1 collectives (f32, bf16) ran in that filter; their own row, as NCCL is new.
+nccl_passed=$(grep -c '^\[       OK \] CudaNccl' "$out/cuda-tests.log")
+nccl_failed=$(grep '^\[  FAILED  \] CudaNccl' "$out/cuda-tests.log" | awk '{print $4}' | sort -u | wc -l)
+nccl_skipped=$(grep '^\[  SKIPPED \] CudaNccl' "$out/cuda-tests.log" | awk '{print $4}' | sort -u | wc -l)
+row "nccl world 1" "$([[ $nccl_passed -gt 0 && $nccl_failed -eq 0 && $nccl_skipped -eq 0 ]] && echo ok || echo FAIL)" \
+  "$nccl_passed passed, $nccl_failed failed, $nccl_skipped skipped"
 
 # One short training run on the GPU (1 minute at most): tiny-llama (4 layers, d_model 256),
 # 60 steps of 16 x 128 tokens; its closing line gives the tokens per second.

@@ -2,13 +2,16 @@
 // other rank, at the world size the launcher gives it. Exits non-zero on any mismatch.
 //   mpirun -np N build/zt_comm_check            (MPI)
 //   zt launch --nproc-per-node N -- build/zt_comm_check   (Gloo)
+//   mpirun -np N build/zt_comm_check staged               (either, through staging buffers)
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "core/runtime.h"
 #include "parallel/comm_gloo.h"
 #include "parallel/comm_mpi.h"
+#include "parallel/comm_staged.h"
 
 using namespace zt;
 
@@ -32,9 +35,12 @@ Tensor filled(int r, int64_t n) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   // mpirun gives the MPI backend; zt launch (RANK, WORLD_SIZE, MASTER_*) the Gloo backend.
   auto comm = launched_by_mpi() ? make_mpi_comm() : make_gloo_comm(discover_rank());
+  // `staged`: the same checks through parallel.backend: staged's copies into staging buffers
+  // (host tensors staged too, so no GPU is needed).
+  if (argc > 1 && std::string(argv[1]) == "staged") comm = make_staged_comm(std::move(comm), {.stage_host_tensors = true});
   const int W = comm->world_size(), rank = comm->rank();
   for (int64_t n : {1, 7, 1000, 4099}) {  // sizes that do and do not divide by W
     for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {

@@ -30,6 +30,7 @@ struct Case {
   int world;
   bool zt_launch;  // else mpirun (MPI backend); zt launch uses the Gloo backend
   int port;
+  const char* backend = "auto";  // staged: the same host backend behind parallel.backend: staged
 };
 
 class ZeroEquivalence : public ::testing::TestWithParam<Case> {};
@@ -46,7 +47,7 @@ TEST_P(ZeroEquivalence, EveryStageMatchesOneProcess) {
                           std::to_string(c.port) + " -- "
                     : testing::mpirun(c.world);
     auto r = run_command(launcher + "'" ZT_BINARY "' " + train_args(c.config, tmp, name) +
-                         " --set parallel.zero_stage=" + std::to_string(stage));
+                         " --set parallel.zero_stage=" + std::to_string(stage) + " --set parallel.backend=" + c.backend);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto [total, worst] = weight_difference((tmp.path() / "single" / "model.safetensors").string(),
                                             (tmp.path() / name / "model.safetensors").string());
@@ -76,13 +77,17 @@ INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
                                            Case{"configs/test-tiny-worker-llama.yaml", 2, true, 29746},
                                            // Mixture of Experts with a shared expert
                                            Case{"configs/test-tiny-moe.yaml", 2, false, 0},
-                                           Case{"configs/test-tiny-moe.yaml", 2, true, 29747}),
+                                           Case{"configs/test-tiny-moe.yaml", 2, true, 29747},
+                                           // parallel.backend: staged (host tensors pass through to MPI / Gloo)
+                                           Case{"configs/test-tiny-gpt2.yaml", 2, false, 0, "staged"},
+                                           Case{"configs/test-tiny-llama.yaml", 2, true, 29768, "staged"}),
                          [](const auto& info) {
                            return std::string(std::strstr(info.param.config, "worker") ? "worker_"
                                               : std::strstr(info.param.config, "moe")  ? "moe_"
                                                                                        : "") +
                                   std::string(std::strstr(info.param.config, "gpt2") ? "gpt2" : "llama") + "_world" +
-                                  std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun");
+                                  std::to_string(info.param.world) + (info.param.zt_launch ? "_zt_launch" : "_mpirun") +
+                                  (std::string(info.param.backend) == "auto" ? "" : std::string("_") + info.param.backend);
                          });
 
 // One micro-batch per rank per step, so the per-step volumes are the textbook ones:
