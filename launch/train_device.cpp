@@ -10,8 +10,9 @@ namespace zt {
 Device training_device(const Config& cfg, int world) {
   if (cfg.runtime.device == RuntimeDevice::cpu) return Device::cpu();
   if (world > 1)
-    fail("runtime.device: cuda trains one rank on one GPU, but this run has {} ranks; multi-GPU training needs "
-         "parallel.backend for device memory (nccl, coming). Run one rank, or set runtime.device: cpu",
+    fail("runtime.device: cuda trains one rank on one GPU, but this run has {} ranks: the engine does not run "
+         "its collectives on device memory yet (the nccl and staged communicators of parallel.backend are not "
+         "wired into training). Run one rank, or set runtime.device: cpu",
          world);
 #ifdef ZT_WITH_CUDA
   if (cuda::device_count() == 0)
