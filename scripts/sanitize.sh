@@ -7,7 +7,7 @@
 #   scripts/sanitize.sh thread [--build-only]
 #       TSan build (gcc) in build-tsan/: the multi-threaded and multi-process tests (comm
 #       thread, async checkpoints, launcher, profiler, preemption signals).
-# Only zt, zt_tests and zt_comm_check (and the fuzzers) are built, without CUDA. The tests
+# Only zt, zt_tests and the two per-rank check programs (and the fuzzers) are built, without CUDA. The tests
 # start zt, mpirun and zt launch workers: every process writes its reports to
 # build-*/sanitizer-logs/, and any file there fails the run, also from a process whose exit
 # status no test looks at.
@@ -21,11 +21,11 @@ case "$kind" in
   address)
     dir=build-asan
     configure=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DZT_FUZZ=ON -DZT_SANITIZE=address,undefined)
-    targets=(zt zt_tests zt_comm_check fuzzers) ;;
+    targets=(zt zt_tests zt_comm_check zt_nccl_bootstrap_check fuzzers) ;;
   thread)
     dir=build-tsan
     configure=(-DZT_SANITIZE=thread)
-    targets=(zt zt_tests zt_comm_check) ;;
+    targets=(zt zt_tests zt_comm_check zt_nccl_bootstrap_check) ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh
