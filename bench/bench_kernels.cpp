@@ -118,6 +118,9 @@ void sgemm_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "C", "OC", "case"});
   for (int64_t oc : {3 * kC, 4 * kC, kC, kVocab})
     for (int64_t which : {0, 1, 2}) b->Args({kRows, kC, oc, which});
+  // The default job's (configs/shakespeare-char.yaml: 1024 rows, C = 128): qkv and fc.
+  for (int64_t oc : {384, 512})
+    for (int64_t which : {0, 1, 2}) b->Args({1024, 128, oc, which});
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
