@@ -133,8 +133,12 @@ TEST(CliTrain, RuntimeDeviceCudaIsRefusedBeforeAnythingIsWritten) {
       {"--set runtime.device=gpu", "runtime.device"},
       {"--set runtime.device=cuda --set model.family=llama --set model.moe.n_experts=2", "model.moe"},
   };
-  const std::string why_not = testing::cuda_unavailable();
-  if (!why_not.empty()) cases.push_back({"--set runtime.device=cuda", why_not});
+#ifdef ZT_WITH_CUDA
+  const std::string why_not = testing::cuda_unavailable();  // the runtime's reason, when there is no GPU
+#else
+  const std::string why_not = "this zt was built without CUDA";
+#endif
+  if (!testing::cuda_unavailable().empty()) cases.push_back({"--set runtime.device=cuda", why_not});
   for (const auto& [args, message] : cases) {
     auto r = run_zt("train configs/test-tiny-gpt2.yaml " + args + out);
     EXPECT_NE(r.exit_code, 0) << args;
