@@ -104,6 +104,11 @@ ZT_AVX2 void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, in
   }
 }
 
+template <typename T>
+inline void prefetch(const T* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+}
+
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as fp32 into k-major panels of MR rows (kc groups of
 // MR values, zero past the edges), so the micro-kernel broadcasts from one stream. A row-major
 // A goes through 8 x 8 transposes of 8 k values of the panel's rows (two of them zero).
@@ -115,14 +120,23 @@ ZT_AVX2 void pack_a(bool ta, const T* A, int64_t lda, int64_t m_total, int64_t i
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * kc * MR;
     const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
+    // Each panel prefetches what the next one reads first (as the AVX-512 kernel does: A has
+    // usually left L2, and packing stalls on it).
     if (ta && ni == MR && ib + 8 <= m_total) {
       // Full-width loads and stores in rising address order, each store's 2 extra floats
       // overwritten by the next (a_pack has slack for the last): masked moves cost more.
-      for (int64_t k = 0; k < kc; ++k) _mm256_storeu_ps(dst + k * MR, load8(A + (k0 + k) * lda + ib, 8));
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = A + (k0 + k) * lda + ib;
+        prefetch(src + 16);
+        _mm256_storeu_ps(dst + k * MR, load8(src, 8));
+      }
     } else if (ta) {  // A[i][k] = A[k*lda + i]: row k of A holds the panel's MR values
       for (int64_t k = 0; k < kc; ++k) _mm256_maskstore_ps(dst + k * MR, mr_mask, load8(A + (k0 + k) * lda + ib, ni));
     } else {
+      const int64_t next = std::clamp<int64_t>(m_total - (ib + MR), 0, MR);  // rows of the next panel
       for (int64_t k = 0; k < kc; k += 8) {
+        if (k % 16 == 0)
+          for (int64_t i = 0; i < next; ++i) prefetch(A + (ib + MR + i) * lda + k0 + k);
         __m256 r[8];
         for (int64_t i = 0; i < 8; ++i)
           r[i] = i < ni ? load8(A + (ib + i) * lda + k0 + k, kc - k) : _mm256_setzero_ps();

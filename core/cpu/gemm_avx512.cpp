@@ -50,6 +50,11 @@ ZT_AVX512 inline __m512 load16(const blocked::ExactF32* src, int64_t n) {
   return _mm512_maskz_loadu_ps(first(n), reinterpret_cast<const float*>(src));
 }
 
+template <typename T>
+inline void prefetch(const T* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+}
+
 // In-place 16 x 16 fp32 transpose: r[i] element j becomes r[j] element i.
 ZT_AVX512 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -114,20 +119,29 @@ ZT_AVX512 void pack_a(bool ta, const T* A, int64_t lda, int64_t m_total, int64_t
   for (int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * kc * MR;
     const int64_t ib = i0 + p * MR, ni = std::min(MR, i0 + mc - ib);
+    // Each panel prefetches what the next one reads first: A has usually left L2 (an
+    // activation or its gradient), and packing stalled on it for ~10% of a GEMM with N = 128.
     if (ta && ni == MR && ib + 16 <= m_total) {
       // A whole panel with 16 valid values in memory: full-width loads and stores in rising
       // address order, each store's 10 extra floats overwritten by the next (a_pack has slack
       // for the last). Masked 6-wide moves cost ~3x as much per element here.
-      for (int64_t k = 0; k < kc; ++k) _mm512_storeu_ps(dst + k * MR, load16(A + (k0 + k) * lda + ib, 16));
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = A + (k0 + k) * lda + ib;
+        prefetch(src + 16);
+        _mm512_storeu_ps(dst + k * MR, load16(src, 16));
+      }
     } else if (ta) {  // A[i][k] = A[k*lda + i]
       for (int64_t k = 0; k < kc; ++k)
         _mm512_mask_storeu_ps(dst + k * MR, mr_mask, load16(A + (k0 + k) * lda + ib, ni));
     } else {
-      for (int64_t r = 0; r < MR; ++r)
+      for (int64_t r = 0; r < MR; ++r) {
+        const T* src = A + (ib + r) * lda + k0;
+        const bool next = ib + MR + r < m_total;
         for (int64_t k = 0; k < kc; k += 16) {
-          _mm512_mask_storeu_ps(dst + r * kc + k, first(kc - k),
-                                r < ni ? load16(A + (ib + r) * lda + k0 + k, kc - k) : _mm512_setzero_ps());
+          if (next) prefetch(src + MR * lda + k);
+          _mm512_mask_storeu_ps(dst + r * kc + k, first(kc - k), r < ni ? load16(src + k, kc - k) : _mm512_setzero_ps());
         }
+      }
     }
   }
 }

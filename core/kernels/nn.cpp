@@ -61,6 +61,9 @@ class GemmOperand {
   DType compute_;
 };
 
+// The largest bf16 copy of a linear's dout that its backward makes (see linear_backward).
+constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
+
 // C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A, int64_t lda,
           const GemmOperand& B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -203,7 +206,17 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
            dout.shape_str(), dweight.shape_str());
-  const GemmOperand dout_c(dout, compute);
+  // bf16: dout is rounded once here, not in both GEMMs' packing: a streaming pass is cheaper
+  // than rounding while packing when dout has left L2 (up to 20% of a GEMM at the default
+  // job's shapes), and both GEMMs then read half the bytes. Same values either way. A dout
+  // larger than kRoundOnceMaxBytes as bf16 (a large vocabulary's logits gradient) is still
+  // rounded while packing, so the copy never adds more than that to the step's peak memory.
+  Tensor dout_bf16;
+  if (compute == DType::bf16 && dout.numel() * 2 <= kRoundOnceMaxBytes) {
+    dout_bf16 = Tensor::empty(dout.shape(), DType::bf16, MemTag::workspace);
+    convert(dout_bf16, dout);
+  }
+  const GemmOperand dout_c(dout_bf16.defined() ? dout_bf16 : dout, compute);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
