@@ -5,8 +5,10 @@
 // - Shapes are in the comments: N = rows (B*T), C = channels, OC = out channels, V = vocab.
 // - Weights are [out, in] like torch.nn.Linear.
 // - Backward kernels ACCUMULATE (+=) into every gradient output, activation or parameter;
-//   callers zero buffers where a fresh gradient starts. The one exception is
-//   cross_entropy_forward_backward, where backward starts: it overwrites dlogits.
+//   callers zero buffers where a fresh gradient starts. The exceptions: an activation
+//   gradient that a kernel takes with GradWrite::overwrite (a fresh gradient written without
+//   a zeroing pass first, as a GEMM with beta 0 does), and cross_entropy_forward_backward,
+//   where backward starts: it overwrites dlogits.
 // - Norm statistics, softmax and the loss are computed in fp32 (f64 where noted).
 #pragma once
 #include <cstdint>
@@ -15,6 +17,11 @@
 #include "core/tensor.h"
 
 namespace zt {
+
+// How a backward kernel writes an activation gradient: added to what the buffer holds, or
+// written over it (a fresh gradient: the same values as zeroing it and adding, without the
+// pass over memory that zeroing costs).
+enum class GradWrite { accumulate, overwrite };
 
 // ---- matmul -------------------------------------------------------------------------------
 struct MatmulOptions {
@@ -31,9 +38,9 @@ void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulOptions& 
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC)
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias);
 // dinp (N,C) += dout @ weight;  dweight (OC,C) += dout^T @ inp;  dbias (OC) += sum_rows(dout).
-// dinp may be null (first layer).
+// dinp may be null (first layer); dinp_write = overwrite makes it dinp = dout @ weight.
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
-                     const Tensor& inp, const Tensor& weight);
+                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write = GradWrite::accumulate);
 
 // ---- norms --------------------------------------------------------------------------------
 // LayerNorm over the last dim: out (N,C), mean and rstd (N) saved for backward, bias optional.
@@ -50,10 +57,10 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
 // ---- activations --------------------------------------------------------------------------
 // GELU, tanh approximation (GPT-2). Elementwise, any shape.
 void gelu_forward(Tensor& out, const Tensor& inp);
-void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp);
+void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write = GradWrite::accumulate);
 // SwiGLU: inp (N,2F) holds [gate | up]; out (N,F) = silu(gate) * up.
 void swiglu_forward(Tensor& out, const Tensor& inp);
-void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp);
+void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write = GradWrite::accumulate);
 
 // ---- embeddings ---------------------------------------------------------------------------
 // out (N,C) = wte (V,C)[tokens (N, i32)] (+ wpe (maxT,C)[n % T] when wpe is given).

@@ -266,20 +266,17 @@ void Block::core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc
     w.dln.zero_();
     moe_ffn_.backward(v.moe, w.moe, w.dln, dres, v.ln2, Tc, aux_grad_);
   } else {
-    w.da.zero_();
-    fc_proj_.backward(&w.da, dres, v.a);
-    w.dh.zero_();
+    // Fresh gradients are written over the scratch, not added to a zeroed copy.
+    fc_proj_.backward(&w.da, dres, v.a, GradWrite::overwrite);
     if (spec_.gpt2())
-      gelu_backward(w.dh, w.da, v.h);
+      gelu_backward(w.dh, w.da, v.h, GradWrite::overwrite);
     else
-      swiglu_backward(w.dh, w.da, v.h);
-    w.dln.zero_();
-    fc_.backward(&w.dln, w.dh, v.ln2);
+      swiglu_backward(w.dh, w.da, v.h, GradWrite::overwrite);
+    fc_.backward(&w.dln, w.dh, v.ln2, GradWrite::overwrite);
   }
   norm2_.backward(dres, w.dln, v.x2, v.mean2, v.rstd2);
 
-  w.datty.zero_();
-  out_proj_.backward(&w.datty, dres, spec_.attn_gate ? v.gated : v.atty);
+  out_proj_.backward(&w.datty, dres, spec_.attn_gate ? v.gated : v.atty, GradWrite::overwrite);
   Tensor* dattn = &w.datty;  // d(attention's output)
   if (spec_.attn_gate) {
     w.dattn.zero_();
@@ -293,8 +290,7 @@ void Block::core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc
     Tensor table = rope_table_->slice(0, Tc);
     rope_backward(w.dqkv, table, shape);
   }
-  w.dln.zero_();
-  qkv_.backward(&w.dln, w.dqkv, v.ln1);
+  qkv_.backward(&w.dln, w.dqkv, v.ln1, GradWrite::overwrite);
   if (spec_.attn_gate) gate_.backward(&w.dln, w.dgate, v.ln1);
   norm1_.backward(dres, w.dln, xin, v.mean1, v.rstd1);
 }

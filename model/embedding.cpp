@@ -97,8 +97,7 @@ void LmHead::forward(Stream& s) {
 
 void LmHead::backward(Stream& s) {
   ensure(dx_, x_in_.shape());
-  dx_.zero_();
-  proj_.backward(&dx_, logits_, x_in_);  // logits_ holds dlogits after a training forward
+  proj_.backward(&dx_, logits_, x_in_, GradWrite::overwrite);  // logits_ holds dlogits after a training forward
   s.dx = dx_;
 }
 

@@ -12,14 +12,14 @@ void Linear::forward(Tensor& y, const Tensor& x) const {
   }
 }
 
-void Linear::backward(Tensor* dx, const Tensor& dy, const Tensor& x) const {
+void Linear::backward(Tensor* dx, const Tensor& dy, const Tensor& x, GradWrite dx_write) const {
   Tensor w = unit->compute_span(w_first, w_last, {out, in});
   Tensor dw = dweight();
   if (has_bias()) {
     Tensor db = unit->grad_span(b_first, b_last, {out});
-    linear_backward(dx, dw, &db, dy, x, w);
+    linear_backward(dx, dw, &db, dy, x, w, dx_write);
   } else {
-    linear_backward(dx, dw, nullptr, dy, x, w);
+    linear_backward(dx, dw, nullptr, dy, x, w, dx_write);
   }
 }
 

@@ -18,8 +18,8 @@ struct Linear {
   bool has_bias() const { return b_first >= 0; }
 
   void forward(Tensor& y, const Tensor& x) const;
-  // dx (may be null) += dy @ W; dW += dy^T x; db += colsum(dy).
-  void backward(Tensor* dx, const Tensor& dy, const Tensor& x) const;
+  // dx (may be null) += dy @ W (= with GradWrite::overwrite); dW += dy^T x; db += colsum(dy).
+  void backward(Tensor* dx, const Tensor& dy, const Tensor& x, GradWrite dx_write = GradWrite::accumulate) const;
 };
 
 // LayerNorm (with optional bias) or RMSNorm over the last dim.

@@ -27,12 +27,13 @@ void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* in
 // Activations also read (and the forwards write) bf16 directly: Bf16 (bf16_elem.h).
 void gelu_forward(float* out, const float* inp, int64_t n);
 void gelu_forward(Bf16* out, const Bf16* inp, int64_t n);
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
-void gelu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t n);
+// Backwards add into dinp, or with accumulate = false write it.
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate = true);
+void gelu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t n, bool accumulate = true);
 void swiglu_forward(float* out, const float* inp, int64_t N, int64_t F);
 void swiglu_forward(Bf16* out, const Bf16* inp, int64_t N, int64_t F);
-void swiglu_backward(float* dinp, const float* dout, const float* inp, int64_t N, int64_t F);
-void swiglu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t N, int64_t F);
+void swiglu_backward(float* dinp, const float* dout, const float* inp, int64_t N, int64_t F, bool accumulate = true);
+void swiglu_backward(float* dinp, const float* dout, const Bf16* inp, int64_t N, int64_t F, bool accumulate = true);
 
 // Gated attention and WorkerTransformer token mixing (token_mix.cpp).
 void sigmoid_gate_forward(float* out, const float* inp, const float* gate, int64_t n);

@@ -121,7 +121,7 @@ void linear_forward_cuda(Tensor& out, const Tensor& inp, const Tensor& weight, c
 }
 
 void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout, const Tensor& inp,
-                          const Tensor& weight) {
+                          const Tensor& weight, GradWrite dinp_write) {
   const Device dev = dweight.device();
   detail::check_f32_on(dweight, dev, "dweight");
   detail::check_f32_on(dout, dev, "dout");
@@ -145,11 +145,11 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
   if constexpr (detail::kWithCuda) {
     const Tensor dout_c = device_operand(dout, compute);
     const cuda::Elem ab = detail::elem_of(weight);
-    if (dinp) {  // dinp (N,C) += dout (N,OC) @ weight (OC,C)
+    if (dinp) {  // dinp (N,C) += dout (N,OC) @ weight (OC,C), or = with overwrite
       cuda::GemmArgs g;
       g.M = N, g.N = C, g.K = OC;
       g.A = dout_c.raw(), g.lda = OC, g.B = weight.raw(), g.ldb = C, g.ab_type = ab;
-      g.C = dinp->raw(), g.ldc = C, g.beta = 1.f;
+      g.C = dinp->raw(), g.ldc = C, g.beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
       cuda::gemm(g);
     }
     // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), accumulated in place in f32.
@@ -197,8 +197,9 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
-                     const Tensor& inp, const Tensor& weight) {
-  if (detail::on_cuda(dweight, "linear_backward")) return linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight);
+                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write) {
+  if (detail::on_cuda(dweight, "linear_backward"))
+    return linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight, dinp_write);
   const DType compute = compute_dtype_of(weight, inp);
   check_f32_cpu(dout, "dout");
   check_f32_cpu(dweight, "dweight");
@@ -220,7 +221,8 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
-    gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, 1.f, dinp->data<float>(), C);
+    const float beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
+    gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta, dinp->data<float>(), C);
   }
   gemm(true, false, OC, C, N, dout_c, OC, GemmOperand(inp, compute), C, 1.f, dweight.data<float>(), C);
   if (dbias) {
@@ -386,13 +388,15 @@ void gelu_forward(Tensor& out, const Tensor& inp) {
   o.store();
 }
 
-void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write) {
+  const bool accumulate = write == GradWrite::accumulate;
   if (detail::on_cuda(dinp, "gelu_backward")) {
     detail::check_f32_on(dinp, dinp.device(), "gelu dinp");
     detail::check_f32_on(dout, dinp.device(), "gelu dout");
     detail::check_float_on(inp, dinp.device(), "gelu backward inp");
     detail::check_same_numel(dinp, inp, "gelu dinp");
     detail::check_same_numel(dout, inp, "gelu dout");
+    if (!accumulate) dinp.zero_();  // the CUDA kernel accumulates
     if constexpr (detail::kWithCuda)
       cuda::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), inp.numel());
     return;
@@ -402,11 +406,11 @@ void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
   detail::check_same_numel(dinp, inp, "gelu dinp");
   detail::check_same_numel(dout, inp, "gelu dout");
   if (inp.dtype() == DType::bf16) {
-    cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), inp.numel());
+    cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), inp.numel(), accumulate);
     return;
   }
   const detail::F32Input in(inp, "gelu backward inp");
-  cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), in.data(), inp.numel());
+  cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), in.data(), inp.numel(), accumulate);
 }
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
@@ -435,7 +439,8 @@ void swiglu_forward(Tensor& out, const Tensor& inp) {
   o.store();
 }
 
-void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write) {
+  const bool accumulate = write == GradWrite::accumulate;
   if (detail::on_cuda(dinp, "swiglu_backward")) {
     detail::check_f32_on(dinp, dinp.device(), "swiglu dinp");
     detail::check_f32_on(dout, dinp.device(), "swiglu dout");
@@ -444,6 +449,7 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
     ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
     detail::check_same_numel(dinp, inp, "swiglu dinp");
     ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+    if (!accumulate) dinp.zero_();  // the CUDA kernel accumulates
     if constexpr (detail::kWithCuda)
       cuda::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), N, F);
     return;
@@ -455,11 +461,11 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp) {
   detail::check_same_numel(dinp, inp, "swiglu dinp");
   ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
   if (inp.dtype() == DType::bf16) {
-    cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), N, F);
+    cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), N, F, accumulate);
     return;
   }
   const detail::F32Input in(inp, "swiglu backward inp");
-  cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), in.data(), N, F);
+  cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), in.data(), N, F, accumulate);
 }
 
 void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,

@@ -48,6 +48,25 @@ TEST(KernelActivationCases, GeluBackwardMatchesFiniteDifferencesAndAccumulates) 
   expect_doubled(dx, dx1, "dinp");
 }
 
+// GradWrite::overwrite writes exactly what a zeroed dinp accumulates, whatever dinp held,
+// for f32 and bf16 inputs.
+TEST(KernelActivationCases, OverwrittenDinpEqualsAZeroedAccumulation) {
+  for (DType dt : {DType::f32, DType::bf16}) {
+    Tensor x32 = random_tensor({N, 2 * C}, 5, 2.f), g2 = random_tensor({N, 2 * C}, 6), g1 = random_tensor({N, C}, 7);
+    Tensor x = Tensor::empty(x32.shape(), dt);
+    convert(x, x32);
+    Tensor gelu_acc = Tensor::zeros({N, 2 * C}, DType::f32), swiglu_acc = Tensor::zeros({N, 2 * C}, DType::f32);
+    gelu_backward(gelu_acc, g2, x);
+    swiglu_backward(swiglu_acc, g1, x);
+    Tensor gelu_dx = random_tensor({N, 2 * C}, 8), swiglu_dx = random_tensor({N, 2 * C}, 9);
+    f32(gelu_dx)[3] = f32(swiglu_dx)[3] = std::nanf("");
+    gelu_backward(gelu_dx, g2, x, GradWrite::overwrite);
+    swiglu_backward(swiglu_dx, g1, x, GradWrite::overwrite);
+    EXPECT_TRUE(bitwise_equal(gelu_dx, gelu_acc)) << dtype_name(dt) << " gelu";
+    EXPECT_TRUE(bitwise_equal(swiglu_dx, swiglu_acc)) << dtype_name(dt) << " swiglu";
+  }
+}
+
 TEST(KernelActivationCases, GeluStaysFiniteAtExtremes) {
   Tensor x = Tensor::empty({6}, DType::f32);
   const float vals[6] = {-1e4f, -100.f, -30.f, 30.f, 100.f, 1e4f};

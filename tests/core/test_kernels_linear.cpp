@@ -105,6 +105,29 @@ TEST(KernelLinearCases, LargeShapeMatchesReferenceAndIsDeterministic) {
   EXPECT_TRUE(bitwise_equal(db, db2));
 }
 
+// GradWrite::overwrite: dinp gets exactly what a zeroed dinp accumulates, whatever it held
+// (NaN included: a GEMM with beta 0 must not read it), for every compute dtype and with K
+// (= OC) past one packed block; dweight and dbias still accumulate.
+TEST(KernelLinearCases, OverwrittenDinpEqualsAZeroedAccumulationAndWeightsStillAccumulate) {
+  const int64_t n = 301, c = 37, oc = 257;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    Tensor x = random_tensor({n, c}, 21), w32 = random_tensor({oc, c}, 22), g = random_tensor({n, oc}, 23);
+    Tensor w = Tensor::empty({oc, c}, dt);
+    convert(w, w32);
+    Tensor dx_acc = zeros_like(x), dw_acc = zeros_like(w32), db_acc = Tensor::zeros({oc}, DType::f32);
+    linear_backward(&dx_acc, dw_acc, &db_acc, g, x, w);
+
+    Tensor dx = random_tensor({n, c}, 24);
+    for (int64_t i = 0; i < n * c; i += 7) f32(dx)[i] = std::nanf("");
+    Tensor dw = copy_of(dw_acc), db = copy_of(db_acc);
+    linear_backward(&dx, dw, &db, g, x, w, GradWrite::overwrite);
+    const std::string what = std::string(dtype_name(dt));
+    EXPECT_TRUE(bitwise_equal(dx, dx_acc)) << what << ": overwritten dinp";
+    expect_doubled(dw, dw_acc, what + " dweight");
+    expect_doubled(db, db_acc, what + " dbias");
+  }
+}
+
 TEST(KernelLinearCases, RejectsMismatchedShapes) {
   Tensor x = random_tensor({N, C}, 1), w = random_tensor({OC, C + 1}, 2);
   Tensor y = Tensor::empty({N, OC}, DType::f32), b = random_tensor({OC + 1}, 3);
