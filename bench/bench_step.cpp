@@ -86,25 +86,26 @@ struct Timed {
     return v[v.size() / 2];
   }
 
-  // ms/step is the mean; on a shared machine a few slow steps move it, the median less so.
   void print(double sgemm_peak, double fma_peak) const {
     const ModelSpec& spec = bench.spec;
     const double steps = static_cast<double>(step_ms.size());
     double total = 0;
     for (double ms : step_ms) total += ms;
-    const double ms = total / steps, tokens_per_step = static_cast<double>(bench.B * bench.T * cfg.train.grad_accum);
-    const double gflops = spec.train_flops_per_token(bench.T) * tokens_per_step / (ms / 1e3) / 1e9;
+    // Throughput at the median step: on a shared machine a few slow steps move the mean.
+    const double ms = total / steps, median = median_ms();
+    const double tokens_per_step = static_cast<double>(bench.B * bench.T * cfg.train.grad_accum);
+    const double gflops = spec.train_flops_per_token(bench.T) * tokens_per_step / (median / 1e3) / 1e9;
     std::printf("config      %s (%s, %lld params, B=%lld T=%lld accum=%lld)\n", name.c_str(),
                 std::string(family_name(spec.family)).c_str(), static_cast<long long>(bench.model.num_params()),
                 static_cast<long long>(bench.B), static_cast<long long>(bench.T),
                 static_cast<long long>(cfg.train.grad_accum));
     std::printf("threads     %d, compute %s, CPU kernels %s\n", omp_get_max_threads(),
                 std::string(to_string(cfg.precision.compute)).c_str(), cpu::isa_description().c_str());
-    std::printf("ms/step     %.1f  (median %.1f, fastest %.1f, slowest %.1f)\n", ms, median_ms(),
+    std::printf("ms/step     %.1f  (median %.1f, fastest %.1f, slowest %.1f)\n", ms, median,
                 *std::min_element(step_ms.begin(), step_ms.end()), *std::max_element(step_ms.begin(), step_ms.end()));
     std::printf("breakdown   zero grads %.1f ms | forward %.1f ms | backward %.1f ms | optimizer %.1f ms\n",
                 zero / steps, fwd / steps, bwd / steps, opt / steps);
-    std::printf("tokens/s    %.0f\n", tokens_per_step / (ms / 1e3));
+    std::printf("tokens/s    %.0f  (at the median step, as below)\n", tokens_per_step / (median / 1e3));
     std::printf("GFLOP/s     %.1f  (model FLOPs: 6 per weight per token + attention)\n", gflops);
     std::printf("sgemm peak  %.1f GFLOP/s at (%lld x %lld x %lld); step reaches %.0f%% of it\n", sgemm_peak,
                 static_cast<long long>(bench.B * bench.T), static_cast<long long>(4 * spec.d_model),

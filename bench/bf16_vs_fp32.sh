@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bf16 against fp32 step time (build/bench/bench_step), interleaved in one run so that the
-# machine's noise hits both alike: for each config and each ISA this CPU has (the native one,
-# then AVX2 through ZT_CPU_ISA on an AVX-512 machine), ROUNDS rounds of fp32 then bf16. Prints
-# every run, then the best ms/step of each, its % of the FMA peak measured in that run, and
-# bf16's speed relative to fp32 (> 1: bf16 is faster).
+# bf16 against fp32 step time (build/bench/bench_step --versus): both models live in one
+# process and take turns step by step, so that a shared machine's noise hits both alike. For
+# each config and each ISA this CPU has (the native one, then AVX2 through ZT_CPU_ISA on an
+# AVX-512 machine), ROUNDS such runs; prints each run's median ms/step and % of the FMA peak
+# measured in that run, then per config and ISA the median over rounds of bf16's speed
+# relative to fp32 (> 1: bf16 is faster) and the fastest round's numbers.
 #   bash bench/bf16_vs_fp32.sh [ROUNDS] [CONFIG...]   (default: 3 rounds, the default job and gpt2-124m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,34 +14,36 @@ configs=("$@")
 [[ ${#configs[@]} -gt 0 ]] || configs=(configs/shakespeare-char.yaml configs/gpt2-124m.yaml)
 isas=(native)
 grep -qw avx512f /proc/cpuinfo && isas+=(avx2)
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-steps_for() { [[ $1 == *gpt2-124m* ]] && echo "--steps 5 --warmup 2" || echo "--steps 30 --warmup 5"; }
+steps_for() { [[ $1 == *gpt2-124m* ]] && echo "--steps 6 --warmup 2" || echo "--steps 40 --warmup 5"; }
 for cfg in "${configs[@]}"; do
   for isa in "${isas[@]}"; do
     for round in $(seq "$rounds"); do
-      for precision in fp32 bf16; do
-        # shellcheck disable=SC2046
-        out=$(if [[ $isa == native ]]; then ./build/bench/bench_step "$cfg" $(steps_for "$cfg") --set precision.compute=$precision
-              else ZT_CPU_ISA=$isa ./build/bench/bench_step "$cfg" $(steps_for "$cfg") --set precision.compute=$precision; fi)
-        ms=$(awk '/^ms\/step/ {print $2}' <<< "$out")
-        peak=$(awk '/^FMA peak/ {print $3}' <<< "$out")
-        pct=$(sed -n 's/^FMA peak.*reaches \([0-9]*\)% of it.*/\1/p' <<< "$out")
-        kernels=$(sed -n 's/^threads .*CPU kernels \(.*\)$/\1/p' <<< "$out")
-        printf '%-34s %-8s round %d %-5s %8s ms/step  %3s%% of FMA peak %s GFLOP/s (%s)\n' \
-          "$cfg" "$isa" "$round" "$precision" "$ms" "$pct" "$peak" "$kernels"
-        echo "$cfg $isa $precision $ms $pct" >> "$results"
-      done
+      # shellcheck disable=SC2046
+      out=$(if [[ $isa == native ]]; then ./build/bench/bench_step "$cfg" $(steps_for "$cfg") --set precision.compute=fp32 --versus precision.compute=bf16
+            else ZT_CPU_ISA=$isa ./build/bench/bench_step "$cfg" $(steps_for "$cfg") --set precision.compute=fp32 --versus precision.compute=bf16; fi)
+      # Per model: median ms/step and % of the FMA peak (in the order printed: fp32, bf16).
+      read -r f_ms b_ms <<< "$(sed -n 's/^ms\/step .*(median \([0-9.]*\),.*/\1/p' <<< "$out" | tr '\n' ' ')"
+      read -r f_pct b_pct <<< "$(sed -n 's/^FMA peak.*reaches \([0-9]*\)% of it.*/\1/p' <<< "$out" | tr '\n' ' ')"
+      peak=$(awk '/^FMA peak/ {print $3; exit}' <<< "$out")
+      kernels=$(sed -n 's/^threads .*CPU kernels \(.*\)$/\1/p' <<< "$out" | head -1)
+      speed=$(awk -v f="$f_ms" -v b="$b_ms" 'BEGIN {printf "%.3f", f / b}')
+      printf '%-34s %-8s round %d  fp32 %8s ms (%s%%)  bf16 %8s ms (%s%%)  bf16 speed %sx  peak %s GFLOP/s (%s)\n' \
+        "$cfg" "$isa" "$round" "$f_ms" "$f_pct" "$b_ms" "$b_pct" "$speed" "$peak" "$kernels"
+      echo "$cfg $isa $f_ms $f_pct $b_ms $b_pct $speed" >> "$results"
     done
   done
 done
 echo
-printf '%-34s %-8s %12s %12s %s\n' config isa "fp32 ms (%)" "bf16 ms (%)" "bf16 speed / fp32"
+printf '%-34s %-8s %14s %14s %s\n' config isa "fp32 ms (%)" "bf16 ms (%)" "bf16 speed / fp32 (median over rounds)"
 for cfg in "${configs[@]}"; do
   for isa in "${isas[@]}"; do
-    best() { awk -v c="$cfg" -v i="$isa" -v p="$1" '$1 == c && $2 == i && $3 == p' "$results" | sort -k4 -g | head -1; }
-    f=$(best fp32) b=$(best bf16)
-    printf '%-34s %-8s %12s %12s %.2fx\n' "$cfg" "$isa" "$(awk '{printf "%.1f (%s)", $4, $5}' <<< "$f")" \
-      "$(awk '{printf "%.1f (%s)", $4, $5}' <<< "$b")" "$(awk -v a="$(awk '{print $4}' <<< "$f")" '{print a / $4}' <<< "$b")"
+    rows=$(awk -v c="$cfg" -v i="$isa" '$1 == c && $2 == i' "$results")
+    best=$(sort -k3 -g <<< "$rows" | head -1)  # the round with the fastest fp32 step
+    median=$(awk '{print $7}' <<< "$rows" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+    printf '%-34s %-8s %14s %14s %sx\n' "$cfg" "$isa" "$(awk '{printf "%.1f (%s)", $3, $4}' <<< "$best")" \
+      "$(awk '{printf "%.1f (%s)", $5, $6}' <<< "$best")" "$median"
   done
 done

@@ -18,7 +18,7 @@ moe=configs/tiny-moe.yaml
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--set parallel.threads="$THREADS")
-tok() { "$bench" "$moe" --steps "${STEPS:-4}" --warmup 1 "${threads[@]}" "$@" | sed -n 's/^tokens\/s *//p'; }
+tok() { "$bench" "$moe" --steps "${STEPS:-4}" --warmup 1 "${threads[@]}" "$@" | awk '/^tokens\/s/ {print $2}'; }
 ratios=()
 for r in $(seq "$rounds"); do
   m=$(tok "$@")
