@@ -87,9 +87,10 @@ void rope_backward(Tensor& dqkv, const Tensor& table, const AttnShape& shape);
 // log-sum-exp of its scaled scores (natural log), saved for backward with out. No (T,T)
 // matrix is stored (FlashAttention-2): saved memory is O(T).
 void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnShape& shape);
-// dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v, from forward's qkv, out and lse.
+// dqkv (B,T,(H+2*KVH)*D) += gradients of q, k and v, from forward's qkv, out and lse
+// (= with GradWrite::overwrite).
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                        const Tensor& lse, const AttnShape& shape);
+                        const Tensor& lse, const AttnShape& shape, GradWrite write = GradWrite::accumulate);
 // Decoding with a KV cache (shape.B = shape.T = 1): stores qkv's k and v (the newest
 // position's) at row `pos` of k_cache and v_cache (capacity, KVH*D) f32, then writes the
 // attention of its query heads over cache rows [0, pos] to out (1, H*D).

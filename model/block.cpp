@@ -284,8 +284,7 @@ void Block::core_backward(Tensor& dres, const Tensor& xin, int64_t B, int64_t Tc
     sigmoid_gate_backward(w.dattn, w.dgate, w.datty, v.atty, v.gate);
     dattn = &w.dattn;
   }
-  w.dqkv.zero_();
-  attention_backward(w.dqkv, *dattn, v.qkv, v.atty, v.lse, shape);
+  attention_backward(w.dqkv, *dattn, v.qkv, v.atty, v.lse, shape, GradWrite::overwrite);
   if (rope_table_) {
     Tensor table = rope_table_->slice(0, Tc);
     rope_backward(w.dqkv, table, shape);

@@ -131,7 +131,7 @@ void attention_forward(float* out, float* lse, const float* qkv, const AttnDims&
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                        const float* lse, const AttnDims& d) {
+                        const float* lse, const AttnDims& d, bool accumulate) {
   const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -148,6 +148,12 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
     float* p = scratch(2 * kBr * kBc + kBr);  // probabilities (rows, kBc)
     float* ds = p + kBr * kBc;                // dP, then dS (rows, kBc)
     float* di = ds + kBr * kBc;               // rowsum(dO * O) (rows)
+    if (!accumulate)  // this item's columns of dqkv (its group's dQ, its dK and dV), while in cache
+      for (int64_t t = 0; t < T; ++t) {
+        std::fill_n(dqkv + (b * T + t) * W + kvh * group * D, group * D, 0.f);
+        std::fill_n(dk + t * W, D, 0.f);
+        std::fill_n(dv + t * W, D, 0.f);
+      }
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       const float* row_lse = lse + (b * H + h) * T;
       for (int64_t r0 = 0; r0 < T; r0 += kBr) {

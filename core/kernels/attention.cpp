@@ -69,7 +69,7 @@ void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnSh
 }
 
 void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                        const Tensor& lse, const AttnShape& s) {
+                        const Tensor& lse, const AttnShape& s, GradWrite write) {
   const char* what = "attention_backward";
   const Device device = detail::on_cuda(dqkv, what) ? dqkv.device() : Device::cpu();
   check_qkv_out_lse(qkv, out, lse, s, what, device);
@@ -78,6 +78,7 @@ void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, con
   ZT_CHECK(dqkv.raw() != qkv.raw(), "{}: dqkv must not alias qkv", what);
   if (!device.is_cpu()) {
     check_cuda_head_dim(s, what);
+    if (write == GradWrite::overwrite) dqkv.zero_();  // the CUDA kernel accumulates
     if constexpr (detail::kWithCuda) {
       Tensor scratch = Tensor::empty({s.B * s.n_head * s.T}, DType::f32, MemTag::workspace, device);
       cuda::attention_backward(dqkv.data<float>(), dout.data<float>(), qkv.raw(), detail::elem_of(qkv), out.raw(),
@@ -86,8 +87,8 @@ void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, con
     return;
   }
   const detail::F32Input q(qkv, "attention qkv"), o(out, "attention out");
-  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), q.data(), o.data(), lse.data<float>(),
-                          dims(s));
+  cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), q.data(), o.data(), lse.data<float>(), dims(s),
+                          write == GradWrite::accumulate);
 }
 
 void attention_decode(Tensor& out, const Tensor& qkv, Tensor& k_cache, Tensor& v_cache, int64_t pos,

@@ -237,6 +237,22 @@ TEST_P(AttentionShapes, BackwardAccumulates) {
   EXPECT_GT(gmax, 0.1);
 }
 
+// GradWrite::overwrite writes exactly what a zeroed dqkv accumulates, whatever dqkv held
+// (NaN included), in every column (q of each head, k and v of each kv head).
+TEST_P(AttentionShapes, OverwrittenDqkvEqualsAZeroedAccumulation) {
+  const AttnShape s = GetParam();
+  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 44);
+  Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 45);
+  Tensor out = make_out(s), lse = make_lse(s);
+  attention_forward(out, lse, qkv, s);
+  Tensor zeroed = Tensor::zeros(qkv.shape(), DType::f32);
+  attention_backward(zeroed, dout, qkv, out, lse, s);
+  Tensor garbage = random_tensor(qkv.shape(), 46);
+  for (int64_t i = 0; i < garbage.numel(); i += 5) garbage.data<float>()[i] = std::nanf("");
+  attention_backward(garbage, dout, qkv, out, lse, s, GradWrite::overwrite);
+  EXPECT_TRUE(bitwise_equal(garbage, zeroed));
+}
+
 TEST_P(AttentionShapes, DeterministicAcrossCallsAndThreadCounts) {
   const AttnShape s = GetParam();
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 51);
