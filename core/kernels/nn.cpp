@@ -34,13 +34,24 @@ void check_token_range(const Tensor& ids, int64_t limit) {
 
 namespace {
 
+// The largest bf16 copy a shared GemmOperand makes (see below).
+constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
+
 // A GEMM operand in the compute dtype (the weight's). bf16: a real bf16 GEMM, with f32
-// inputs rounded to bf16 as the kernel packs them. f16: rounded to f16 (inf past 65504, as on
-// a GPU) and held as f32 for an fp32 GEMM. f32: as is.
+// inputs rounded to bf16 as the kernel packs them; a `shared` one (read by two GEMMs: a
+// linear's dout in backward) is rounded once into a bf16 copy instead, since a streaming pass
+// is cheaper than rounding while packing once it has left L2 (up to 20% of a GEMM at the
+// default job's shapes) and the GEMMs then read half the bytes; same values either way. A
+// copy that would exceed kRoundOnceMaxBytes (a large vocabulary's logits gradient) is not
+// made, so it never adds more than that to a step's peak memory. f16: rounded to f16 (inf past
+// 65504, as on a GPU) and held as f32 for an fp32 GEMM. f32: as is.
 class GemmOperand {
  public:
-  GemmOperand(const Tensor& t, DType compute) : t_(t), compute_(compute) {
-    if (compute == DType::f16 && t.dtype() == DType::f32) {
+  GemmOperand(const Tensor& t, DType compute, bool shared = false) : t_(t), compute_(compute) {
+    if (compute == DType::bf16 && t.dtype() == DType::f32 && shared && t.numel() * 2 <= kRoundOnceMaxBytes) {
+      t_ = Tensor::empty(t.shape(), DType::bf16, MemTag::workspace);
+      convert(t_, t);
+    } else if (compute == DType::f16 && t.dtype() == DType::f32) {
       Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
       convert(h, t);
       t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
@@ -60,9 +71,6 @@ class GemmOperand {
   Tensor t_;
   DType compute_;
 };
-
-// The largest bf16 copy of a linear's dout that its backward makes (see linear_backward).
-constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
 
 // C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A, int64_t lda,
@@ -207,17 +215,7 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
            dout.shape_str(), dweight.shape_str());
-  // bf16: dout is rounded once here, not in both GEMMs' packing: a streaming pass is cheaper
-  // than rounding while packing when dout has left L2 (up to 20% of a GEMM at the default
-  // job's shapes), and both GEMMs then read half the bytes. Same values either way. A dout
-  // larger than kRoundOnceMaxBytes as bf16 (a large vocabulary's logits gradient) is still
-  // rounded while packing, so the copy never adds more than that to the step's peak memory.
-  Tensor dout_bf16;
-  if (compute == DType::bf16 && dout.numel() * 2 <= kRoundOnceMaxBytes) {
-    dout_bf16 = Tensor::empty(dout.shape(), DType::bf16, MemTag::workspace);
-    convert(dout_bf16, dout);
-  }
-  const GemmOperand dout_c(dout_bf16.defined() ? dout_bf16 : dout, compute);
+  const GemmOperand dout_c(dout, compute, /*shared=*/true);  // read by both GEMMs
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
