@@ -89,8 +89,8 @@ void check(const Impl& impl, bool ta, bool tb, Case c, float alpha, float beta) 
 TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
   const std::vector<Case> cases = {
       {1, 1, 1},      {7, 10, 12},  // far below one micro-tile
-      {13, 65, 385},                // one past MR, NR and KC; odd K
-      {197, 70, 777},               // crosses MC twice, odd K across two KC blocks
+      {13, 65, 385},                // one past MR, NR and AVX-512's KC (384); odd K
+      {197, 70, 777},               // crosses MC twice, odd K across three or four KC blocks
       {5, 3137, 40},                // crosses NC
   };
   for (const Impl& impl : impls()) {
