@@ -8,7 +8,9 @@ namespace zt::cpu {
 struct Bf16;
 
 void add_bias_rows(float* y, const float* bias, int64_t N, int64_t C);
-void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C);  // out[c] += sum_n x[n,c]
+// out[c] += sum_n x[n,c]; with `rounded`, x rounded to bf16 is also written there in the same
+// pass (a linear backward's dout for its bf16 GEMMs: one read of dout instead of two).
+void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded = nullptr);
 
 // The norms' forwards also write a bf16 out directly (Bf16, bf16_elem.h).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,

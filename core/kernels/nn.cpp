@@ -47,8 +47,12 @@ constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
 // 65504, as on a GPU) and held as f32 for an fp32 GEMM. f32: as is.
 class GemmOperand {
  public:
+  // Whether a shared operand t is rounded into a bf16 copy.
+  static bool rounds_once(const Tensor& t, DType compute) {
+    return compute == DType::bf16 && t.dtype() == DType::f32 && t.numel() * 2 <= kRoundOnceMaxBytes;
+  }
   GemmOperand(const Tensor& t, DType compute, bool shared = false) : t_(t), compute_(compute) {
-    if (compute == DType::bf16 && t.dtype() == DType::f32 && shared && t.numel() * 2 <= kRoundOnceMaxBytes) {
+    if (shared && rounds_once(t, compute)) {
       t_ = Tensor::empty(t.shape(), DType::bf16, MemTag::workspace);
       convert(t_, t);
     } else if (compute == DType::f16 && t.dtype() == DType::f32) {
@@ -215,7 +219,21 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
            dout.shape_str(), dweight.shape_str());
-  const GemmOperand dout_c(dout, compute, /*shared=*/true);  // read by both GEMMs
+  // dout is read by both GEMMs (a shared operand). With a bias, the column sums read it in
+  // the same pass that rounds it, if it is rounded once: one read of dout instead of two.
+  Tensor dout_rounded;
+  if (dbias) {
+    check_f32_cpu(*dbias, "dbias");
+    ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
+    cpu::Bf16* rounded = nullptr;
+    if (GemmOperand::rounds_once(dout, compute)) {
+      dout_rounded = Tensor::empty(dout.shape(), DType::bf16, MemTag::workspace);
+      rounded = detail::bf16_data(dout_rounded);
+    }
+    cpu::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC, rounded);
+  }
+  const GemmOperand dout_c = dout_rounded.defined() ? GemmOperand(dout_rounded, compute)
+                                                    : GemmOperand(dout, compute, /*shared=*/true);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
@@ -223,11 +241,6 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
     gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta, dinp->data<float>(), C);
   }
   gemm(true, false, OC, C, N, dout_c, OC, GemmOperand(inp, compute), C, 1.f, dweight.data<float>(), C);
-  if (dbias) {
-    check_f32_cpu(*dbias, "dbias");
-    ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
-    cpu::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC);
-  }
 }
 
 void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,
