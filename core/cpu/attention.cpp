@@ -115,13 +115,13 @@ void attention_forward(float* out, float* lse, const float* qkv, const AttnDims&
     for (int64_t c0 = 0; c0 < r1; c0 += kBc) {
       const int64_t cols = std::min(r1, c0 + kBc) - c0;
       // S (rows, cols) = scale * Q K[c0:c0+cols]^T
-      sgemm(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, s, kBc);
+      sgemm_small(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, s, kBc);
       for (int64_t t = 0; t < rows; ++t) {
         const float alpha = online_softmax_row(s + t * kBc, visible(r0 + t, c0, cols), cols, m[t], l[t]);
         if (c0 > 0 && alpha != 1.f) scale_row(o + t * HD, D, alpha);
       }
       // O (rows, D) = P V[c0:c0+cols] (the first tile overwrites: out need not be zeroed)
-      sgemm(false, false, rows, D, cols, 1.f, s, kBc, v + c0 * W, W, c0 > 0 ? 1.f : 0.f, o, HD);
+      sgemm_small(false, false, rows, D, cols, 1.f, s, kBc, v + c0 * W, W, c0 > 0 ? 1.f : 0.f, o, HD);
     }
     for (int64_t t = 0; t < rows; ++t) {
       scale_row(o + t * HD, D, 1.f / l[t]);
@@ -167,17 +167,17 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
           float* dq = dqkv + (b * T + a) * W + h * D;
           const float* go = dout + (b * T + a) * HD + h * D;  // (rows, D), stride HD
           // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it
-          sgemm(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, p, kBc);
+          sgemm_small(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, p, kBc);
           for (int64_t t = 0; t < rows; ++t)
             probs_row(p + t * kBc, visible(a + t, c0, cols), cols, row_lse[a + t]);
           // dP (rows, cols) = dO V^T, then dS = P * (dP - di) * scale in place
-          sgemm(false, true, rows, cols, D, 1.f, go, HD, v + c0 * W, W, 0.f, ds, kBc);
+          sgemm_small(false, true, rows, cols, D, 1.f, go, HD, v + c0 * W, W, 0.f, ds, kBc);
           for (int64_t t = 0; t < rows; ++t)
             dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
           // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
-          sgemm(false, false, rows, D, cols, 1.f, ds, kBc, k + c0 * W, W, 1.f, dq, W);
-          sgemm(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
-          sgemm(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
+          sgemm_small(false, false, rows, D, cols, 1.f, ds, kBc, k + c0 * W, W, 1.f, dq, W);
+          sgemm_small(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
+          sgemm_small(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
         };
         // Keys left of the diagonal are unmasked. The diagonal (kBr, kBr) tile goes by row
         // halves, the first against only the keys it sees: a quarter of the tile's work

@@ -7,12 +7,21 @@
 
 namespace zt::cpu {
 
-// fp32, backed by oneDNN's JIT sgemm (~200 GFLOP/s per core on Zen 5, independent of
-// OPENBLAS_CORETYPE), which picks its own kernels by cpuid. ZT_CPU_ISA caps it too, from the
-// first call on (ScopedIsa does not: oneDNN fixes its ISA once per process).
+// fp32 GEMM of a model's layers, by the ISA in use: with AVX-512 oneDNN's JIT sgemm (~200
+// GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE); with AVX2 our blocked kernel
+// on fp32 operands (sgemm_blocked_isa below), which beat oneDNN's AVX2 sgemm at most model
+// shapes and made a whole fp32 step 6-8% faster (default job and gpt2-124m, AVX2 forced on
+// Zen 5); without AVX2, oneDNN's SSE4.1 kernels.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);
+
+// fp32 GEMM for small products (attention's tiles, a few hundred thousand FLOPs per call):
+// oneDNN's JIT sgemm on every ISA, whose per-call cost is lowest there. It picks its kernels
+// by cpuid; ZT_CPU_ISA caps them too, from the first call on (ScopedIsa does not: oneDNN
+// fixes its ISA once per process).
+void sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // A bf16 GEMM operand: bf16 storage (raw uint16), or fp32 rounded to bf16 as it is read,
 // which gives the same product as converting it first without the converted copy.

@@ -263,5 +263,25 @@ TEST(SgemmBlocked, EveryIsaAndTransposeMatchesF64) {
         }
 }
 
+// The fp32 entry point runs our blocked kernel with AVX2 active and oneDNN (sgemm_small)
+// otherwise: bitwise the chosen one's result, for each ISA this CPU has.
+TEST(SgemmBlocked, Fp32DispatchRunsTheBlockedKernelOnlyWithAvx2) {
+  const int64_t M = 40, N = 70, K = 1000;  // several K blocks: the two kernels' sums differ (on Zen 5 at each ISA)
+  std::mt19937 gen(12);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> A(size_t(M * K)), B(size_t(K * N));
+  for (auto& x : A) x = u(gen);
+  for (auto& x : B) x = u(gen);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(isa));
+    const cpu::ScopedIsa forced(isa);
+    std::vector<float> blocked(size_t(M * N)), onednn(size_t(M * N)), dispatched(size_t(M * N));
+    cpu::sgemm_blocked_isa(isa, false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, blocked.data(), N);
+    cpu::sgemm_small(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, onednn.data(), N);
+    cpu::sgemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, dispatched.data(), N);
+    EXPECT_EQ(dispatched, isa == cpu::Isa::avx2 ? blocked : onednn);
+  }
+}
+
 }  // namespace
 }  // namespace zt
