@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
+#include "core/cpu/bf16_elem.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/vec_math.h"
 
@@ -86,97 +88,138 @@ inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, flo
   std::fill(ds + n, ds + cols, 0.f);
 }
 
-}  // namespace
+// Rows of q, k or v (or out) as the f32 operands oneDNN's sgemm needs: f32 storage as it is
+// (row stride ld), bf16 widened exactly into buf (row stride D) while it is in cache, which
+// gives the same values as the widened copy of the whole tensor that it replaces.
+struct F32Rows {
+  const float* p;
+  int64_t ld;
+};
+inline F32Rows f32_rows(const float* src, int64_t /*rows*/, int64_t /*D*/, int64_t ld, float* /*buf*/) {
+  return {src, ld};
+}
+inline F32Rows f32_rows(const Bf16* src, int64_t rows, int64_t D, int64_t ld, float* buf) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const Bf16* in = src + r * ld;
+    float* o = buf + r * D;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) o[d] = to_f32(in[d]);
+  }
+  return {buf, D};
+}
 
-void attention_forward(float* out, float* lse, const float* qkv, const AttnDims& d) {
-  const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
+template <typename T>
+void forward_impl(T* out, float* lse, const T* qkv, const AttnDims& d) {
+  const int64_t B = d.B, T_ = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH, BH = B * H;
-  const int64_t tiles = (T + kBr - 1) / kBr;
+  const int64_t tiles = (T_ + kBr - 1) / kBr;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool parallel = 2 * B * H * T * T * D >= kParallelFlops;
+  const bool parallel = 2 * B * H * T_ * T_ * D >= kParallelFlops;
+  constexpr bool kWiden = !std::is_same_v<T, float>;
   // One work item per (b, h, query tile), longest (last) tiles first so that dynamic
   // scheduling ends balanced. Items write disjoint rows and compute them the same way on
   // any thread, so the result does not depend on the schedule or the thread count.
 #pragma omp parallel for schedule(dynamic) if (parallel)
   for (int64_t item = 0; item < BH * tiles; ++item) {
     const int64_t bh = item % BH, r0 = (tiles - 1 - item / BH) * kBr;
-    const int64_t r1 = std::min(T, r0 + kBr), rows = r1 - r0;
+    const int64_t r1 = std::min(T_, r0 + kBr), rows = r1 - r0;
     const int64_t b = bh / H, h = bh % H, kvh = h / group;
-    const float* q = qkv + (b * T + r0) * W + h * D;  // (rows, D), row stride W
-    const float* k = qkv + b * T * W + (H + kvh) * D;
-    const float* v = qkv + b * T * W + (H + KVH + kvh) * D;
-    float* o = out + (b * T + r0) * HD + h * D;  // (rows, D), row stride HD: the accumulator
-    float* s = scratch(kBr * kBc + 2 * kBr);     // scores, then probabilities: (rows, kBc)
-    float* m = s + kBr * kBc;                    // running row max (rows)
-    float* l = m + kBr;                          // running row sum under m (rows)
+    float* s = scratch(kBr * kBc + 2 * kBr + (kWiden ? 2 * kBr * D + 2 * kBc * D : 0));
+    float* m = s + kBr * kBc;  // running row max (rows)
+    float* l = m + kBr;        // running row sum under m (rows)
+    float* q_buf = l + kBr;    // bf16 only: widened q rows, the f32 output rows, k and v tiles
+    float* o_buf = q_buf + kBr * D;
+    float* k_buf = o_buf + kBr * D;
+    float* v_buf = k_buf + kBc * D;
+    const F32Rows q = f32_rows(qkv + (b * T_ + r0) * W + h * D, rows, D, W, q_buf);  // (rows, D)
+    const T* k = qkv + b * T_ * W + (H + kvh) * D;
+    const T* v = qkv + b * T_ * W + (H + KVH + kvh) * D;
+    // O (rows, D): the accumulator, in out itself when that is f32, else rounded into it at the end
+    float* o = o_buf;
+    int64_t ldo = D;
+    if constexpr (!kWiden) o = out + (b * T_ + r0) * HD + h * D, ldo = HD;
     std::fill(m, m + rows, -INFINITY);
     std::fill(l, l + rows, 0.f);
     // Key tiles up to the causal limit: keys >= r1 are masked for every row of this tile.
     for (int64_t c0 = 0; c0 < r1; c0 += kBc) {
       const int64_t cols = std::min(r1, c0 + kBc) - c0;
+      const F32Rows kt = f32_rows(k + c0 * W, cols, D, W, k_buf), vt = f32_rows(v + c0 * W, cols, D, W, v_buf);
       // S (rows, cols) = scale * Q K[c0:c0+cols]^T
-      sgemm_small(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, s, kBc);
+      sgemm_small(false, true, rows, cols, D, scale, q.p, q.ld, kt.p, kt.ld, 0.f, s, kBc);
       for (int64_t t = 0; t < rows; ++t) {
         const float alpha = online_softmax_row(s + t * kBc, visible(r0 + t, c0, cols), cols, m[t], l[t]);
-        if (c0 > 0 && alpha != 1.f) scale_row(o + t * HD, D, alpha);
+        if (c0 > 0 && alpha != 1.f) scale_row(o + t * ldo, D, alpha);
       }
       // O (rows, D) = P V[c0:c0+cols] (the first tile overwrites: out need not be zeroed)
-      sgemm_small(false, false, rows, D, cols, 1.f, s, kBc, v + c0 * W, W, c0 > 0 ? 1.f : 0.f, o, HD);
+      sgemm_small(false, false, rows, D, cols, 1.f, s, kBc, vt.p, vt.ld, c0 > 0 ? 1.f : 0.f, o, ldo);
     }
     for (int64_t t = 0; t < rows; ++t) {
-      scale_row(o + t * HD, D, 1.f / l[t]);
-      lse[bh * T + r0 + t] = m[t] + std::log(l[t]);
+      scale_row(o + t * ldo, D, 1.f / l[t]);
+      lse[bh * T_ + r0 + t] = m[t] + std::log(l[t]);
+      if constexpr (kWiden) {
+        T* dst = out + (b * T_ + r0 + t) * HD + h * D;
+        for (int64_t x = 0; x < D; ++x) store(dst + x, o[t * ldo + x]);
+      }
     }
   }
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                        const float* lse, const AttnDims& d, bool accumulate) {
-  const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
+template <typename T>
+void backward_impl(float* dqkv, const float* dout, const T* qkv, const T* out, const float* lse, const AttnDims& d,
+                   bool accumulate) {
+  const int64_t B = d.B, T_ = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool parallel = 5 * B * H * T * T * D >= kParallelFlops;
+  const bool parallel = 5 * B * H * T_ * T_ * D >= kParallelFlops;
+  constexpr bool kWiden = !std::is_same_v<T, float>;
   // One work item per (b, kv head): the query heads of a group all add into the same dK and
   // dV rows, so they run in a fixed order on one thread (no races, thread-count-independent).
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t bk = 0; bk < B * KVH; ++bk) {
     const int64_t b = bk / KVH, kvh = bk % KVH;
-    const float* k = qkv + b * T * W + (H + kvh) * D;
-    const float* v = qkv + b * T * W + (H + KVH + kvh) * D;
-    float* dk = dqkv + b * T * W + (H + kvh) * D;
-    float* dv = dqkv + b * T * W + (H + KVH + kvh) * D;
-    float* p = scratch(2 * kBr * kBc + kBr);  // probabilities (rows, kBc)
-    float* ds = p + kBr * kBc;                // dP, then dS (rows, kBc)
-    float* di = ds + kBr * kBc;               // rowsum(dO * O) (rows)
+    float* p = scratch(2 * kBr * kBc + kBr + (kWiden ? 2 * T_ * D + 2 * kBr * D : 0));  // probabilities (rows, kBc)
+    float* ds = p + kBr * kBc;  // dP, then dS (rows, kBc)
+    float* di = ds + kBr * kBc;  // rowsum(dO * O) (rows)
+    float* kv_buf = di + kBr;    // bf16 only: this item's k and v rows widened, a query tile's q and out
+    // This item's k and v rows, widened once for all its query heads and tiles (bf16).
+    const F32Rows k = f32_rows(qkv + b * T_ * W + (H + kvh) * D, T_, D, W, kv_buf);
+    const F32Rows v = f32_rows(qkv + b * T_ * W + (H + KVH + kvh) * D, T_, D, W, kv_buf + T_ * D);
+    float* q_buf = kv_buf + 2 * T_ * D;
+    float* o_buf = q_buf + kBr * D;
+    float* dk = dqkv + b * T_ * W + (H + kvh) * D;
+    float* dv = dqkv + b * T_ * W + (H + KVH + kvh) * D;
     if (!accumulate)  // this item's columns of dqkv (its group's dQ, its dK and dV), while in cache
-      for (int64_t t = 0; t < T; ++t) {
-        std::fill_n(dqkv + (b * T + t) * W + kvh * group * D, group * D, 0.f);
+      for (int64_t t = 0; t < T_; ++t) {
+        std::fill_n(dqkv + (b * T_ + t) * W + kvh * group * D, group * D, 0.f);
         std::fill_n(dk + t * W, D, 0.f);
         std::fill_n(dv + t * W, D, 0.f);
       }
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      const float* row_lse = lse + (b * H + h) * T;
-      for (int64_t r0 = 0; r0 < T; r0 += kBr) {
-        const int64_t r1 = std::min(T, r0 + kBr);
-        for (int64_t t = r0; t < r1; ++t)
-          di[t - r0] = dot(dout + (b * T + t) * HD + h * D, out + (b * T + t) * HD + h * D, D);
+      const float* row_lse = lse + (b * H + h) * T_;
+      for (int64_t r0 = 0; r0 < T_; r0 += kBr) {
+        const int64_t r1 = std::min(T_, r0 + kBr);
+        const F32Rows ot = f32_rows(out + (b * T_ + r0) * HD + h * D, r1 - r0, D, HD, o_buf);
+        for (int64_t t = r0; t < r1; ++t) di[t - r0] = dot(dout + (b * T_ + t) * HD + h * D, ot.p + (t - r0) * ot.ld, D);
+        const F32Rows qt = f32_rows(qkv + (b * T_ + r0) * W + h * D, r1 - r0, D, W, q_buf);  // (r1 - r0, D)
         // Rows [a, e) of this query tile against keys [c0, c1).
         auto block = [&](int64_t a, int64_t e, int64_t c0, int64_t c1) {
           const int64_t rows = e - a, cols = c1 - c0;
-          const float* q = qkv + (b * T + a) * W + h * D;  // (rows, D), stride W
-          float* dq = dqkv + (b * T + a) * W + h * D;
-          const float* go = dout + (b * T + a) * HD + h * D;  // (rows, D), stride HD
+          const float* q = qt.p + (a - r0) * qt.ld;  // (rows, D)
+          float* dq = dqkv + (b * T_ + a) * W + h * D;
+          const float* go = dout + (b * T_ + a) * HD + h * D;  // (rows, D), stride HD
+          const float* kc = k.p + c0 * k.ld;
+          const float* vc = v.p + c0 * v.ld;
           // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it
-          sgemm_small(false, true, rows, cols, D, scale, q, W, k + c0 * W, W, 0.f, p, kBc);
+          sgemm_small(false, true, rows, cols, D, scale, q, qt.ld, kc, k.ld, 0.f, p, kBc);
           for (int64_t t = 0; t < rows; ++t)
             probs_row(p + t * kBc, visible(a + t, c0, cols), cols, row_lse[a + t]);
           // dP (rows, cols) = dO V^T, then dS = P * (dP - di) * scale in place
-          sgemm_small(false, true, rows, cols, D, 1.f, go, HD, v + c0 * W, W, 0.f, ds, kBc);
+          sgemm_small(false, true, rows, cols, D, 1.f, go, HD, vc, v.ld, 0.f, ds, kBc);
           for (int64_t t = 0; t < rows; ++t)
             dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
           // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
-          sgemm_small(false, false, rows, D, cols, 1.f, ds, kBc, k + c0 * W, W, 1.f, dq, W);
-          sgemm_small(true, false, cols, D, rows, 1.f, ds, kBc, q, W, 1.f, dk + c0 * W, W);
+          sgemm_small(false, false, rows, D, cols, 1.f, ds, kBc, kc, k.ld, 1.f, dq, W);
+          sgemm_small(true, false, cols, D, rows, 1.f, ds, kBc, q, qt.ld, 1.f, dk + c0 * W, W);
           sgemm_small(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
         };
         // Keys left of the diagonal are unmasked. The diagonal (kBr, kBr) tile goes by row
@@ -190,6 +233,23 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
       }
     }
   }
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, const AttnDims& d) {
+  forward_impl(out, lse, qkv, d);
+}
+void attention_forward(Bf16* out, float* lse, const Bf16* qkv, const AttnDims& d) {
+  forward_impl(out, lse, qkv, d);
+}
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                        const AttnDims& d, bool accumulate) {
+  backward_impl(dqkv, dout, qkv, out, lse, d, accumulate);
+}
+void attention_backward(float* dqkv, const float* dout, const Bf16* qkv, const Bf16* out, const float* lse,
+                        const AttnDims& d, bool accumulate) {
+  backward_impl(dqkv, dout, qkv, out, lse, d, accumulate);
 }
 
 }  // namespace zt::cpu

@@ -62,6 +62,10 @@ void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, const AttnSh
                               cuda_dims(s));
     return;
   }
+  if (qkv.dtype() == DType::bf16 && out.dtype() == DType::bf16) {  // mixed precision: read and written directly
+    cpu::attention_forward(detail::bf16_data(out), lse.data<float>(), detail::bf16_data(qkv), dims(s));
+    return;
+  }
   const detail::F32Input in(qkv, "attention qkv");
   detail::F32Output o(out, "attention out");
   cpu::attention_forward(o.data(), lse.data<float>(), in.data(), dims(s));
@@ -84,6 +88,11 @@ void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, con
       cuda::attention_backward(dqkv.data<float>(), dout.data<float>(), qkv.raw(), detail::elem_of(qkv), out.raw(),
                                detail::elem_of(out), lse.data<float>(), cuda_dims(s), scratch.data<float>());
     }
+    return;
+  }
+  if (qkv.dtype() == DType::bf16 && out.dtype() == DType::bf16) {
+    cpu::attention_backward(dqkv.data<float>(), dout.data<float>(), detail::bf16_data(qkv), detail::bf16_data(out),
+                            lse.data<float>(), dims(s), write == GradWrite::accumulate);
     return;
   }
   const detail::F32Input q(qkv, "attention qkv"), o(out, "attention out");

@@ -253,6 +253,30 @@ TEST_P(AttentionShapes, OverwrittenDqkvEqualsAZeroedAccumulation) {
   EXPECT_TRUE(bitwise_equal(garbage, zeroed));
 }
 
+// bf16 q/k/v and out are read (and forward's out written) directly, each tile widened as it
+// is used: bitwise what the kernels give on f32 copies widened from them.
+TEST_P(AttentionShapes, Bf16InputsGiveWhatTheirWidenedCopiesGive) {
+  const AttnShape s = GetParam();
+  auto to = [](const Tensor& t, DType dt) {
+    Tensor c = Tensor::empty(t.shape(), dt);
+    convert(c, t);
+    return c;
+  };
+  const Tensor qkv_h = to(random_tensor({s.B, s.T, s.qkv_width()}, 61), DType::bf16), qkv_w = to(qkv_h, DType::f32);
+  Tensor out_h = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, DType::bf16), out_w = make_out(s);
+  Tensor lse_h = make_lse(s), lse_w = make_lse(s);
+  attention_forward(out_h, lse_h, qkv_h, s);
+  attention_forward(out_w, lse_w, qkv_w, s);
+  EXPECT_TRUE(bitwise_equal(out_h, to(out_w, DType::bf16)));
+  EXPECT_TRUE(bitwise_equal(lse_h, lse_w));
+
+  const Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 62);
+  Tensor dqkv_h = random_tensor(qkv_w.shape(), 63), dqkv_w = dqkv_h.clone(MemTag::workspace);
+  attention_backward(dqkv_h, dout, qkv_h, out_h, lse_h, s);
+  attention_backward(dqkv_w, dout, qkv_w, to(out_h, DType::f32), lse_w, s);
+  EXPECT_TRUE(bitwise_equal(dqkv_h, dqkv_w));
+}
+
 TEST_P(AttentionShapes, DeterministicAcrossCallsAndThreadCounts) {
   const AttnShape s = GetParam();
   Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 51);
