@@ -232,16 +232,19 @@ PlanBytes plan_memory(const PlanInput& in) {
   if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
   // store in f32 first; the largest set alive in one kernel counts (activation buffers live
-  // across steps, so a forward's temporaries meet them at their full size). Attention's
-  // forward widens q/k/v and computes its output (its log-sum-exp is f32 already), its
-  // backward widens q/k/v and the output; a linear computes its output in f32 (the fc's is
-  // the largest); in f16 the MLP's activation widens the pre-activation and computes its
-  // output (in bf16 the norms and activations read and write bf16 directly); the gate widens
-  // its two inputs and computes its output; the conv mixer widens its input. (Attention's
-  // score tiles are per-thread scratch outside the allocator.)
+  // across steps, so a forward's temporaries meet them at their full size). In f16
+  // attention's forward widens q/k/v and computes its output (its log-sum-exp is f32
+  // already), its backward widens q/k/v and the output; a linear computes its output in f32
+  // (the fc's is the largest); in f16 the MLP's activation widens the pre-activation and
+  // computes its output (in bf16 attention, the norms and activations read and write bf16
+  // directly); the gate widens its two inputs and computes its output; the conv mixer widens
+  // its input. (Attention's score tiles, and in bf16 its widened tiles, are per-thread
+  // scratch outside the allocator.)
   if (lowp) {
-    const int64_t mlp = rounded(Nc * ff * 4) + (in.compute == Precision::bf16 ? 0 : rounded(Nc * F * 4));
-    int64_t widened = std::max(rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4), mlp);
+    const bool bf16 = in.compute == Precision::bf16;
+    const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));
+    const int64_t attention = bf16 ? 0 : rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4);
+    int64_t widened = std::max(attention, mlp);
     if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
     if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
     if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
