@@ -53,7 +53,10 @@ TEST(MoeRuns, StoppedAndResumedAtAnotherWorldSizeMatchesTheUninterruptedRun) {
 }
 
 // bf16 rounds matmul operands and saved activations (the router's logits come from a bf16
-// GEMM too): the loss curve stays close to fp32's without being bitwise it.
+// GEMM too): the loss curve stays close to fp32's without being bitwise it. Twice the dense
+// models' 0.03 bound: a rounding that flips a token's top-k choice changes its output
+// outright, so the curves drift apart faster (worst over these 60 steps: 0.013 through the
+// AVX-512 GEMM, 0.043 through the AVX2 one, whose summation order rounds differently).
 TEST(MoeRuns, Bf16TracksTheFp32LossCurve) {
   TempDir tmp;
   const std::string common = "--set train.steps=60 --set train.log_every=10 --set optim.lr=3e-3 --set train.global_batch=4";
@@ -65,7 +68,7 @@ TEST(MoeRuns, Bf16TracksTheFp32LossCurve) {
   ASSERT_EQ(got.size(), ref.size());
   double worst = 0;
   for (const auto& [step, m] : ref) worst = std::max(worst, std::abs(got.at(step)["loss"].get<double>() - m["loss"].get<double>()));
-  EXPECT_LT(worst, 0.03);
+  EXPECT_LT(worst, 0.06);
   EXPECT_GT(worst, 0.0);
   EXPECT_LT(got.at(60)["loss"].get<double>(), ref.at(10)["loss"].get<double>()) << "bf16 did not learn";
 }
