@@ -10,7 +10,7 @@ namespace zt::cpu {
 // fp32 GEMM of a model's layers, by the ISA in use: with AVX-512 oneDNN's JIT sgemm (~200
 // GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE); with AVX2 our blocked kernel
 // on fp32 operands (sgemm_blocked_isa below), which beat oneDNN's AVX2 sgemm at most model
-// shapes and made a whole fp32 step 6-8% faster (default job and gpt2-124m, AVX2 forced on
+// shapes and made a whole fp32 step 5-8% faster (default job and gpt2-124m, AVX2 forced on
 // Zen 5); without AVX2, oneDNN's SSE4.1 kernels.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
