@@ -232,14 +232,14 @@ PlanBytes plan_memory(const PlanInput& in) {
   if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
   // Low precision: kernels widen what they read into f32 temporaries and compute what they
   // store in f32 first; the largest set alive in one kernel counts (activation buffers live
-  // across steps, so a forward's temporaries meet them at their full size). In f16
-  // attention's forward widens q/k/v and computes its output (its log-sum-exp is f32
-  // already), its backward widens q/k/v and the output; a linear computes its output in f32
-  // (the fc's is the largest); in f16 the MLP's activation widens the pre-activation and
-  // computes its output (in bf16 attention, the norms and activations read and write bf16
-  // directly); the gate widens its two inputs and computes its output; the conv mixer widens
-  // its input. (Attention's score tiles, and in bf16 its widened tiles, are per-thread
-  // scratch outside the allocator.)
+  // across steps, so a forward's temporaries meet them at their full size). A linear
+  // computes its output in f32 (the fc's is the largest); in f16 only, attention's forward
+  // widens q/k/v and computes its output (its log-sum-exp is f32 already), its backward
+  // widens q/k/v and the output, and the MLP's activation widens the pre-activation and
+  // computes its output (in bf16 those read and write bf16 directly, as the norms do); the
+  // gate widens its two inputs and computes its output; the conv mixer widens its input.
+  // (Attention's score tiles, and in bf16 its widened tiles, are per-thread scratch outside
+  // the allocator.)
   if (lowp) {
     const bool bf16 = in.compute == Precision::bf16;
     const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));

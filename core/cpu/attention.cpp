@@ -108,22 +108,23 @@ inline F32Rows f32_rows(const Bf16* src, int64_t rows, int64_t D, int64_t ld, fl
   return {buf, D};
 }
 
-template <typename T>
-void forward_impl(T* out, float* lse, const T* qkv, const AttnDims& d) {
-  const int64_t B = d.B, T_ = d.T, H = d.H, KVH = d.KVH, D = d.D;
+template <typename Elem>
+void forward_impl(Elem* out, float* lse, const Elem* qkv, const AttnDims& d) {
+  const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH, BH = B * H;
-  const int64_t tiles = (T_ + kBr - 1) / kBr;
+  const int64_t tiles = (T + kBr - 1) / kBr;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool parallel = 2 * B * H * T_ * T_ * D >= kParallelFlops;
-  constexpr bool kWiden = !std::is_same_v<T, float>;
+  const bool parallel = 2 * B * H * T * T * D >= kParallelFlops;
+  constexpr bool kWiden = !std::is_same_v<Elem, float>;
   // One work item per (b, h, query tile), longest (last) tiles first so that dynamic
   // scheduling ends balanced. Items write disjoint rows and compute them the same way on
   // any thread, so the result does not depend on the schedule or the thread count.
 #pragma omp parallel for schedule(dynamic) if (parallel)
   for (int64_t item = 0; item < BH * tiles; ++item) {
     const int64_t bh = item % BH, r0 = (tiles - 1 - item / BH) * kBr;
-    const int64_t r1 = std::min(T_, r0 + kBr), rows = r1 - r0;
+    const int64_t r1 = std::min(T, r0 + kBr), rows = r1 - r0;
     const int64_t b = bh / H, h = bh % H, kvh = h / group;
+    // scores, then probabilities: (rows, kBc)
     float* s = scratch(kBr * kBc + 2 * kBr + (kWiden ? 2 * kBr * D + 2 * kBc * D : 0));
     float* m = s + kBr * kBc;  // running row max (rows)
     float* l = m + kBr;        // running row sum under m (rows)
@@ -131,13 +132,13 @@ void forward_impl(T* out, float* lse, const T* qkv, const AttnDims& d) {
     float* o_buf = q_buf + kBr * D;
     float* k_buf = o_buf + kBr * D;
     float* v_buf = k_buf + kBc * D;
-    const F32Rows q = f32_rows(qkv + (b * T_ + r0) * W + h * D, rows, D, W, q_buf);  // (rows, D)
-    const T* k = qkv + b * T_ * W + (H + kvh) * D;
-    const T* v = qkv + b * T_ * W + (H + KVH + kvh) * D;
+    const F32Rows q = f32_rows(qkv + (b * T + r0) * W + h * D, rows, D, W, q_buf);  // (rows, D)
+    const Elem* k = qkv + b * T * W + (H + kvh) * D;
+    const Elem* v = qkv + b * T * W + (H + KVH + kvh) * D;
     // O (rows, D): the accumulator, in out itself when that is f32, else rounded into it at the end
     float* o = o_buf;
     int64_t ldo = D;
-    if constexpr (!kWiden) o = out + (b * T_ + r0) * HD + h * D, ldo = HD;
+    if constexpr (!kWiden) o = out + (b * T + r0) * HD + h * D, ldo = HD;
     std::fill(m, m + rows, -INFINITY);
     std::fill(l, l + rows, 0.f);
     // Key tiles up to the causal limit: keys >= r1 are masked for every row of this tile.
@@ -155,58 +156,58 @@ void forward_impl(T* out, float* lse, const T* qkv, const AttnDims& d) {
     }
     for (int64_t t = 0; t < rows; ++t) {
       scale_row(o + t * ldo, D, 1.f / l[t]);
-      lse[bh * T_ + r0 + t] = m[t] + std::log(l[t]);
+      lse[bh * T + r0 + t] = m[t] + std::log(l[t]);
       if constexpr (kWiden) {
-        T* dst = out + (b * T_ + r0 + t) * HD + h * D;
+        Elem* dst = out + (b * T + r0 + t) * HD + h * D;
         for (int64_t x = 0; x < D; ++x) store(dst + x, o[t * ldo + x]);
       }
     }
   }
 }
 
-template <typename T>
-void backward_impl(float* dqkv, const float* dout, const T* qkv, const T* out, const float* lse, const AttnDims& d,
+template <typename Elem>
+void backward_impl(float* dqkv, const float* dout, const Elem* qkv, const Elem* out, const float* lse, const AttnDims& d,
                    bool accumulate) {
-  const int64_t B = d.B, T_ = d.T, H = d.H, KVH = d.KVH, D = d.D;
+  const int64_t B = d.B, T = d.T, H = d.H, KVH = d.KVH, D = d.D;
   const int64_t W = d.qkv_width(), HD = H * D, group = H / KVH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool parallel = 5 * B * H * T_ * T_ * D >= kParallelFlops;
-  constexpr bool kWiden = !std::is_same_v<T, float>;
+  const bool parallel = 5 * B * H * T * T * D >= kParallelFlops;
+  constexpr bool kWiden = !std::is_same_v<Elem, float>;
   // One work item per (b, kv head): the query heads of a group all add into the same dK and
   // dV rows, so they run in a fixed order on one thread (no races, thread-count-independent).
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t bk = 0; bk < B * KVH; ++bk) {
     const int64_t b = bk / KVH, kvh = bk % KVH;
-    float* p = scratch(2 * kBr * kBc + kBr + (kWiden ? 2 * T_ * D + 2 * kBr * D : 0));  // probabilities (rows, kBc)
+    float* p = scratch(2 * kBr * kBc + kBr + (kWiden ? 2 * T * D + 2 * kBr * D : 0));  // P (rows, kBc)
     float* ds = p + kBr * kBc;  // dP, then dS (rows, kBc)
     float* di = ds + kBr * kBc;  // rowsum(dO * O) (rows)
     float* kv_buf = di + kBr;    // bf16 only: this item's k and v rows widened, a query tile's q and out
     // This item's k and v rows, widened once for all its query heads and tiles (bf16).
-    const F32Rows k = f32_rows(qkv + b * T_ * W + (H + kvh) * D, T_, D, W, kv_buf);
-    const F32Rows v = f32_rows(qkv + b * T_ * W + (H + KVH + kvh) * D, T_, D, W, kv_buf + T_ * D);
-    float* q_buf = kv_buf + 2 * T_ * D;
+    const F32Rows k = f32_rows(qkv + b * T * W + (H + kvh) * D, T, D, W, kv_buf);
+    const F32Rows v = f32_rows(qkv + b * T * W + (H + KVH + kvh) * D, T, D, W, kv_buf + T * D);
+    float* q_buf = kv_buf + 2 * T * D;
     float* o_buf = q_buf + kBr * D;
-    float* dk = dqkv + b * T_ * W + (H + kvh) * D;
-    float* dv = dqkv + b * T_ * W + (H + KVH + kvh) * D;
+    float* dk = dqkv + b * T * W + (H + kvh) * D;
+    float* dv = dqkv + b * T * W + (H + KVH + kvh) * D;
     if (!accumulate)  // this item's columns of dqkv (its group's dQ, its dK and dV), while in cache
-      for (int64_t t = 0; t < T_; ++t) {
-        std::fill_n(dqkv + (b * T_ + t) * W + kvh * group * D, group * D, 0.f);
+      for (int64_t t = 0; t < T; ++t) {
+        std::fill_n(dqkv + (b * T + t) * W + kvh * group * D, group * D, 0.f);
         std::fill_n(dk + t * W, D, 0.f);
         std::fill_n(dv + t * W, D, 0.f);
       }
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      const float* row_lse = lse + (b * H + h) * T_;
-      for (int64_t r0 = 0; r0 < T_; r0 += kBr) {
-        const int64_t r1 = std::min(T_, r0 + kBr);
-        const F32Rows ot = f32_rows(out + (b * T_ + r0) * HD + h * D, r1 - r0, D, HD, o_buf);
-        for (int64_t t = r0; t < r1; ++t) di[t - r0] = dot(dout + (b * T_ + t) * HD + h * D, ot.p + (t - r0) * ot.ld, D);
-        const F32Rows qt = f32_rows(qkv + (b * T_ + r0) * W + h * D, r1 - r0, D, W, q_buf);  // (r1 - r0, D)
+      const float* row_lse = lse + (b * H + h) * T;
+      for (int64_t r0 = 0; r0 < T; r0 += kBr) {
+        const int64_t r1 = std::min(T, r0 + kBr);
+        const F32Rows ot = f32_rows(out + (b * T + r0) * HD + h * D, r1 - r0, D, HD, o_buf);
+        for (int64_t t = r0; t < r1; ++t) di[t - r0] = dot(dout + (b * T + t) * HD + h * D, ot.p + (t - r0) * ot.ld, D);
+        const F32Rows qt = f32_rows(qkv + (b * T + r0) * W + h * D, r1 - r0, D, W, q_buf);  // (r1 - r0, D)
         // Rows [a, e) of this query tile against keys [c0, c1).
         auto block = [&](int64_t a, int64_t e, int64_t c0, int64_t c1) {
           const int64_t rows = e - a, cols = c1 - c0;
           const float* q = qt.p + (a - r0) * qt.ld;  // (rows, D)
-          float* dq = dqkv + (b * T_ + a) * W + h * D;
-          const float* go = dout + (b * T_ + a) * HD + h * D;  // (rows, D), stride HD
+          float* dq = dqkv + (b * T + a) * W + h * D;
+          const float* go = dout + (b * T + a) * HD + h * D;  // (rows, D), stride HD
           const float* kc = k.p + c0 * k.ld;
           const float* vc = v.p + c0 * v.ld;
           // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it

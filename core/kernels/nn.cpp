@@ -38,7 +38,7 @@ namespace {
 constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
 
 // A GEMM operand in the compute dtype (the weight's). bf16: a real bf16 GEMM, with f32
-// inputs rounded to bf16 as the kernel packs them; a `shared` one (read by two GEMMs: a
+// inputs rounded to bf16 as the kernel packs them; a shared one (read by two GEMMs: a
 // linear's dout in backward) is rounded once into a bf16 copy instead, since a streaming pass
 // is cheaper than rounding while packing once it has left L2 (up to 20% of a GEMM at the
 // default job's shapes) and the GEMMs then read half the bytes; same values either way. A
@@ -47,15 +47,8 @@ constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
 // 65504, as on a GPU) and held as f32 for an fp32 GEMM. f32: as is.
 class GemmOperand {
  public:
-  // Whether a shared operand t is rounded into a bf16 copy.
-  static bool rounds_once(const Tensor& t, DType compute) {
-    return compute == DType::bf16 && t.dtype() == DType::f32 && t.numel() * 2 <= kRoundOnceMaxBytes;
-  }
-  GemmOperand(const Tensor& t, DType compute, bool shared = false) : t_(t), compute_(compute) {
-    if (shared && rounds_once(t, compute)) {
-      t_ = Tensor::empty(t.shape(), DType::bf16, MemTag::workspace);
-      convert(t_, t);
-    } else if (compute == DType::f16 && t.dtype() == DType::f32) {
+  GemmOperand(const Tensor& t, DType compute) : t_(t), compute_(compute) {
+    if (compute == DType::f16 && t.dtype() == DType::f32) {
       Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
       convert(h, t);
       t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
@@ -64,6 +57,21 @@ class GemmOperand {
       t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
       convert(t_, t);
     }
+  }
+  // A shared operand, an f32 (N, C) matrix. With colsum (C values), t's column sums are added
+  // there in the same pass that rounds it, if it is rounded: one read of t instead of two.
+  static GemmOperand shared(const Tensor& t, DType compute, float* colsum = nullptr) {
+    const int64_t N = rows(t), C = cols(t);
+    if (compute != DType::bf16 || t.numel() * 2 > kRoundOnceMaxBytes) {
+      if (colsum) cpu::colsum_accumulate(colsum, t.data<float>(), N, C);
+      return GemmOperand(t, compute);
+    }
+    Tensor rounded = Tensor::empty(t.shape(), DType::bf16, MemTag::workspace);
+    if (colsum)
+      cpu::colsum_accumulate(colsum, t.data<float>(), N, C, detail::bf16_data(rounded));
+    else
+      convert(rounded, t);
+    return GemmOperand(rounded, compute);
   }
   bool bf16() const { return compute_ == DType::bf16; }
   cpu::Bf16Operand as_bf16() const {
@@ -219,21 +227,14 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   ZT_CHECK(weight.ndim() == 2 && weight.dim(1) == C && rows(dout) == N && cols(dout) == OC && dweight.numel() == OC * C,
            "linear backward: inp {} weight {} dout {} dweight {}", inp.shape_str(), weight.shape_str(),
            dout.shape_str(), dweight.shape_str());
-  // dout is read by both GEMMs (a shared operand). With a bias, the column sums read it in
-  // the same pass that rounds it, if it is rounded once: one read of dout instead of two.
-  Tensor dout_rounded;
+  float* dbias_sum = nullptr;
   if (dbias) {
     check_f32_cpu(*dbias, "dbias");
     ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
-    cpu::Bf16* rounded = nullptr;
-    if (GemmOperand::rounds_once(dout, compute)) {
-      dout_rounded = Tensor::empty(dout.shape(), DType::bf16, MemTag::workspace);
-      rounded = detail::bf16_data(dout_rounded);
-    }
-    cpu::colsum_accumulate(dbias->data<float>(), dout.data<float>(), N, OC, rounded);
+    dbias_sum = dbias->data<float>();
   }
-  const GemmOperand dout_c = dout_rounded.defined() ? GemmOperand(dout_rounded, compute)
-                                                    : GemmOperand(dout, compute, /*shared=*/true);
+  // Read by both GEMMs; the bias gradient is dout's column sums, taken in the same pass.
+  const GemmOperand dout_c = GemmOperand::shared(dout, compute, dbias_sum);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");

@@ -81,6 +81,20 @@ Tensor make_out(const AttnShape& s) {
 }
 Tensor make_lse(const AttnShape& s) { return Tensor::zeros({s.B, s.n_head, s.T}, DType::f32); }
 
+// Random q/k/v (stream) and dout (stream + 1), forward's out and log-sum-exp, and the
+// gradient backward accumulates into zeros.
+struct Pass {
+  Tensor qkv, dout, out, lse, dqkv;
+};
+Pass forward_backward(const AttnShape& s, uint64_t stream) {
+  Pass p{random_tensor({s.B, s.T, s.qkv_width()}, stream),
+         random_tensor({s.B, s.T, s.n_head * s.head_dim}, stream + 1), make_out(s), make_lse(s), Tensor()};
+  attention_forward(p.out, p.lse, p.qkv, s);
+  p.dqkv = Tensor::zeros(p.qkv.shape(), DType::f32);
+  attention_backward(p.dqkv, p.dout, p.qkv, p.out, p.lse, s);
+  return p;
+}
+
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
@@ -128,14 +142,9 @@ TEST_P(AttentionShapes, ForwardMatchesNaiveF64Reference) {
 
 TEST_P(AttentionShapes, BackwardMatchesNaiveF64Reference) {
   const AttnShape s = GetParam();
-  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 12);
-  Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 13);
-  Tensor out = make_out(s), lse = make_lse(s);
-  attention_forward(out, lse, qkv, s);
-  Tensor dqkv = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(dqkv, dout, qkv, out, lse, s);
-  RefResult ref = reference_attention(qkv, s, &dout);
-  EXPECT_EQ(count_off(dqkv.data<float>(), ref.dqkv, 2e-5, 1e-4, "dqkv"), 0);
+  const Pass p = forward_backward(s, 12);
+  RefResult ref = reference_attention(p.qkv, s, &p.dout);
+  EXPECT_EQ(count_off(p.dqkv.data<float>(), ref.dqkv, 2e-5, 1e-4, "dqkv"), 0);
 }
 
 // Finite differences probe every element, so the multi-tile case is kept narrow.
@@ -214,12 +223,8 @@ TEST_P(AttentionShapes, IsCausal) {
 
 TEST_P(AttentionShapes, BackwardAccumulates) {
   const AttnShape s = GetParam();
-  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 41);
-  Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 42);
-  Tensor out = make_out(s), lse = make_lse(s);
-  attention_forward(out, lse, qkv, s);
-  Tensor g = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(g, dout, qkv, out, lse, s);
+  const Pass p = forward_backward(s, 41);
+  const Tensor &qkv = p.qkv, &dout = p.dout, &out = p.out, &lse = p.lse, &g = p.dqkv;
   Tensor twice = Tensor::zeros(qkv.shape(), DType::f32);
   attention_backward(twice, dout, qkv, out, lse, s);
   attention_backward(twice, dout, qkv, out, lse, s);
@@ -241,16 +246,11 @@ TEST_P(AttentionShapes, BackwardAccumulates) {
 // (NaN included), in every column (q of each head, k and v of each kv head).
 TEST_P(AttentionShapes, OverwrittenDqkvEqualsAZeroedAccumulation) {
   const AttnShape s = GetParam();
-  Tensor qkv = random_tensor({s.B, s.T, s.qkv_width()}, 44);
-  Tensor dout = random_tensor({s.B, s.T, s.n_head * s.head_dim}, 45);
-  Tensor out = make_out(s), lse = make_lse(s);
-  attention_forward(out, lse, qkv, s);
-  Tensor zeroed = Tensor::zeros(qkv.shape(), DType::f32);
-  attention_backward(zeroed, dout, qkv, out, lse, s);
-  Tensor garbage = random_tensor(qkv.shape(), 46);
+  const Pass p = forward_backward(s, 44);
+  Tensor garbage = random_tensor(p.qkv.shape(), 46);
   for (int64_t i = 0; i < garbage.numel(); i += 5) garbage.data<float>()[i] = std::nanf("");
-  attention_backward(garbage, dout, qkv, out, lse, s, GradWrite::overwrite);
-  EXPECT_TRUE(bitwise_equal(garbage, zeroed));
+  attention_backward(garbage, p.dout, p.qkv, p.out, p.lse, s, GradWrite::overwrite);
+  EXPECT_TRUE(bitwise_equal(garbage, p.dqkv));
 }
 
 // bf16 q/k/v and out are read (and forward's out written) directly, each tile widened as it
