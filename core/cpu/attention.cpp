@@ -155,11 +155,15 @@ void forward_impl(Elem* out, float* lse, const Elem* qkv, const AttnDims& d) {
       sgemm_small(false, false, rows, D, cols, 1.f, s, kBc, vt.p, vt.ld, c0 > 0 ? 1.f : 0.f, o, ldo);
     }
     for (int64_t t = 0; t < rows; ++t) {
-      scale_row(o + t * ldo, D, 1.f / l[t]);
+      const float inv = 1.f / l[t];
       lse[bh * T + r0 + t] = m[t] + std::log(l[t]);
-      if constexpr (kWiden) {
+      if constexpr (kWiden) {  // normalized and rounded in one pass
         Elem* dst = out + (b * T + r0 + t) * HD + h * D;
-        for (int64_t x = 0; x < D; ++x) store(dst + x, o[t * ldo + x]);
+        const float* src = o + t * ldo;
+#pragma omp simd
+        for (int64_t x = 0; x < D; ++x) store(dst + x, src[x] * inv);
+      } else {
+        scale_row(o + t * ldo, D, inv);
       }
     }
   }

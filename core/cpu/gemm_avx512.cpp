@@ -168,30 +168,34 @@ ZT_AVX512 void pack_a(bool ta, const T* A, int64_t lda, int64_t m_total, int64_t
   }
 }
 
-// acc (MR x NR) = a (MR x kc) times b (kc x NR); a is k-major (a[k*MR + r]) or row-major
-// (a[r*kc + k]) as pack_a wrote it.
-template <bool kKMajorA>
+// acc (MR x 16 kNV) = a (MR x kc) times the first 16 kNV columns of b (kc x NR); a is
+// k-major (a[k*MR + r]) or row-major (a[r*kc + k]) as pack_a wrote it. A panel narrower than
+// NR (C's last columns) takes the narrowest kNV that covers it: the LM head's 65 columns are
+// one full panel and one of a single column, which at kNV = 4 cost a whole panel's FMAs.
+template <int64_t kNV, bool kKMajorA>
 ZT_AVX512 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m512 acc[MR][NV]) {
   for (int64_t r = 0; r < MR; ++r)
-    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[NV];
-    for (int64_t v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    __m512 bv[kNV];
+    for (int64_t v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
     for (int64_t r = 0; r < MR; ++r) {
       const __m512 ar = _mm512_set1_ps(kKMajorA ? a[k * MR + r] : a[r * kc + k]);
-      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+      for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
     b += NR;
   }
 }
 
-// C tile = alpha * acc + beta * C over the valid mr x nr corner (beta == 0 never reads C).
+// C tile = alpha * acc + beta * C over the valid mr x nr corner (nr <= 16 kNV; beta == 0
+// never reads C).
+template <int64_t kNV>
 ZT_AVX512 inline void store_tile(__m512 acc[MR][NV], int64_t mr, int64_t nr, float alpha, float beta, float* C,
                                  int64_t ldc) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int64_t r = 0; r < mr; ++r) {
     float* c = C + r * ldc;
-    for (int64_t v = 0; v < NV; ++v) {
+    for (int64_t v = 0; v < kNV; ++v) {
       const int64_t j = v * 16;
       if (j >= nr) break;
       const __mmask16 m = first(nr - j);
@@ -200,6 +204,17 @@ ZT_AVX512 inline void store_tile(__m512 acc[MR][NV], int64_t mr, int64_t nr, flo
       _mm512_mask_storeu_ps(c + j, m, x);
     }
   }
+}
+
+template <int64_t kNV>
+ZT_AVX512 inline void tile_of_width(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr,
+                                    float alpha, float beta, float* C, int64_t ldc) {
+  __m512 acc[MR][NV];
+  if (ta)
+    micro_kernel<kNV, true>(kc, a, b, acc);
+  else
+    micro_kernel<kNV, false>(kc, a, b, acc);
+  store_tile<kNV>(acc, mr, nr, alpha, beta, C, ldc);
 }
 
 // The AVX-512 parts of the blocked GEMM (gemm_blocked.h).
@@ -219,13 +234,14 @@ struct Avx512 {
     // C's rows are far apart and usually outside L2 (a gradient being accumulated): fetch
     // them while the k loop runs, not after it.
     for (int64_t r = 0; r < mr; ++r)
-      for (int64_t v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
-    __m512 acc[MR][NV];
-    if (ta)
-      micro_kernel<true>(kc, a, b, acc);
-    else
-      micro_kernel<false>(kc, a, b, acc);
-    store_tile(acc, mr, nr, alpha, beta, C, ldc);
+      for (int64_t v = 0; v < (nr + 15) / 16; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
+    switch ((nr + 15) / 16) {
+      case 1: return tile_of_width<1>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
+      case 2: return tile_of_width<2>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
+      case 3: return tile_of_width<3>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
+      default: return tile_of_width<NV>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
+    }
   }
 };
 

@@ -92,6 +92,7 @@ TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
       {13, 65, 385},                // one past MR, NR and AVX-512's KC (384); odd K
       {197, 70, 777},               // crosses MC twice, odd K across three or four KC blocks
       {5, 3137, 40},                // crosses NC
+      {11, 90, 50},   {11, 100, 50},  // AVX-512's last panels of 26 and 36 columns: 2 and 3 vectors wide
   };
   for (const Impl& impl : impls()) {
     for (bool ta : {false, true})
@@ -237,7 +238,7 @@ TEST(SgemmBlocked, EveryIsaAndTransposeMatchesF64) {
   for (cpu::Isa isa : cpu::supported_isas())
     for (bool ta : {false, true})
       for (bool tb : {false, true})
-        for (const Case& c : {Case{7, 10, 12}, Case{13, 65, 385}, Case{197, 70, 777}}) {
+        for (const Case& c : {Case{7, 10, 12}, Case{13, 65, 385}, Case{197, 70, 777}, Case{11, 90, 50}, Case{11, 100, 50}}) {
           SCOPED_TRACE(::testing::Message() << cpu::isa_name(isa) << " ta " << ta << " tb " << tb << " M " << c.M
                                             << " N " << c.N << " K " << c.K);
           std::vector<float> A(size_t(c.M * c.K)), B(size_t(c.K * c.N)), C(size_t(c.M * c.N), 1.f);
