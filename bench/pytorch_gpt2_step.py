@@ -1,0 +1,88 @@
+"""GPT-2 124M training steps in PyTorch on the CPU: the reference that bench/vs_pytorch.sh
+times beside zerotrain's bench_step on the same machine.
+
+The same model and step as configs/gpt2-124m.yaml: 12 layers, 12 heads, d_model 768,
+vocabulary 50257, tied embeddings, biases, tanh GELU, B=4 x T=64 random tokens, AdamW
+(PyTorch's fused CPU kernel) after clipping the gradient norm to 1. Attention is
+scaled_dot_product_attention (PyTorch's flash kernel on the CPU). Prints the median ms/step.
+
+  python bench/pytorch_gpt2_step.py [--steps 6] [--warmup 2] [--threads 2]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.fc_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        x = x + self.proj(y)
+        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab=50257, max_len=1024, layers=12, heads=12, d=768):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(max_len, d)
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        for m in self.modules():  # GPT-2's initialization: N(0, 0.02) weights, zero biases
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()  # tied LM head
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq", type=int, default=64)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1337)
+    model = GPT()
+    opt = torch.optim.AdamW(model.parameters(), lr=6e-4, weight_decay=0.1, fused=True)
+    times = []
+    for step in range(a.warmup + a.steps):
+        idx = torch.randint(0, 50257, (a.batch, a.seq))
+        targets = torch.randint(0, 50257, (a.batch, a.seq))
+        t0 = time.perf_counter()
+        loss = model(idx, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= a.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    ms = statistics.median(times)
+    print(f"pytorch {torch.__version__} ms/step {ms:.1f} (median of {a.steps}; fastest {min(times):.1f}) "
+          f"tokens/s {a.batch * a.seq / ms * 1e3:.0f} threads {torch.get_num_threads()} "
+          f"capability {torch.backends.cpu.get_cpu_capability()} loss {loss.item():.3f}")
+
+
+if __name__ == "__main__":
+    main()
