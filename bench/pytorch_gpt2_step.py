@@ -1,12 +1,13 @@
-"""GPT-2 124M training steps in PyTorch on the CPU: the reference that bench/vs_pytorch.sh
+"""GPT-2 family training steps in PyTorch on the CPU: the reference that bench/vs_pytorch.sh
 times beside zerotrain's bench_step on the same machine.
 
-The same model and step as configs/gpt2-124m.yaml: 12 layers, 12 heads, d_model 768,
-vocabulary 50257, tied embeddings, biases, tanh GELU, B=4 x T=64 random tokens, AdamW
-(PyTorch's fused CPU kernel) after clipping the gradient norm to 1. Attention is
-scaled_dot_product_attention (PyTorch's flash kernel on the CPU). Prints the median ms/step.
+The model and step of zerotrain's gpt2 family: learned positions, tied embeddings, biases,
+LayerNorm, tanh GELU; random tokens; AdamW (PyTorch's fused CPU kernel) after clipping the
+gradient norm to 1. Attention is scaled_dot_product_attention (PyTorch's flash kernel on the
+CPU). The defaults are configs/gpt2-124m.yaml's shape. Prints the median ms/step.
 
-  python bench/pytorch_gpt2_step.py [--steps 6] [--warmup 2] [--threads 2]
+  python bench/pytorch_gpt2_step.py [--steps 6] [--warmup 2] [--threads 2] [--layers 12]
+      [--heads 12] [--d 768] [--vocab 50257] [--batch 4] [--seq 64]
 """
 import argparse
 import statistics
@@ -59,17 +60,21 @@ def main():
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--heads", type=int, default=12)
+    p.add_argument("--d", type=int, default=768)
+    p.add_argument("--vocab", type=int, default=50257)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seq", type=int, default=64)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
-    model = GPT()
+    model = GPT(vocab=a.vocab, max_len=a.seq, layers=a.layers, heads=a.heads, d=a.d)
     opt = torch.optim.AdamW(model.parameters(), lr=6e-4, weight_decay=0.1, fused=True)
     times = []
     for step in range(a.warmup + a.steps):
-        idx = torch.randint(0, 50257, (a.batch, a.seq))
-        targets = torch.randint(0, 50257, (a.batch, a.seq))
+        idx = torch.randint(0, a.vocab, (a.batch, a.seq))
+        targets = torch.randint(0, a.vocab, (a.batch, a.seq))
         t0 = time.perf_counter()
         loss = model(idx, targets)
         opt.zero_grad(set_to_none=True)
