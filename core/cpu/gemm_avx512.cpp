@@ -233,10 +233,10 @@ struct Avx512 {
                              float beta, float* C, int64_t ldc) {
     // C's rows are far apart and usually outside L2 (a gradient being accumulated): fetch
     // them while the k loop runs, not after it.
+    const int64_t vectors = (nr + 15) / 16;
     for (int64_t r = 0; r < mr; ++r)
-      for (int64_t v = 0; v < (nr + 15) / 16; ++v)
-        _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
-    switch ((nr + 15) / 16) {
+      for (int64_t v = 0; v < vectors; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
+    switch (vectors) {
       case 1: return tile_of_width<1>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
       case 2: return tile_of_width<2>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
       case 3: return tile_of_width<3>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
