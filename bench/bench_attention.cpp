@@ -72,14 +72,15 @@ void BM_RopeForward(benchmark::State& st) {
                        s.head_dim * int64_t{sizeof(float)});
 }
 
-// {B, T, H, KVH, D}: the model shapes, GPT-2 124M (12 heads of 64, T = 64 here) and the
-// default job (shakespeare-char: 4 heads of 64, T = 128, B = 32); then 12 heads of 64 at
-// growing T (B shrinking so every case has similar work) for how the rate holds up with T,
-// and a GQA case.
+// {B, T, H, KVH, D}: the model shapes, GPT-2 124M (12 heads of 64, T = 64 here), the previous
+// default job (4 heads of 64, T = 128, B = 32) and the default job (shakespeare-char: 4 heads
+// of 32, T = 128, B = 8); then 12 heads of 64 at growing T (B shrinking so every case has
+// similar work) for how the rate holds up with T, and a GQA case.
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"B", "T", "H", "KVH", "D"});
   b->Args({4, 64, 12, 12, 64});
   b->Args({32, 128, 4, 4, 64});
+  b->Args({8, 128, 4, 4, 32});
   b->Args({4, 256, 12, 12, 64});
   b->Args({2, 1024, 12, 12, 64});
   b->Args({1, 4096, 12, 12, 64});

@@ -48,10 +48,18 @@ blocked::Operand operand(Bf16Operand x) {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc) {
+           int64_t ldc, const Epilogue& epilogue) {
   if (active_isa() == Isa::avx2)
-    return sgemm_blocked_isa(Isa::avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return sgemm_blocked_isa(Isa::avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
   sgemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!epilogue.active()) return;
+  // The blocked kernel's epilogue, row by row after oneDNN's product (finish_tile's operations).
+#pragma omp parallel for schedule(static) if (M * N >= (int64_t{1} << 16))
+  for (int64_t i = 0; i < M; ++i) {
+    blocked::Args row{};
+    row.C = C, row.ldc = ldc, row.epilogue = epilogue;
+    blocked::finish_tile(row, i, 0, 1, N);
+  }
 }
 
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
@@ -67,9 +75,10 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 }
 
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                       const Epilogue& epilogue) {
   run_blocked(isa, {trans_a, trans_b, M, N, K, alpha, {A, blocked::Storage::f32}, lda, {B, blocked::Storage::f32}, ldb,
-                    beta, C, ldc});
+                    beta, C, ldc, epilogue});
 }
 
 }  // namespace zt::cpu

@@ -7,14 +7,6 @@
 
 namespace zt::cpu {
 
-// fp32 GEMM of a model's layers, by the ISA in use: with AVX-512 oneDNN's JIT sgemm (~200
-// GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE); with AVX2 our blocked kernel
-// on fp32 operands (sgemm_blocked_isa below), which beat oneDNN's AVX2 sgemm at most model
-// shapes and made a whole fp32 step 5-8% faster (default job and gpt2-124m, AVX2 forced on
-// Zen 5); without AVX2, oneDNN's SSE4.1 kernels.
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
 
 // fp32 GEMM for small products (attention's tiles, a few hundred thousand FLOPs per call):
 // oneDNN's JIT sgemm on every ISA, whose per-call cost is lowest there. It picks its kernels
@@ -46,6 +38,16 @@ struct Epilogue {
   bool active() const { return bias != nullptr || bf16_out != nullptr; }
 };
 
+// fp32 GEMM of a model's layers, by the ISA in use: with AVX-512 oneDNN's JIT sgemm (~200
+// GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE); with AVX2 our blocked kernel
+// on fp32 operands (sgemm_blocked_isa below), which beat oneDNN's AVX2 sgemm at most model
+// shapes and made a whole fp32 step 5-8% faster (default job and gpt2-124m, AVX2 forced on
+// Zen 5); without AVX2, oneDNN's SSE4.1 kernels. The epilogue runs on each finished tile on
+// the blocked kernel, and as passes over C after oneDNN's product (the same values).
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc, const Epilogue& epilogue = {});
+
 // bf16 A and B, fp32 accumulation and C: our blocked kernel (gemm_blocked.h) for
 // active_isa(). Results are bitwise independent of the thread count.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -60,6 +62,7 @@ void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, in
                    int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C, int64_t ldc,
                    const Epilogue& epilogue = {});
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                       const Epilogue& epilogue = {});
 
 }  // namespace zt::cpu

@@ -1,19 +1,8 @@
-#include <omp.h>
-
 #include "core/cpu/bf16_elem.h"
 #include "core/cpu/ops.h"
 #include "core/cpu/reduce.h"
 
 namespace zt::cpu {
-
-void add_bias_rows(float* y, const float* bias, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    float* row = y + n * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) row[c] += bias[c];
-  }
-}
 
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded) {
   reduce_rows_into(out, C, N, [&](int64_t begin, int64_t end, float* acc) {

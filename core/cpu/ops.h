@@ -7,7 +7,6 @@ namespace zt::cpu {
 
 struct Bf16;
 
-void add_bias_rows(float* y, const float* bias, int64_t N, int64_t C);
 // out[c] += sum_n x[n,c]; with `rounded`, x rounded to bf16 is also written there in the same
 // pass (a linear backward's dout for its bf16 GEMMs: one read of dout instead of two).
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded = nullptr);

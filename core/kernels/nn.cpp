@@ -84,13 +84,13 @@ class GemmOperand {
   DType compute_;
 };
 
-// C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype.
+// C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype, then the epilogue.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A, int64_t lda,
-          const GemmOperand& B, int64_t ldb, float beta, float* C, int64_t ldc) {
+          const GemmOperand& B, int64_t ldb, float beta, float* C, int64_t ldc, const cpu::Epilogue& epilogue = {}) {
   if (A.bf16())
-    cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.as_bf16(), lda, B.as_bf16(), ldb, beta, C, ldc);
+    cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.as_bf16(), lda, B.as_bf16(), ldb, beta, C, ldc, epilogue);
   else
-    cpu::sgemm(ta, tb, M, N, K, 1.f, A.as_f32(), lda, B.as_f32(), ldb, beta, C, ldc);
+    cpu::sgemm(ta, tb, M, N, K, 1.f, A.as_f32(), lda, B.as_f32(), ldb, beta, C, ldc, epilogue);
 }
 
 DType compute_dtype_of(const Tensor& weight, const Tensor& inp) {
@@ -201,19 +201,13 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
   const GemmOperand a(inp, compute), w(weight, compute);
-  if (a.bf16()) {
-    // Bias and the bf16 rounding of out run on each tile as it finishes (the f32 workspace
-    // is scratch then): no passes of their own.
-    cpu::Epilogue e;
-    e.bias = bias ? bias->data<float>() : nullptr;
-    if (out.dtype() == DType::bf16) e.bf16_out = out.data<uint16_t>(), e.ldo = OC;
-    cpu::gemm_bf16(false, true, N, OC, C, 1.f, a.as_bf16(), C, w.as_bf16(), C, 0.f, o.data(), OC, e);
-    if (!e.bf16_out) o.store();
-    return;
-  }
-  gemm(false, true, N, OC, C, a, C, w, C, 0.f, o.data(), OC);
-  if (bias) cpu::add_bias_rows(o.data(), bias->data<float>(), N, OC);
-  o.store();
+  // Bias and the bf16 rounding of out run on each tile as it finishes (the f32 workspace is
+  // scratch then): no passes of their own.
+  cpu::Epilogue e;
+  e.bias = bias ? bias->data<float>() : nullptr;
+  if (out.dtype() == DType::bf16) e.bf16_out = out.data<uint16_t>(), e.ldo = OC;
+  gemm(false, true, N, OC, C, a, C, w, C, 0.f, o.data(), OC, e);
+  if (!e.bf16_out) o.store();
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,

@@ -105,6 +105,23 @@ TEST(KernelLinearCases, LargeShapeMatchesReferenceAndIsDeterministic) {
   EXPECT_TRUE(bitwise_equal(db, db2));
 }
 
+// The bias (and an output's rounding) run on each finished tile of the GEMM, or as passes after
+// a library product: large enough for every path's threading and for partial edge tiles, the
+// f32 output matches the reference and a bf16 or f16 output is bitwise its rounding.
+TEST(KernelLinearCases, LargeForwardAddsTheBiasAndRoundsTheOutputLikeSeparatePasses) {
+  const int64_t n = 301, c = 37, oc = 257;
+  Tensor x = random_tensor({n, c}, 20), w = random_tensor({oc, c}, 21), b = random_tensor({oc}, 22);
+  Tensor y = Tensor::empty({n, oc}, DType::f32);
+  linear_forward(y, x, w, &b);
+  expect_matches(y, linear_ref(x, w, &b, n, c, oc), 1e-5, 1e-5, "f32 out");
+  for (DType dt : {DType::bf16, DType::f16}) {
+    Tensor low = Tensor::empty({n, oc}, dt), want = Tensor::empty({n, oc}, dt);
+    linear_forward(low, x, w, &b);
+    convert(want, y);
+    EXPECT_TRUE(bitwise_equal(low, want)) << dtype_name(dt) << " out";
+  }
+}
+
 // GradWrite::overwrite: dinp gets exactly what a zeroed dinp accumulates, whatever it held
 // (NaN included: a GEMM with beta 0 must not read it), for every compute dtype and with K
 // (= OC) past one packed block; dweight and dbias still accumulate.
