@@ -27,10 +27,10 @@ struct Bf16Operand {
   explicit Bf16Operand(const float* f32) : data(f32), fp32(true) {}
 };
 
-// What the blocked GEMM does to each tile of C once it is final, while the tile is in cache
-// (a linear layer's bias and bf16 output without passes of their own): bias (N values) is
-// added to every row of C; with bf16_out (row stride ldo) the result is rounded there (as
-// f32_to_bf16) and C is left as scratch holding alpha op(A) op(B) + beta C.
+// What the blocked GEMM does to each tile (or block, per ISA) of C once it is final, while it
+// is in cache (a linear layer's bias and bf16 output without passes of their own): bias (N
+// values) is added to every row of C; with bf16_out (row stride ldo) the result is rounded
+// there (as f32_to_bf16) and C is left as scratch holding alpha op(A) op(B) + beta C.
 struct Epilogue {
   const float* bias = nullptr;
   uint16_t* bf16_out = nullptr;

@@ -199,6 +199,10 @@ ZT_AVX2 inline void store_tile(__m256 acc[MR][NV], int64_t mr, int64_t nr, float
 // The AVX2 parts of the blocked GEMM (gemm_blocked.h).
 struct Avx2 {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
+  // The epilogue on each finished MC x NC block (in L2) rather than on each 16-wide tile,
+  // whose short rows cost more in loop overhead than the block's L1 misses: the default job's
+  // step 0.5-1% faster on Zen 3 (5 of 5 alternating runs, fp32 and bf16).
+  static constexpr bool kFinishBlocks = true;
 
   ZT_AVX2 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
     blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, g.M, i0, mc, k0, kc, out); });

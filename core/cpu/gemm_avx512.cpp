@@ -220,6 +220,7 @@ ZT_AVX512 inline void tile_of_width(int64_t kc, const float* a, const float* b, 
 // The AVX-512 parts of the blocked GEMM (gemm_blocked.h).
 struct Avx512 {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
+  static constexpr bool kFinishBlocks = false;  // a C block (MC x NC) can exceed L2 here
 
   ZT_AVX512 static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
     blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g.ta, A, g.lda, g.M, i0, mc, k0, kc, out); });

@@ -16,6 +16,7 @@
 //   tile(kc, a, b, ta, mr, nr, alpha, beta, C, ldc)
 //                                        C[mr x nr] = alpha * a-panel b-panel + beta * C
 //                                        (beta == 0 never reads C)
+//   kFinishBlocks                        the epilogue per MC x NC block of C (true) or per tile
 #pragma once
 #include <omp.h>
 
@@ -139,8 +140,9 @@ void gemm_serial(const Args& g) {
             const int64_t mr = std::min(MR, g.M - i), nr = std::min(NR, g.N - j);
             Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, mr, nr, g.alpha, beta,
                          g.C + i * g.ldc + j, g.ldc);
-            if (finish) finish_tile(g, i, j, mr, nr);
+            if (finish && !Kernel::kFinishBlocks) finish_tile(g, i, j, mr, nr);
           }
+        if (finish && Kernel::kFinishBlocks) finish_tile(g, i0, j0, mc, nc);
       }
     }
   }

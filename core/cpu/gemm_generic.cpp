@@ -51,6 +51,7 @@ void pack_a(const blocked::Args& g, const T* A, int64_t i0, int64_t mc, int64_t 
 
 struct Generic {
   static constexpr int64_t MR = cpu::MR, NR = cpu::NR, KC = cpu::KC, MC = cpu::MC, NC = cpu::NC;
+  static constexpr bool kFinishBlocks = false;
 
   static void pack_a(const blocked::Args& g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
     blocked::with_typed(g.A, [&](auto A) { cpu::pack_a(g, A, i0, mc, k0, kc, out); });
