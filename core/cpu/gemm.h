@@ -7,7 +7,6 @@
 
 namespace zt::cpu {
 
-
 // fp32 GEMM for small products (attention's tiles, a few hundred thousand FLOPs per call):
 // oneDNN's JIT sgemm on every ISA, whose per-call cost is lowest there. It picks its kernels
 // by cpuid; ZT_CPU_ISA caps them too, from the first call on (ScopedIsa does not: oneDNN
@@ -42,8 +41,8 @@ struct Epilogue {
 // GFLOP/s per core on Zen 5, independent of OPENBLAS_CORETYPE); with AVX2 our blocked kernel
 // on fp32 operands (sgemm_blocked_isa below), which beat oneDNN's AVX2 sgemm at most model
 // shapes and made a whole fp32 step 5-8% faster (default job and gpt2-124m, AVX2 forced on
-// Zen 5); without AVX2, oneDNN's SSE4.1 kernels. The epilogue runs on each finished tile on
-// the blocked kernel, and as passes over C after oneDNN's product (the same values).
+// Zen 5); without AVX2, oneDNN's SSE4.1 kernels. The epilogue runs on C as the blocked kernel
+// finishes it, and as a pass over C after oneDNN's product (the same values).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, const Epilogue& epilogue = {});

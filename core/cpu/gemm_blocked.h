@@ -75,13 +75,12 @@ inline Operand offset(Operand x, bool trans, int64_t rows, int64_t cols, int64_t
   return x;
 }
 
-// The epilogue on a finished mr x nr tile of C at (i, j), while it is in L1: the bias added
-// to each row, then C or the bf16 output written; the same operations in the same order as a
-// separate bias pass and conversion, so the results are bitwise those.
-inline void finish_tile(const Args& g, int64_t i, int64_t j, int64_t mr, int64_t nr) {
-  const Epilogue& e = g.epilogue;
+// The epilogue on a finished mr x nr tile or block of C at (i, j), while it is in cache: the
+// bias added to each row, then C or the bf16 output written; the same operations in the same
+// order as a separate bias pass and conversion, so the results are bitwise those.
+inline void finish_tile(const Epilogue& e, float* C, int64_t ldc, int64_t i, int64_t j, int64_t mr, int64_t nr) {
   for (int64_t r = 0; r < mr; ++r) {
-    float* c = g.C + (i + r) * g.ldc + j;
+    float* c = C + (i + r) * ldc + j;
     const float* bias = e.bias ? e.bias + j : nullptr;
     if (e.bf16_out) {
       uint16_t* o = e.bf16_out + (i + r) * e.ldo + j;
@@ -140,9 +139,9 @@ void gemm_serial(const Args& g) {
             const int64_t mr = std::min(MR, g.M - i), nr = std::min(NR, g.N - j);
             Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, mr, nr, g.alpha, beta,
                          g.C + i * g.ldc + j, g.ldc);
-            if (finish && !Kernel::kFinishBlocks) finish_tile(g, i, j, mr, nr);
+            if (finish && !Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i, j, mr, nr);
           }
-        if (finish && Kernel::kFinishBlocks) finish_tile(g, i0, j0, mc, nc);
+        if (finish && Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i0, j0, mc, nc);
       }
     }
   }
@@ -160,7 +159,7 @@ void gemm(const Args& g) {
   if (g.K == 0) {  // C = beta * C
     for (int64_t i = 0; i < g.M; ++i)
       for (int64_t j = 0; j < g.N; ++j) g.C[i * g.ldc + j] = g.beta == 0.f ? 0.f : g.beta * g.C[i * g.ldc + j];
-    if (g.epilogue.active()) finish_tile(g, 0, 0, g.M, g.N);
+    if (g.epilogue.active()) finish_tile(g.epilogue, g.C, g.ldc, 0, 0, g.M, g.N);
     return;
   }
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);

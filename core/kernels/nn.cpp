@@ -201,8 +201,8 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
     ZT_CHECK(bias->numel() == OC, "linear bias {} for {} outputs", bias->shape_str(), OC);
   }
   const GemmOperand a(inp, compute), w(weight, compute);
-  // Bias and the bf16 rounding of out run on each tile as it finishes (the f32 workspace is
-  // scratch then): no passes of their own.
+  // Bias and the bf16 rounding of out run in the GEMM's epilogue (the f32 workspace is scratch
+  // then): no passes of their own.
   cpu::Epilogue e;
   e.bias = bias ? bias->data<float>() : nullptr;
   if (out.dtype() == DType::bf16) e.bf16_out = out.data<uint16_t>(), e.ldo = OC;
