@@ -2,8 +2,14 @@
 
 #include <omp.h>
 
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
 #include "core/allocator.h"
 #include "core/dtype.h"
+#include "core/kernels.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 
@@ -55,6 +61,50 @@ TEST(DType, Bf16AndF16RoundTrip) {
   EXPECT_EQ(bf16_to_f32(f32_to_bf16(1.0f + 1.0f / 512)), 1.0f);  // ties to even
   EXPECT_EQ(f16_to_f32(f32_to_f16(0.333251953125f)), 0.333251953125f);
   EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+}
+
+// bf16 rounding against a reference that picks, in double, the nearer of the two bf16
+// neighbours (ties to the even one; past the largest finite value the upper neighbour is
+// 2^128, as IEEE rounds with an unbounded exponent). NaN: quiet, sign and top payload kept.
+uint16_t reference_bf16(float x) {
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  if (std::isnan(x)) return static_cast<uint16_t>((u >> 16) | 0x40);
+  if (std::isinf(x)) return static_cast<uint16_t>(u >> 16);
+  const uint32_t down = u & 0xffff0000u, up = down + 0x10000u;  // toward zero, away from zero
+  const double lo = std::fabs(static_cast<double>(std::bit_cast<float>(down)));
+  const double hi = (up & 0x7fffffffu) == 0x7f800000u ? std::ldexp(1.0, 128)
+                                                      : std::fabs(static_cast<double>(std::bit_cast<float>(up)));
+  const double a = std::fabs(static_cast<double>(x));
+  const bool take_up = a - lo > hi - a || (a - lo == hi - a && ((down >> 16) & 1u));
+  return static_cast<uint16_t>((take_up ? up : down) >> 16);
+}
+
+TEST(DType, Bf16RoundingMatchesNearestEvenOnEveryKindOfValue) {
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x00000001u, 0x00008000u, 0x00018000u, 0x007fffffu,
+                                0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x7f7f8000u, 0x7f7f7fffu,
+                                0x7f7fffffu, 0xff7fffffu, 0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fbfffffu,
+                                0x7fc00000u, 0x7fffffffu, 0xffffffffu, 0xff800001u};
+  uint64_t state = 0x9e3779b97f4a7c15u;
+  for (int i = 0; i < 1 << 20; ++i) {  // random patterns, half of them ties or next to one
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    uint32_t u = static_cast<uint32_t>(state >> 32);
+    if (i % 2) u = (u & 0xffff0000u) | (0x7fffu + static_cast<uint32_t>(i % 3));  // 0x7fff, 0x8000, 0x8001
+    bits.push_back(u);
+  }
+  Tensor src = Tensor::empty({static_cast<int64_t>(bits.size())}, DType::f32, MemTag::other);
+  std::memcpy(src.raw(), bits.data(), bits.size() * 4);
+  Tensor dst = Tensor::empty(src.shape(), DType::bf16, MemTag::other);
+  convert(dst, src);  // the vectorized path
+  int64_t wrong = 0;
+  for (size_t i = 0; i < bits.size(); ++i) {
+    const float x = std::bit_cast<float>(bits[i]);
+    const uint16_t want = reference_bf16(x);
+    if (f32_to_bf16(x) != want || dst.data<uint16_t>()[i] != want) {
+      if (++wrong <= 5) ADD_FAILURE() << std::hex << "bits 0x" << bits[i] << ": want 0x" << want << ", scalar 0x"
+                                      << f32_to_bf16(x) << ", vectorized 0x" << dst.data<uint16_t>()[i];
+    }
+  }
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(Rng, FillIsIndependentOfThreadCount) {
