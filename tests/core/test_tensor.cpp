@@ -84,10 +84,8 @@ TEST(DType, Bf16RoundingMatchesNearestEvenOnEveryKindOfValue) {
                                 0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x7f7f8000u, 0x7f7f7fffu,
                                 0x7f7fffffu, 0xff7fffffu, 0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fbfffffu,
                                 0x7fc00000u, 0x7fffffffu, 0xffffffffu, 0xff800001u};
-  uint64_t state = 0x9e3779b97f4a7c15u;
   for (int i = 0; i < 1 << 20; ++i) {  // random patterns, half of them ties or next to one
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    uint32_t u = static_cast<uint32_t>(state >> 32);
+    uint32_t u = philox4x32(/*seed=*/7, /*stream=*/0, static_cast<uint64_t>(i))[0];
     if (i % 2) u = (u & 0xffff0000u) | (0x7fffu + static_cast<uint32_t>(i % 3));  // 0x7fff, 0x8000, 0x8001
     bits.push_back(u);
   }
