@@ -160,6 +160,9 @@ class NcclComm : public Communicator {
     config.blocking = 0;  // returns at once; we poll, so a missing rank times out instead of hanging
     check(nccl().ncclCommInitRankConfig(&comm_, world_, id, rank_, &config), "ncclCommInitRankConfig", rank_);
     await_ready("ncclCommInitRankConfig", &arrivals);
+    // The bootstrap's collectives (check-in, id broadcast) are set-up, not the caller's
+    // traffic: the counters start at zero, as they do for every other backend.
+    host_->reset_stats();
   }
 
   ~NcclComm() override {
