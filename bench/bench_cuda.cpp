@@ -1,6 +1,7 @@
 // GPU kernel microbenchmarks against their ceilings (scripts/device-check.sh runs this on the
-// GPU machine): bf16 GEMM TFLOP/s at 4096^3 through linear_forward, and the flash-style
-// attention forward and backward at GPT-2 124M's shape (B=8, H=12, T=1024, D=64).
+// GPU machine): bf16 GEMM TFLOP/s at 4096^3 through linear_forward, the flash-style attention
+// forward and backward at GPT-2 124M's shape (B=8, H=12, T=1024, D=64) and a Llama-style one
+// (B=4, T=2048, 16 heads on 4 kv heads, D=128), LayerNorm's bandwidth.
 // Prints one "name  ms  value unit" line per kernel.
 #include <chrono>
 #include <cstdio>
@@ -39,20 +40,24 @@ void bench() {
     const double ms = time_ms([&] { linear_forward(out, a, w, nullptr); });
     std::printf("gemm_bf16_4096        %9.3f ms  %8.1f TFLOP/s\n", ms, 2.0 * n * n * n / (ms * 1e-3) / 1e12);
   }
-  {
-    const AttnShape s{8, 1024, 12, 12, 64};
+  // Attention, bf16 (the tensor-core kernels): GPT-2 124M's shape, and a Llama-style one
+  // (head dim 128, 4 query heads per kv head).
+  const auto attention = [&](const char* name, const AttnShape& s) {
     Tensor qkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::bf16, MemTag::other, gpu);
     Tensor out = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, DType::bf16, MemTag::other, gpu);
     Tensor lse = Tensor::empty({s.B, s.n_head, s.T}, DType::f32, MemTag::other, gpu);
     Tensor dout = Tensor::zeros({s.B, s.T, s.n_head * s.head_dim}, DType::f32, MemTag::other, gpu);
     Tensor dqkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::f32, MemTag::other, gpu);
-    // Causal: half of the 4 B H T^2 D multiply-adds of the full score and value products.
+    // Causal: half of the 4 B H T^2 D multiply-adds of the full score and value products;
+    // backward counts 2.5x forward (dV, dP, dS^T Q, dS K), not the recomputed scores.
     const double flops = 4.0 * s.B * s.n_head * s.T * s.T * s.head_dim / 2;
     const double fwd = time_ms([&] { attention_forward(out, lse, qkv, s); });
-    std::printf("attention_fwd_b8_t1k  %9.3f ms  %8.1f TFLOP/s\n", fwd, flops / (fwd * 1e-3) / 1e12);
+    std::printf("attention_fwd_%-7s %9.3f ms  %8.1f TFLOP/s\n", name, fwd, flops / (fwd * 1e-3) / 1e12);
     const double bwd = time_ms([&] { attention_backward(dqkv, dout, qkv, out, lse, s); });
-    std::printf("attention_bwd_b8_t1k  %9.3f ms  %8.1f TFLOP/s\n", bwd, 2.5 * flops / (bwd * 1e-3) / 1e12);
-  }
+    std::printf("attention_bwd_%-7s %9.3f ms  %8.1f TFLOP/s\n", name, bwd, 2.5 * flops / (bwd * 1e-3) / 1e12);
+  };
+  attention("gpt2", AttnShape{8, 1024, 12, 12, 64});
+  attention("llama", AttnShape{4, 2048, 16, 4, 128});
   {
     const int64_t N = 8 * 1024, C = 768;
     Tensor x = Tensor::zeros({N, C}, DType::f32, MemTag::other, gpu), y = Tensor::empty({N, C}, DType::bf16, MemTag::other, gpu);

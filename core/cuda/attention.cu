@@ -5,10 +5,11 @@
 // so every gradient is a fixed-order sum (deterministic).
 //
 // Each lane holds D/32 elements of its row in registers: any head dim up to kMaxAttnHeadDim.
-// This is the correct, plain version; the tensor-core (mma) version for D = 64 and 128 is the
-// next step and will be tested against this one.
+// This plain version serves f32, f16 and odd head dims; bf16 at head dims 64 and 128 runs on
+// tensor cores (attention_mma.cu).
 #include <cmath>
 
+#include "core/cuda/attention_mma.h"
 #include "core/cuda/common.cuh"
 #include "core/math/online_softmax.h"
 
@@ -247,6 +248,7 @@ float scale_of(const AttnDims& d) { return 1.0f / std::sqrt(static_cast<float>(d
 }  // namespace
 
 void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type, const AttnDims& d) {
+  if (attention_forward_mma(out, out_type, lse, qkv, qkv_type, d)) return;
   const dim3 grid(static_cast<unsigned>(d.B * d.H), static_cast<unsigned>((d.T + kWarps - 1) / kWarps));
   attention_forward_kernel<<<grid, kWarps * 32, tile_bytes(d), compute_stream()>>>(out, out_type, lse, qkv, qkv_type,
                                                                                    layout_of(d), scale_of(d));
@@ -255,6 +257,7 @@ void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, El
 
 void attention_backward(float* dqkv, const float* dout, const void* qkv, Elem qkv_type, const void* out,
                         Elem out_type, const float* lse, const AttnDims& d, float* scratch) {
+  if (attention_backward_mma(dqkv, dout, qkv, qkv_type, out, out_type, lse, d, scratch)) return;
   cudaStream_t stream = compute_stream();
   float* delta = scratch;  // (B,H,T) rowsum(dout * out), from the dQ pass to the dK/dV pass
   const unsigned row_blocks = static_cast<unsigned>((d.T + kWarps - 1) / kWarps);

@@ -1,6 +1,14 @@
 // The flash-style attention kernels and RoPE on the GPU against the CPU: MHA and GQA, head dims
 // 64 and 128 and odd ones, T not a multiple of any tile; the log-sum-exp saved for backward.
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
 #include "tests/cuda/cuda_test_util.h"
+#ifdef ZT_WITH_CUDA
+#include "core/cuda/ops.h"
+#endif
 
 namespace zt::testing {
 namespace {
@@ -45,6 +53,57 @@ TEST(CudaAttentionBf16, Bf16ActivationsMatchTheCpuWithinARounding) {
   expect_close(out, gout, kBf16Tol, "attention bf16 out");
   expect_close(lse, glse, kF32Tol, "attention bf16 lse");
 }
+
+// bf16 at head dims 64 and 128 runs the tensor-core kernels (opted into here): against the
+// CPU's bf16 path (which widens to f32), forward and backward, T inside one tile, across tiles
+// and ragged; MHA, GQA, MQA.
+class CudaAttentionTensorCores : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    const char* was = std::getenv("ZT_CUDA_ATTENTION");
+    saved_ = was ? std::optional<std::string>(was) : std::nullopt;
+    setenv("ZT_CUDA_ATTENTION", "tensor_cores", 1);
+  }
+  void TearDown() override {
+    if (saved_)
+      setenv("ZT_CUDA_ATTENTION", saved_->c_str(), 1);
+    else
+      unsetenv("ZT_CUDA_ATTENTION");
+  }
+  std::optional<std::string> saved_;
+};
+
+TEST_P(CudaAttentionTensorCores, Bf16ForwardAndBackwardMatchTheCpu) {
+  ZT_REQUIRE_CUDA();
+#ifdef ZT_WITH_CUDA
+  const Case c = GetParam();
+  const AttnShape s{c.B, c.T, c.H, c.KVH, c.D};
+  ASSERT_TRUE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, {c.B, c.T, c.H, c.KVH, c.D}));
+  const Tensor qkv = random_cpu({c.B, c.T, s.qkv_width()}, 5, 1.f, DType::bf16), gqkv = to_gpu(qkv);
+  Tensor out = Tensor::empty({c.B, c.T, c.H * c.D}, DType::bf16), lse = Tensor::empty({c.B, c.H, c.T}, DType::f32);
+  Tensor gout = Tensor::empty(out.shape(), DType::bf16, MemTag::other, Device::cuda(0)), glse = to_gpu(lse);
+  attention_forward(out, lse, qkv, s);
+  attention_forward(gout, glse, gqkv, s);
+  expect_close(out, gout, kBf16Tol, "attention bf16 out");
+  expect_close(lse, glse, kF32Tol, "attention bf16 lse");
+  const Tensor dout = random_cpu({c.B, c.T, c.H * c.D}, 6);
+  Tensor dqkv = random_cpu({c.B, c.T, s.qkv_width()}, 7), gdqkv = to_gpu(dqkv);
+  attention_backward(dqkv, dout, qkv, out, lse, s);
+  attention_backward(gdqkv, to_gpu(dout), gqkv, gout, glse, s);
+  // dO, P and dS are rounded to bf16 for the tensor cores (as FlashAttention does): two roundings.
+  expect_close(dqkv, gdqkv, 2 * kBf16Tol, "attention bf16 dqkv");
+  // Deterministic: the same backward again adds exactly the same bits.
+  Tensor again = to_gpu(dqkv), twice = to_gpu(dqkv);
+  attention_backward(again, to_gpu(dout), gqkv, gout, glse, s);
+  attention_backward(twice, to_gpu(dout), gqkv, gout, glse, s);
+  const Tensor a = to_cpu(again), b = to_cpu(twice);
+  EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << "attention backward is not deterministic";
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttentionTensorCores,
+                         ::testing::Values(Case{2, 77, 4, 4, 64}, Case{1, 130, 8, 2, 128}, Case{2, 200, 6, 3, 64},
+                                           Case{1, 64, 2, 1, 128}, Case{1, 9, 2, 2, 64}));
 
 TEST(CudaAttentionDecode, MatchesTheCpuOverAGrowingCache) {
   ZT_REQUIRE_CUDA();
