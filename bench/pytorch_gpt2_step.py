@@ -1,15 +1,19 @@
-"""GPT-2 family training steps in PyTorch on the CPU: the reference that bench/vs_pytorch.sh
-times beside zerotrain's bench_step on the same machine.
+"""GPT-2 family training steps in PyTorch: the reference that bench/vs_pytorch.sh (CPU) and
+scripts/device-check.sh (GPU) time beside zerotrain on the same machine.
 
 The model and step of zerotrain's gpt2 family: learned positions, tied embeddings, biases,
 LayerNorm, tanh GELU; random tokens; AdamW (PyTorch's fused CPU kernel) after clipping the
-gradient norm to 1. Attention is scaled_dot_product_attention (PyTorch's flash kernel on the
-CPU). The defaults are configs/gpt2-124m.yaml's shape. Prints the median ms/step.
+gradient norm to 1. Attention is scaled_dot_product_attention (PyTorch's flash kernel). The
+defaults are configs/gpt2-124m.yaml's shape. On a GPU (--device cuda) the step runs under
+bf16 autocast with --dtype bf16 (fp32 master weights, as zerotrain's precision.compute: bf16),
+and --compile wraps the model in torch.compile. Prints the median ms/step.
 
   python bench/pytorch_gpt2_step.py [--steps 6] [--warmup 2] [--threads 2] [--layers 12]
       [--heads 12] [--d 768] [--vocab 50257] [--batch 4] [--seq 64]
+      [--device cpu|cuda] [--dtype fp32|bf16] [--compile]
 """
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -48,7 +52,7 @@ class GPT(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in self.blocks:
             x = block(x)
         logits = self.ln_f(x) @ self.wte.weight.t()  # tied LM head
@@ -66,27 +70,40 @@ def main():
     p.add_argument("--vocab", type=int, default=50257)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--compile", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
-    model = GPT(vocab=a.vocab, max_len=a.seq, layers=a.layers, heads=a.heads, d=a.d)
+    dev = torch.device(a.device)
+    model = GPT(vocab=a.vocab, max_len=a.seq, layers=a.layers, heads=a.heads, d=a.d).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=6e-4, weight_decay=0.1, fused=True)
+    step_model = torch.compile(model) if a.compile else model
+    autocast = (torch.autocast(a.device, dtype=torch.bfloat16) if a.dtype == "bf16"
+                else contextlib.nullcontext())
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     times = []
     for step in range(a.warmup + a.steps):
-        idx = torch.randint(0, a.vocab, (a.batch, a.seq))
-        targets = torch.randint(0, a.vocab, (a.batch, a.seq))
+        idx = torch.randint(0, a.vocab, (a.batch, a.seq), device=dev)
+        targets = torch.randint(0, a.vocab, (a.batch, a.seq), device=dev)
+        sync()
         t0 = time.perf_counter()
-        loss = model(idx, targets)
+        with autocast:
+            loss = step_model(idx, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sync()
         if step >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     ms = statistics.median(times)
+    where = (f"gpu {torch.cuda.get_device_name()}" if a.device == "cuda" else
+             f"threads {torch.get_num_threads()} capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"pytorch {torch.__version__} ms/step {ms:.1f} (median of {a.steps}; fastest {min(times):.1f}) "
-          f"tokens/s {a.batch * a.seq / ms * 1e3:.0f} threads {torch.get_num_threads()} "
-          f"capability {torch.backends.cpu.get_cpu_capability()} loss {loss.item():.3f}")
+          f"tokens/s {a.batch * a.seq / ms * 1e3:.0f} {where} {a.dtype}"
+          f"{' compiled' if a.compile else ''} loss {loss.item():.3f}")
 
 
 if __name__ == "__main__":

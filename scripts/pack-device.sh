@@ -10,8 +10,11 @@ build="build-device"
 carry=.ztcarry
 jobs=${JOBS:-2}
 
+# ccache where it is installed; the build does not need it.
+launcher=()
+command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DZT_NATIVE=OFF -DZT_CUDA=ON -DZT_BUILD_BENCH=ON \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache > /dev/null
+  "${launcher[@]}" > /dev/null
 nice cmake --build "$build" -j"$jobs" --target zt zt_tests bench_cuda
 
 stage=$(mktemp -d)
