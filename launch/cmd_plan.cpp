@@ -1,6 +1,7 @@
-// `zt plan CONFIG.yaml --world N [--budget 16GiB] [--set k=v]...`: the expected per-rank
-// memory of the config's run for every ZeRO stage, precision and activation-checkpointing
-// choice, and the largest micro-batch that fits a budget, before anything is launched.
+// `zt plan CONFIG.yaml --world N [--budget 16GiB] [--device cpu|cuda] [--set k=v]...`: the
+// expected per-rank memory of the config's run for every ZeRO stage, precision and
+// activation-checkpointing choice, on CPUs or GPUs, and the largest micro-batch that fits a
+// budget, before anything is launched.
 #include <cstdio>
 #include <string>
 
@@ -44,7 +45,7 @@ std::string mib(int64_t bytes) {
 }  // namespace
 
 int cmd_plan(const Args& args) {
-  CliArgs cli("plan", args, {"world", "budget"}, {}, {"set"});
+  CliArgs cli("plan", args, {"world", "budget", "device"}, {}, {"set"});
   cli.reject_bare_settings();
   cli.expect_positionals(1, 1);
   Config cfg = load_config(cli.positional(0, "CONFIG.yaml"), cli.all("set"));
@@ -52,7 +53,11 @@ int cmd_plan(const Args& args) {
   const int64_t budget = cli.get("budget") ? parse_bytes(*cli.get("budget")) : 0;
   const DataPlan data = plan_data(cfg.data, cfg.model.vocab_size);
   cfg.model.vocab_size = data.vocab_size;
-  const PlanInput base = plan_input(cfg, static_cast<int>(world));
+  PlanInput base = plan_input(cfg, static_cast<int>(world));
+  if (const auto device = cli.get("device")) {  // else the config's runtime.device
+    if (*device != "cpu" && *device != "cuda") fail("--device '{}': expected cpu or cuda", *device);
+    base.cuda = *device == "cuda";
+  }
   const ModelSpec& spec = base.spec;
 
   std::string features;
@@ -67,11 +72,12 @@ int cmd_plan(const Args& args) {
                             spec.n_shared_experts > 0 ? fmt::format(", {} shared", spec.n_shared_experts) : "",
                             Transformer(spec).num_params() - idle);
   }
-  std::printf("zt plan: %s, %lld params%s, micro_batch %lld x %lld tokens, %lld rank(s), gradients reduced in %s; "
-              "MiB per rank\n",
+  std::printf("zt plan: %s, %lld params%s, micro_batch %lld x %lld tokens, %lld rank(s) on %s, gradients reduced "
+              "in %s; MiB per rank\n",
               cfg.run.name.c_str(), static_cast<long long>(Transformer(spec).num_params()), features.c_str(),
               static_cast<long long>(base.micro_batch), static_cast<long long>(base.seq_len),
-              static_cast<long long>(world), std::string(to_string(base.reduce)).c_str());
+              static_cast<long long>(world), base.cuda ? "GPUs (one each)" : "CPUs",
+              std::string(to_string(base.reduce)).c_str());
   std::printf("data: %s\n", data.summary.c_str());
   std::printf("%-5s %-9s %-11s %8s %8s %9s %11s %9s %8s %8s", "stage", "precision", "act. ckpt", "params", "grads",
               "optimizer", "activations", "workspace", "comm", "total");

@@ -36,8 +36,9 @@ commands:
                                             a directory of *val*.bin shards, a glob, or repeated
   ckpt inspect DIR                          step, world, stage, parameters, files, checksums
   ckpt verify DIR                           check every file of one or all checkpoints
-  plan CONFIG.yaml --world N [--budget 16GiB] [--set key=value]...
+  plan CONFIG.yaml --world N [--budget 16GiB] [--device cpu|cuda] [--set key=value]...
                                             per-rank memory by stage, precision and checkpointing
+                                            (--device: CPU or GPU kernels; default runtime.device)
   trace merge DIR [-o merged.json]          every rank's trace of a profiled window on one timeline
   data prepare INPUT... [-o DIR] [--tokenizer char|byte|PATH] [--name NAME] [--val-fraction F]
                [--shard-tokens N]           text files or quoted globs -> token files + tokenizer;

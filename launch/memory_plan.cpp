@@ -23,6 +23,38 @@ int64_t dtype_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
 std::string gib(double bytes) { return fmt::format("{:.1f} GiB", bytes / 1073741824.0); }
 
+// On a GPU (core/kernels on core/cuda/), beside the blocks' backward scratch: cuBLASLt's
+// workspace, kept per device from the first GEMM, and the largest transient of one kernel
+// call. Device kernels read and write bf16/f16 activations directly (no widened copies); a
+// linear computes a low-precision output in f32 first (forward) and rounds its f32 dout into
+// a compute-dtype copy for its two GEMMs (backward; the head's, N x vocab, is the largest),
+// with its bias's column-sum partials beside it; the norms' weight gradients take column-sum
+// partials, attention's backward its delta rows.
+int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
+  const ModelSpec& s = in.spec;
+  const int64_t N = in.micro_batch * in.seq_len, C = s.d_model, F = s.d_ff, V = s.vocab_size;
+  const int64_t qkv = (s.n_head + 2 * s.n_kv_head) * s.head_dim();
+  const int64_t ff = s.gpt2() ? F : 2 * F;
+  const bool lowp = in.compute != Precision::fp32;
+  const int64_t cublaslt = rounded(int64_t{32} << 20);  // core/cuda/gemm.cpp's kWorkspaceBytes
+  auto colsum = [](int64_t rows, int64_t cols) { return rounded(2 * std::min<int64_t>(rows, 256) * cols * 4); };
+  struct Linear {
+    int64_t out, rows;
+    bool bias, lowp_out;  // lowp_out: its output is stored in the compute dtype
+  };
+  const bool bias = s.gpt2();
+  // qkv, attention's projection, the MLP's two (MoE is CPU-only), the head
+  const Linear linears[] = {{qkv, Nc, bias || s.attn_bias, true}, {C, Nc, bias, false}, {ff, Nc, bias, true}, {C, Nc, bias, false},
+                            {V, N, false, false}};
+  int64_t transient = std::max(colsum(Nc, C), rounded(in.micro_batch * s.n_head * s.core_rows(in.seq_len) * 4));
+  for (const Linear& l : linears) {
+    if (lowp && l.lowp_out) transient = std::max(transient, rounded(l.rows * l.out * 4));
+    const int64_t dout_copy = lowp ? rounded(l.rows * l.out * 2) : 0;
+    transient = std::max(transient, dout_copy + (l.bias ? colsum(l.rows, l.out) : 0));
+  }
+  return cublaslt + transient;
+}
+
 }  // namespace
 
 PlanInput plan_input(const Config& cfg, int world) {
@@ -37,10 +69,11 @@ PlanInput plan_input(const Config& cfg, int world) {
   in.bucket_mb = cfg.parallel.bucket_mb;
   in.checkpointed = checkpointed_layers(cfg.memory, in.spec.n_layer);
   in.optimizer_states = cfg.optim.name == OptimName::adamw ? 2 : cfg.optim.momentum > 0 ? 1 : 0;
+  in.cuda = cfg.runtime.device == RuntimeDevice::cuda;
   return in;
 }
 
-void check_plan_fits(const PlanInput& in, double available) {
+void check_plan_fits(const PlanInput& in, double available, const std::string& where) {
   const ModelSpec& s = in.spec;
   const double L = double(s.n_layer), C = double(s.d_model), F = double(s.d_ff), V = double(s.vocab_size);
   const double tokens = double(in.micro_batch) * double(in.seq_len);
@@ -58,10 +91,11 @@ void check_plan_fits(const PlanInput& in, double available) {
   }
   if (available <= 0 || need <= available) return;
   fail("this run needs about {} per rank (model state {}, activations and workspace {}: train.micro_batch {} x "
-       "data.seq_len {} tokens, model.n_layer {}, model.d_model {}, vocab {}) but {} is available to each rank on "
-       "this node; lower train.micro_batch or data.seq_len, shrink the model, raise parallel.zero_stage or set "
+       "data.seq_len {} tokens, model.n_layer {}, model.d_model {}, vocab {}) but {} is available {}; lower "
+       "train.micro_batch or data.seq_len, shrink the model, raise parallel.zero_stage or set "
        "memory.activation_checkpointing (`zt plan CONFIG` shows each choice)",
-       gib(need), gib(state), gib(act), in.micro_batch, in.seq_len, s.n_layer, s.d_model, s.vocab_size, gib(available));
+       gib(need), gib(state), gib(act), in.micro_batch, in.seq_len, s.n_layer, s.d_model, s.vocab_size, gib(available),
+       where);
 }
 
 double available_memory_bytes() {
@@ -230,40 +264,44 @@ PlanBytes plan_memory(const PlanInput& in) {
   }
   if (s.attn_gate) ws += 2 * rounded(Nc * q_out * 4);               // dgate, d(ungated output)
   if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
-  // Low precision: kernels widen what they read into f32 temporaries and compute what they
-  // store in f32 first; the largest set alive in one kernel counts (activation buffers live
-  // across steps, so a forward's temporaries meet them at their full size). A linear
-  // computes its output in f32 (the fc's is the largest); in f16 only, attention's forward
-  // widens q/k/v and computes its output (its log-sum-exp is f32 already), its backward
-  // widens q/k/v and the output, and the MLP's activation widens the pre-activation and
-  // computes its output (in bf16 those read and write bf16 directly, as the norms do); the
-  // gate widens its two inputs and computes its output; the conv mixer widens its input.
-  // (Attention's score tiles, and in bf16 its widened tiles, are per-thread scratch outside
-  // the allocator.)
-  if (lowp) {
-    const bool bf16 = in.compute == Precision::bf16;
-    const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));
-    const int64_t attention = bf16 ? 0 : rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4);
-    int64_t widened = std::max(attention, mlp);
-    if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
-    if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
-    if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
-    ws += widened;
-  }
-  // fp16: a linear's backward holds its dout, its input and its weight rounded through an
-  // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
-  // their operands while packing them, into buffers outside the allocator; a linear's
-  // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
-  // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
-  // under 0.1% of the peak.)
-  if (in.compute == Precision::fp16) {
-    // in, out, rows: the block's linears run on the Nc core rows, the head on all N
-    const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
-    int64_t worst = 0;
-    for (const auto& [cin, cout, n] : linears)
-      worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
-                                  rounded(std::max(n * cin, cout * cin) * 2));
-    ws += worst;
+  if (in.cuda) {
+    ws += device_kernel_workspace(in, Nc);
+  } else {
+    // Low precision: kernels widen what they read into f32 temporaries and compute what they
+    // store in f32 first; the largest set alive in one kernel counts (activation buffers live
+    // across steps, so a forward's temporaries meet them at their full size). A linear
+    // computes its output in f32 (the fc's is the largest); in f16 only, attention's forward
+    // widens q/k/v and computes its output (its log-sum-exp is f32 already), its backward
+    // widens q/k/v and the output, and the MLP's activation widens the pre-activation and
+    // computes its output (in bf16 those read and write bf16 directly, as the norms do); the
+    // gate widens its two inputs and computes its output; the conv mixer widens its input.
+    // (Attention's score tiles, and in bf16 its widened tiles, are per-thread scratch outside
+    // the allocator.)
+    if (lowp) {
+      const bool bf16 = in.compute == Precision::bf16;
+      const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));
+      const int64_t attention = bf16 ? 0 : rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4);
+      int64_t widened = std::max(attention, mlp);
+      if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
+      if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
+      if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
+      ws += widened;
+    }
+    // fp16: a linear's backward holds its dout, its input and its weight rounded through an
+    // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
+    // their operands while packing them, into buffers outside the allocator; a linear's
+    // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
+    // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
+    // under 0.1% of the peak.)
+    if (in.compute == Precision::fp16) {
+      // in, out, rows: the block's linears run on the Nc core rows, the head on all N
+      const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
+      int64_t worst = 0;
+      for (const auto& [cin, cout, n] : linears)
+        worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
+                                    rounded(std::max(n * cin, cout * cin) * 2));
+      ws += worst;
+    }
   }
   tag(p, MemTag::workspace) = ws;
   tag(p, MemTag::comm) = comm;

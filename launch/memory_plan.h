@@ -6,6 +6,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/allocator.h"
@@ -24,6 +25,7 @@ struct PlanInput {
   double bucket_mb = 25;               // stage 0 all-reduce buckets
   std::vector<bool> checkpointed;      // per layer
   int optimizer_states = 2;        // AdamW: exp_avg, exp_avg_sq; SGD with momentum: 1
+  bool cuda = false;               // on a GPU: the device kernels' workspace instead of the CPU's
 };
 
 struct PlanBytes {
@@ -38,9 +40,10 @@ PlanBytes plan_memory(const PlanInput& in);
 PlanInput plan_input(const Config& config, int world);
 
 // Fails before anything is built or written when the plan of `in` does not fit in
-// `available` bytes (this rank's share of the node's memory), naming the sizes and keys that
-// decide it. Checks a floating-point estimate first, so absurd sizes never overflow.
-void check_plan_fits(const PlanInput& in, double available);
+// `available` bytes (this rank's share of the node's memory, or its GPU's free memory, as
+// `where` says), naming the sizes and keys that decide it. Checks a floating-point estimate
+// first, so absurd sizes never overflow.
+void check_plan_fits(const PlanInput& in, double available, const std::string& where = "to each rank on this node");
 
 // MemAvailable of /proc/meminfo, in bytes; 0 where unknown.
 double available_memory_bytes();

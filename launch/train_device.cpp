@@ -1,6 +1,9 @@
 #include "launch/train_device.h"
 
+#include <algorithm>
+
 #include "core/error.h"
+#include "launch/memory_plan.h"
 #ifdef ZT_WITH_CUDA
 #include "core/cuda/runtime.h"
 #endif
@@ -32,6 +35,15 @@ std::string describe_device(const Device& device) {
                      cuda::runtime_version());
 #else
   return device.str();
+#endif
+}
+
+DeviceMemory available_to_rank(const Device& device, int local_world) {
+  if (device.is_cpu()) return {available_memory_bytes() / std::max(1, local_world), "to each rank on this node"};
+#ifdef ZT_WITH_CUDA
+  return {static_cast<double>(cuda::free_memory(device)), fmt::format("on {} (its free memory)", device.str())};
+#else
+  return {};
 #endif
 }
 

@@ -16,4 +16,12 @@ Device training_device(const Config& cfg, int world);
 // For the startup line: "cpu", or "cuda:0 (NVIDIA H200, CUDA runtime 13.0)".
 std::string describe_device(const Device& device);
 
+// The memory a rank on `device` may plan for, and where it is for messages: the CPU's share
+// of the node's MemAvailable among `local_world` ranks, or the GPU's free memory.
+struct DeviceMemory {
+  double bytes = 0;  // 0: unknown (nothing is checked)
+  std::string where;
+};
+DeviceMemory available_to_rank(const Device& device, int local_world);
+
 }  // namespace zt

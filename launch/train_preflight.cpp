@@ -74,8 +74,9 @@ TrainPreflight preflight_training(const Config& cfg_in, Communicator& comm, int 
     cfg.train.grad_accum = global_batch / (cfg.train.micro_batch * world);
     cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
     p.memory = plan_input(cfg, world);
-    p.available_per_rank = available_memory_bytes() / std::max(1, local_world);
-    check_plan_fits(p.memory, p.available_per_rank);
+    const DeviceMemory memory = available_to_rank(p.device, local_world);
+    p.available_per_rank = memory.bytes;
+    check_plan_fits(p.memory, p.available_per_rank, memory.where);
     // A resumed run takes its weights from the checkpoint.
     if (!p.resume && !cfg.model.init_from.empty()) check_hf_safetensors(Transformer(model_spec(cfg)), cfg.model.init_from);
   });

@@ -61,6 +61,13 @@ std::string device_name(int device) {
   return prop.name;
 }
 
+size_t free_memory(const Device& device) {
+  set_device(device);
+  size_t free = 0, total = 0;
+  ZT_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return free;
+}
+
 void count_host_wait() { g_host_waits.fetch_add(1, std::memory_order_relaxed); }
 int64_t host_waits() { return g_host_waits.load(std::memory_order_relaxed); }
 

@@ -23,6 +23,9 @@ std::string runtime_version();
 // "NVIDIA H200": the product name of CUDA device `device` (which must exist).
 std::string device_name(int device);
 
+// Free bytes of CUDA device `device` (cudaMemGetInfo), as the driver sees them now.
+size_t free_memory(const Device& device);
+
 // Throws zt::Error unless `device` is a CUDA device that exists; makes it current.
 void set_device(const Device& device);
 

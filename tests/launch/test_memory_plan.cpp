@@ -136,5 +136,38 @@ TEST(MemoryPlan, TheCommandPrintsEveryChoiceAndMarksTheConfigs) {
   EXPECT_THAT(r.output, HasSubstr("--budget 'lots'"));
 }
 
+// On a GPU the model state and activations are the CPU's; the workspace is the device kernels':
+// cuBLASLt's 32 MiB, and in bf16 the largest linear's dout rounded into a compute copy (the
+// head's, N x vocab x 2 bytes) where the CPU widens the MLP's pre-activation instead.
+TEST(MemoryPlan, OnAGpuOnlyTheWorkspaceDiffers) {
+  auto at = [](const PlanBytes& p, MemTag t) { return p.by_tag[static_cast<int>(t)]; };
+  for (Precision precision : {Precision::fp32, Precision::bf16}) {
+    const PlanInput cpu = plan_input("configs/test-tiny-gpt2.yaml", 0, precision, ActivationCheckpointing::none);
+    PlanInput gpu = cpu;
+    gpu.cuda = true;
+    const PlanBytes c = plan_memory(cpu), g = plan_memory(gpu);
+    for (MemTag t : {MemTag::params, MemTag::grads, MemTag::optimizer, MemTag::activations, MemTag::comm})
+      EXPECT_EQ(at(c, t), at(g, t)) << to_string(precision) << " " << mem_tag_name(t);
+    EXPECT_GE(at(g, MemTag::workspace) - at(c, MemTag::workspace), 30ll << 20) << to_string(precision);
+  }
+  PlanInput head = plan_input("configs/gpt2-124m.yaml", 0, Precision::bf16, ActivationCheckpointing::none);
+  head.world = 1;
+  head.cuda = true;
+  const int64_t N = head.micro_batch * head.seq_len;
+  EXPECT_GE(at(plan_memory(head), MemTag::workspace), (32ll << 20) + N * 50257 * 2);
+}
+
+TEST(MemoryPlan, TheCommandPlansForTheDeviceItIsGiven) {
+  auto r = testing::run_zt("plan configs/test-tiny-gpt2.yaml --device cuda");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("on GPUs"));
+  r = testing::run_zt("plan configs/test-tiny-gpt2.yaml --set runtime.device=cuda --device cpu");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("on CPUs"));
+  r = testing::run_zt("plan configs/test-tiny-gpt2.yaml --device tpu");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("--device 'tpu': expected cpu or cuda"));
+}
+
 }  // namespace
 }  // namespace zt
