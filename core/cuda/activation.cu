@@ -1,5 +1,7 @@
 // Per-element layer kernels: GELU, SwiGLU, the sigmoid output gate, RoPE, embeddings and the
 // worker-row gather/scatter. The math is core/math/activation.h, shared with the CPU kernels.
+#include <cub/cub.cuh>
+
 #include "core/cuda/common.cuh"
 #include "core/math/activation.h"
 
@@ -73,14 +75,39 @@ __global__ void embedding_forward_kernel(float* out, const int32_t* tokens, cons
     out[i] = v;
   }
 }
-// One thread per channel walks the rows in order, as the CPU kernel does: repeated tokens never
-// race and each sum has the CPU's order, so dwte is deterministic (and equal to the CPU's)
-// without float atomics. Parallel over C only; a sorted segmented pass is the faster follow-up.
-__global__ void embedding_backward_wte_kernel(float* dwte, const float* dout, const int32_t* tokens, int64_t N,
-                                              int64_t C) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  for (int64_t n = 0; n < N; ++n) dwte[static_cast<int64_t>(tokens[n]) * C + c] += dout[n * C + c];
+// dwte, deterministic without float atomics: the rows are sorted by token (a stable radix sort
+// of (token, row) pairs), and the block at the first row of each token's run adds that run's
+// rows in row order, channels across its threads: per channel the CPU kernel's order, so the
+// result equals the CPU's bit for bit, and distinct tokens run in parallel.
+__global__ void iota_kernel(int32_t* rows, int64_t N) {
+  ZT_GRID_STRIDE(i, N) rows[i] = static_cast<int32_t>(i);
+}
+
+__global__ void embedding_backward_runs_kernel(float* dwte, const float* dout, const int32_t* sorted_tokens,
+                                               const int32_t* sorted_rows, int64_t N, int64_t C) {
+  __shared__ int run_end;
+  const int64_t first = blockIdx.x;
+  const int32_t token = sorted_tokens[first];
+  if (first > 0 && sorted_tokens[first - 1] == token) return;  // not the start of a run
+  if (threadIdx.x == 0) run_end = static_cast<int>(N);
+  __syncthreads();
+  // The run's end: the first later row with another token, blockDim rows at a time.
+  for (int64_t base = first + 1; base < N; base += blockDim.x) {
+    const int64_t j = base + threadIdx.x;
+    if (j < N && sorted_tokens[j] != token) atomicMin(&run_end, static_cast<int>(j));
+    __syncthreads();
+    const bool found = run_end < static_cast<int>(N);
+    __syncthreads();
+    if (found) break;
+  }
+  const int64_t end = run_end;
+  float* row = dwte + static_cast<int64_t>(token) * C;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    float s = row[c];
+#pragma unroll 4
+    for (int64_t j = first; j < end; ++j) s += dout[static_cast<int64_t>(sorted_rows[j]) * C + c];
+    row[c] = s;
+  }
 }
 // dwpe[t, c] += sum over sequences b (in order) of dout[b*T + t, c].
 __global__ void embedding_backward_wpe_kernel(float* dwpe, const float* dout, int64_t B, int64_t T, int64_t C) {
@@ -158,12 +185,38 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   ZT_CUDA_CHECK_LAUNCH(embedding_forward_kernel);
 }
 
+namespace {
+// Scratch layout: sorted tokens, row numbers, sorted row numbers (N int32 each, 256-byte
+// aligned), then the radix sort's temporary storage.
+size_t run_array_bytes(int64_t N) { return (static_cast<size_t>(N) * sizeof(int32_t) + 255) / 256 * 256; }
+size_t sort_temp_bytes(int64_t N) {
+  size_t bytes = 0;
+  ZT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, bytes, static_cast<const int32_t*>(nullptr),
+                                                static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                                static_cast<int32_t*>(nullptr), static_cast<int>(N)));
+  return bytes;
+}
+}  // namespace
+
+size_t embedding_backward_scratch_bytes(int64_t N) { return 3 * run_array_bytes(N) + sort_temp_bytes(N); }
+
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t N, int64_t T,
-                        int64_t C) {
+                        int64_t C, void* scratch) {
   cudaStream_t stream = compute_stream();
-  const unsigned channel_blocks = static_cast<unsigned>((C + 127) / 128);
-  embedding_backward_wte_kernel<<<channel_blocks, 128, 0, stream>>>(dwte, dout, tokens, N, C);
-  ZT_CUDA_CHECK_LAUNCH(embedding_backward_wte_kernel);
+  if (N > 0) {
+    char* base = static_cast<char*>(scratch);
+    auto* sorted_tokens = reinterpret_cast<int32_t*>(base);
+    auto* rows = reinterpret_cast<int32_t*>(base + run_array_bytes(N));
+    auto* sorted_rows = reinterpret_cast<int32_t*>(base + 2 * run_array_bytes(N));
+    size_t temp_bytes = sort_temp_bytes(N);
+    iota_kernel<<<grid_for(N, kThreads), kThreads, 0, stream>>>(rows, N);
+    ZT_CUDA_CHECK_LAUNCH(iota_kernel);
+    ZT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(base + 3 * run_array_bytes(N), temp_bytes, tokens, sorted_tokens,
+                                                  rows, sorted_rows, static_cast<int>(N), 0, 32, stream));
+    embedding_backward_runs_kernel<<<static_cast<unsigned>(N), 256, 0, stream>>>(dwte, dout, sorted_tokens,
+                                                                                 sorted_rows, N, C);
+    ZT_CUDA_CHECK_LAUNCH(embedding_backward_runs_kernel);
+  }
   if (dwpe) {
     embedding_backward_wpe_kernel<<<grid_for(T * C, kThreads), kThreads, 0, stream>>>(dwpe, dout, N / T, T, C);
     ZT_CUDA_CHECK_LAUNCH(embedding_backward_wpe_kernel);

@@ -47,8 +47,10 @@ void rope_apply(void* x, Elem x_type, const float* table, int64_t B, int64_t T, 
                 int64_t D, bool inverse);
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t N, int64_t T,
                        int64_t C);
+// scratch: embedding_backward_scratch_bytes(N) bytes (the rows sorted by token).
+size_t embedding_backward_scratch_bytes(int64_t N);
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t N, int64_t T,
-                        int64_t C);
+                        int64_t C, void* scratch);
 void gather_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 void scatter_worker_rows(float* out, const float* inp, int64_t B, int64_t T, int64_t C, int64_t k);
 

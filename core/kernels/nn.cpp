@@ -521,9 +521,13 @@ void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Te
                  (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
              "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(), dout.shape_str(),
              dwte.shape_str(), T);
-    if constexpr (detail::kWithCuda)
+    ZT_CHECK(N < (int64_t{1} << 31), "embedding backward: {} rows are past the device sort's int32 row numbers", N);
+    if constexpr (detail::kWithCuda) {
+      const int64_t words = (static_cast<int64_t>(cuda::embedding_backward_scratch_bytes(N)) + 3) / 4;
+      Tensor scratch = Tensor::empty({words}, DType::i32, MemTag::workspace, dev);
       cuda::embedding_backward(dwte.data<float>(), detail::f32_or_null(dwpe), dout.data<float>(),
-                               tokens.data<int32_t>(), N, T, C);
+                               tokens.data<int32_t>(), N, T, C, scratch.raw());
+    }
     return;
   }
   check_i32_cpu(tokens, "tokens");

@@ -176,23 +176,33 @@ TEST(CudaLoss, CrossEntropyForwardAndInPlaceForwardBackward) {
 
 TEST(CudaEmbedding, ForwardAndDeterministicBackwardWithRepeatedTokens) {
   ZT_REQUIRE_CUDA();
-  const int64_t V = 103, C = 97, T = 13, N = 5 * T;
-  Tensor tokens = Tensor::empty({N}, DType::i32);
-  for (int64_t i = 0; i < N; ++i) tokens.data<int32_t>()[i] = static_cast<int32_t>((i * i) % 11);  // many repeats
-  const Tensor wte = random_cpu({V, C}, 40), wpe = random_cpu({T + 3, C}, 41), dout = random_cpu({N, C}, 42);
-  const Tensor gtokens = to_gpu(tokens);
-  Tensor out = Tensor::empty({N, C}, DType::f32), gout = to_gpu(out);
-  embedding_forward(out, tokens, wte, &wpe, T);
-  const Tensor gwpe = to_gpu(wpe);
-  embedding_forward(gout, gtokens, to_gpu(wte), &gwpe, T);
-  expect_close(out, gout, 0, "embedding_forward");
-  Tensor dwte = random_cpu({V, C}, 43), dwpe = random_cpu({T + 3, C}, 44);
-  Tensor gdwte = to_gpu(dwte), gdwpe = to_gpu(dwpe);
-  embedding_backward(dwte, &dwpe, dout, tokens, T);
-  embedding_backward(gdwte, &gdwpe, to_gpu(dout), gtokens, T);
-  // Same summation order as the CPU kernel: bitwise equal.
-  expect_close(dwte, gdwte, 0, "embedding dwte");
-  expect_close(dwpe, gdwpe, kF32Tol, "embedding dwpe");
+  // A few rows of many repeats; and 1300 rows whose first 600 share one token (a run longer
+  // than the backward's 256-thread blocks scan at once) among 37 others.
+  struct Case {
+    int64_t V, C, T, B;
+    int64_t run;  // leading rows of token 7
+    int64_t mod;
+  };
+  for (const Case k : {Case{103, 97, 13, 5, 0, 11}, Case{64, 130, 100, 13, 600, 37}}) {
+    const int64_t N = k.B * k.T, C = k.C, T = k.T;
+    const std::string tag = " N=" + std::to_string(N);
+    Tensor tokens = Tensor::empty({N}, DType::i32);
+    for (int64_t i = 0; i < N; ++i) tokens.data<int32_t>()[i] = static_cast<int32_t>(i < k.run ? 7 : (i * i) % k.mod);
+    const Tensor wte = random_cpu({k.V, C}, 40), wpe = random_cpu({T + 3, C}, 41), dout = random_cpu({N, C}, 42);
+    const Tensor gtokens = to_gpu(tokens);
+    Tensor out = Tensor::empty({N, C}, DType::f32), gout = to_gpu(out);
+    embedding_forward(out, tokens, wte, &wpe, T);
+    const Tensor gwpe = to_gpu(wpe);
+    embedding_forward(gout, gtokens, to_gpu(wte), &gwpe, T);
+    expect_close(out, gout, 0, "embedding_forward" + tag);
+    Tensor dwte = random_cpu({k.V, C}, 43), dwpe = random_cpu({T + 3, C}, 44);
+    Tensor gdwte = to_gpu(dwte), gdwpe = to_gpu(dwpe);
+    embedding_backward(dwte, &dwpe, dout, tokens, T);
+    embedding_backward(gdwte, &gdwpe, to_gpu(dout), gtokens, T);
+    // Same summation order as the CPU kernel: bitwise equal.
+    expect_close(dwte, gdwte, 0, "embedding dwte" + tag);
+    expect_close(dwpe, gdwpe, kF32Tol, "embedding dwpe" + tag);
+  }
 }
 
 TEST(CudaOptim, AdamWAndSgdUpdatesMatchTheCpu) {
