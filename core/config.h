@@ -231,7 +231,7 @@ struct ParallelConfig {
 
 // Where one rank trains: its parameters, gradients, optimizer state and activations.
 struct RuntimeConfig {
-  RuntimeDevice device = RuntimeDevice::cpu;  // cuda: the rank's GPU (one rank per run for now)
+  RuntimeDevice device = RuntimeDevice::cpu;  // cuda: the rank's GPU (launch/train_device.h)
   template <class V> void visit(V& v) { v("device", device); }
   bool operator==(const RuntimeConfig&) const = default;
 };

@@ -82,7 +82,7 @@ constexpr std::pair<std::string_view, std::string_view> kDocs[] = {
     {"parallel.timeout_s", "a collective waiting longer fails, naming the ranks it waited for"},
 
     {"runtime.device", "where a rank trains (parameters, gradients, optimizer state, activations): cpu, or cuda "
-                       "(its GPU; one rank for now)"},
+                       "(cuda:LOCAL_RANK under NCCL; GPUs shared round-robin under parallel.backend: staged)"},
 
     {"checkpoint.dir", "where checkpoints go; empty = RUN_DIR/checkpoints"},
     {"checkpoint.every", "steps between checkpoints; 0 = only when preempted"},

@@ -18,7 +18,7 @@ namespace {
 // Every check a start makes, for `world` ranks on one node, and the plan; writes nothing.
 int dry_run(const Config& config, int world, int local_world) {
   std::unique_ptr<Communicator> comm = make_single_process_comm();
-  const TrainPreflight preflight = preflight_training(config, *comm, world, local_world);
+  const TrainPreflight preflight = preflight_training(config, *comm, world, /*local_rank=*/0, local_world);
   std::fputs(describe_preflight(preflight, world).c_str(), stdout);
   return 0;
 }

@@ -50,12 +50,13 @@ void check_together(Communicator& comm, const std::function<void()>& checks) {
   throw ReportedError(fmt::format("rank {} failed before training started", first_failed));
 }
 
-TrainPreflight preflight_training(const Config& cfg_in, Communicator& comm, int world, int local_world) {
+TrainPreflight preflight_training(const Config& cfg_in, Communicator& comm, int world, int local_rank,
+                                  int local_world) {
   TrainPreflight p;
   p.cfg = cfg_in;
   Config& cfg = p.cfg;
   check_together(comm, [&] {
-    p.device = training_device(cfg, world);
+    p.device = training_device(cfg, local_rank);
     cpu::active_isa();  // a bad ZT_CPU_ISA is an error naming it
     p.data = plan_data(cfg.data, cfg.model.vocab_size);
     cfg.model.vocab_size = p.data.vocab_size;
@@ -74,7 +75,7 @@ TrainPreflight preflight_training(const Config& cfg_in, Communicator& comm, int 
     cfg.train.grad_accum = global_batch / (cfg.train.micro_batch * world);
     cfg.train.global_batch = global_batch;  // the saved config keeps the batch, not the world
     p.memory = plan_input(cfg, world);
-    const DeviceMemory memory = available_to_rank(p.device, local_world);
+    const DeviceMemory memory = available_to_rank(cfg, p.device, local_world);
     p.available_per_rank = memory.bytes;
     check_plan_fits(p.memory, p.available_per_rank, memory.where);
     // A resumed run takes its weights from the checkpoint.

@@ -26,9 +26,10 @@ struct TrainPreflight {
   double available_per_rank = 0;  // bytes of this node's memory for each rank; 0 where unknown
 };
 
-// Collective over `comm`. The run has `world` ranks, `local_world` of them on this node (a dry
-// run passes a single-process comm and the world it plans for). Writes nothing.
-TrainPreflight preflight_training(const Config& cfg, Communicator& comm, int world, int local_world);
+// Collective over `comm`. The run has `world` ranks, `local_world` of them on this node, this
+// one `local_rank` among them (a dry run passes a single-process comm, the world it plans for
+// and local rank 0). Writes nothing.
+TrainPreflight preflight_training(const Config& cfg, Communicator& comm, int world, int local_rank, int local_world);
 
 // What `zt train --dry-run` prints: the model, the batch arithmetic, where the run starts and
 // the memory each rank needs.

@@ -217,7 +217,17 @@ TrainSummary run_training(const Config& cfg_in) {
   Config cfg = cfg_in;
   install_preemption_handlers();  // before any thread starts: they inherit its signal mask
   const RankInfo where = discover_rank();
-  std::unique_ptr<Communicator> comm = make_communicator(cfg.parallel.backend, where, cfg.parallel.timeout_s);
+  // GPU ranks reduce device tensors (NCCL, or staged through the host). Where the node's ranks
+  // cannot all have a GPU (none visible, or more ranks than GPUs under NCCL), every rank joins
+  // the host communicator instead, so that preflight reports why, once for all.
+  const int gpus = visible_gpus();
+  const bool on_gpu = cfg.runtime.device == RuntimeDevice::cuda && gpus > 0 &&
+                      (ranks_share_gpus(cfg) || where.local_world_size <= gpus);
+  std::unique_ptr<Communicator> comm =
+      cfg.runtime.device == RuntimeDevice::cuda && !on_gpu
+          ? make_communicator(CommBackend::automatic, where, cfg.parallel.timeout_s, Device::cpu())
+          : make_communicator(cfg.parallel.backend, where, cfg.parallel.timeout_s,
+                              on_gpu ? Device::cuda(where.local_rank) : Device::cpu());
   const int rank = comm->rank(), world = comm->world_size();
   const bool writer = rank == 0;  // rank 0 writes the run directory
   log::LogOptions log_options;
@@ -237,10 +247,11 @@ TrainSummary run_training(const Config& cfg_in) {
 #endif
 
   // Everything that can reject the input happens before the first write to disk.
-  TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_world_size);
+  TrainPreflight checked = preflight_training(cfg, *comm, world, where.local_rank, where.local_world_size);
   comm->reset_stats();  // the metrics count the run's traffic, not the startup checks' agreement
   cfg = checked.cfg;
   const Device device = checked.device;
+  use_device(device);
   DataPlan plan = std::move(checked.data);
   const std::optional<ResumePoint> resume = std::move(checked.resume);
   const fs::path run_dir = checked.run_dir, ckpt_root = checked.ckpt_root;

@@ -42,8 +42,6 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
   const int64_t W = comm.world_size(), r = comm.rank();
   const int stage = options.zero_stage;
   const Device dev = options.device;
-  // The communicators move host memory; the trainer refuses a multi-rank GPU run earlier.
-  ZT_CHECK(dev.is_cpu() || W == 1, "an engine on {} with {} ranks", dev.str(), W);
   // With compute copies bound, the model stores its saved activations in the compute dtype.
   model_.set_activation_dtype(options.compute_dtype);
   model_.set_device(dev);

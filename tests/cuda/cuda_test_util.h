@@ -17,6 +17,15 @@
 
 namespace zt::testing {
 
+// The GPUs the tests see (0 without CUDA).
+inline int visible_gpus() {
+#ifdef ZT_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
 // Empty when a CUDA device can run the tests, else why not.
 inline std::string cuda_unavailable() {
 #ifdef ZT_WITH_CUDA

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "launch/memory_plan.h"
@@ -140,6 +143,39 @@ StepStats train_step(Transformer& model, Engine& engine, const Tensor& host_batc
     model.backward(s, &engine);
   }
   return engine.step(1e-3f);
+}
+
+// Several GPU ranks at every ZeRO stage against one GPU rank (fp32; only the order of float
+// additions differs, as in ZeroEquivalence): two ranks sharing one GPU through the staged
+// backend (pinned host buffers and Gloo, under zt launch) on any GPU machine, and two NCCL
+// ranks on GPUs of their own where the machine has two.
+TEST(CudaSeveralRanks, EveryZeroStageMatchesOneGpuRank) {
+  ZT_REQUIRE_CUDA();
+  TempDir tmp;
+  const std::string config = "configs/test-tiny-gpt2.yaml";
+  const std::string common =
+      "--set train.steps=8 --set train.micro_batch=2 --set train.global_batch=8 --set train.log_every=8";
+  auto single = run_zt(train_args(tmp, config, "single", "cuda", common));
+  ASSERT_EQ(single.exit_code, 0) << single.output;
+  std::vector<std::string> backends = {"staged"};
+  if (testing::visible_gpus() >= 2) backends.push_back("nccl");
+  int port = 29781;
+  for (const std::string& backend : backends)
+    for (int stage = 0; stage <= 3; ++stage) {
+      const std::string name = backend + "-stage" + std::to_string(stage);
+      auto r = testing::run_command("'" + testing::zt_binary() + "' launch --nproc-per-node 2 --master-port " +
+                                    std::to_string(port++) + " -- '" + testing::zt_binary() + "' " +
+                                    train_args(tmp, config, name, "cuda",
+                                               common + " --set parallel.backend=" + backend +
+                                                   " --set parallel.zero_stage=" + std::to_string(stage)));
+      ASSERT_EQ(r.exit_code, 0) << name << "\n" << r.output;
+      EXPECT_THAT(r.output, HasSubstr("2 rank(s) via " + backend)) << name;
+      auto [total, worst] = weight_difference((tmp.path() / "single" / "model.safetensors").string(),
+                                              (tmp.path() / name / "model.safetensors").string());
+      EXPECT_LT(total, 1e-5) << name;
+      EXPECT_LT(worst, 3e-4) << name;
+    }
+  if (backends.size() == 1) std::printf("(NCCL at 2 ranks needs 2 GPUs; this machine has %d)\n", testing::visible_gpus());
 }
 
 // `zt plan --device cuda` against the device allocator's measured peak of one GPU rank, fp32
