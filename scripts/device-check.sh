@@ -5,6 +5,8 @@
 #   - the GPU tests (zt_tests Cuda*, one suite per process, 90 s each; the NCCL world-1 tests
 #     CudaNccl* among them), and the attention and training tests again with the tensor-core
 #     attention (ZT_CUDA_ATTENTION=tensor_cores, opt-in until it has passed here);
+#   - a tiny run of each family exported and loaded by transformers' AutoModelForCausalLM
+#     (scripts/hf_logits_check.py: its loss equals zt eval's);
 #   - a short `zt train` of tiny-llama on the GPU;
 #   - the measured ceilings (bf16 GEMM, copy bandwidth, through PyTorch) and the kernel
 #     microbenchmarks (bench_cuda, plain and tensor-core attention);
@@ -122,6 +124,26 @@ row "tensor-core attention" "$([[ $rc -eq 0 && $tc_passed -gt 0 ]] && echo ok ||
   "rc $rc, $tc_passed passed, $tc_failed failed (attention and training tests, ZT_CUDA_ATTENTION=tensor_cores)"
 cat "$out/cuda-tests-tc.log" >> "$out/cuda-tests.log"
 rm -f "$out/cuda-tests-tc.log"
+
+# Hugging Face interop (on the CPU, half a minute): a tiny run of each family exported with
+# `zt export` and loaded by transformers' AutoModelForCausalLM gives zt eval's loss on a
+# 16-token sample (scripts/hf_logits_check.py).
+: > "$out/hf-check.log"
+head -c 17 data/tinyshakespeare.txt > "$work/sample.txt"
+for family in gpt2 llama; do
+  run="$work/runs/hf-$family"
+  { "$root/bin/zt" train "configs/test-tiny-$family.yaml" --set train.steps=30 --set run.out_dir="$work/runs" \
+      --set run.name="hf-$family" --set parallel.threads=4 > /dev/null &&
+    "$root/bin/zt" export "$run" -o "$work/hf-$family/" &&
+    timeout 60 "$python" scripts/hf_logits_check.py "$root/bin/zt" "$run" "$work/hf-$family" "$work/sample.txt"; } \
+    >> "$out/hf-check.log" 2>&1
+  rc=$?
+  line=$(grep -E ': transformers ' "$out/hf-check.log" | tail -1)
+  row "transformers $family" "$([[ $rc -eq 0 ]] && echo ok || echo FAIL)" "rc $rc, ${line:-see env.txt}"
+done
+tail -4 "$out/hf-check.log"
+{ echo "== Hugging Face interop"; cat "$out/hf-check.log"; } >> "$out/env.txt"  # 8 files come back at most
+rm -f "$out/hf-check.log"
 
 # One short training run on the GPU (1 minute at most): tiny-llama (4 layers, d_model 256),
 # 60 steps of 16 x 128 tokens; its closing line gives the tokens per second.
