@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "core/cuda/attention_mma.h"
+#include "core/cuda/attention_layout.cuh"
 #include "core/cuda/common.cuh"
 #include "core/math/online_softmax.h"
 
@@ -20,15 +21,6 @@ constexpr int kWarps = 8;                              // rows per block
 constexpr int kTile = 16;                              // rows of the other side staged at once
 constexpr int kPerLane = kMaxAttnHeadDim / 32;         // register elements per lane
 
-struct Layout {
-  int64_t B, T, H, KVH, D, W;  // W: qkv row width
-  __device__ int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
-  __device__ int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-  __device__ int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + KVH + g) * D; }
-  __device__ int64_t o(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * H * D + h * D; }
-};
-
-Layout layout_of(const AttnDims& d) { return {d.B, d.T, d.H, d.KVH, d.D, d.qkv_width()}; }
 
 // Loads row elements lane + 32*x into r (zero past D).
 __device__ __forceinline__ void load_row(float (&r)[kPerLane], const void* p, int64_t at, Elem t, int64_t D,
@@ -65,7 +57,7 @@ __device__ __forceinline__ void stage_tile(float* dst_a, float* dst_b, const voi
 
 // grid (B*H, ceil(T / kWarps)) (y is the one limited to 65535); out (B,T,H*D), lse (B,H,T).
 __global__ void attention_forward_kernel(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type,
-                                         Layout L, float scale) {
+                                         AttnLayout L, float scale) {
   extern __shared__ float smem[];
   float* ks = smem;
   float* vs = smem + kTile * L.D;
@@ -105,7 +97,7 @@ __global__ void attention_forward_kernel(void* out, Elem out_type, float* lse, c
 // dS = P * (dP - delta), dq += dS k * scale.
 __global__ void attention_backward_dq_kernel(float* dqkv, float* delta, const float* dout, const void* qkv,
                                              Elem qkv_type, const void* out, Elem out_type, const float* lse,
-                                             Layout L, float scale) {
+                                             AttnLayout L, float scale) {
   extern __shared__ float smem[];
   float* ks = smem;
   float* vs = smem + kTile * L.D;
@@ -152,7 +144,7 @@ __global__ void attention_backward_dq_kernel(float* dqkv, float* delta, const fl
 // dK/dV pass: grid (B*KVH, ceil(T / kWarps)); warp = key row j of kv head g, summing over the
 // group's query heads and the queries i >= j: dv += P dO_i, dk += dS q_i * scale.
 __global__ void attention_backward_dkv_kernel(float* dqkv, const float* delta, const float* dout, const void* qkv,
-                                              Elem qkv_type, const float* lse, Layout L, float scale) {
+                                              Elem qkv_type, const float* lse, AttnLayout L, float scale) {
   extern __shared__ float smem[];
   float* qs = smem;
   float* dos = smem + kTile * L.D;
@@ -244,14 +236,13 @@ __global__ void attention_decode_kernel(void* out, Elem out_type, const void* qk
 }
 
 size_t tile_bytes(const AttnDims& d) { return 2 * kTile * static_cast<size_t>(d.D) * sizeof(float); }
-float scale_of(const AttnDims& d) { return 1.0f / std::sqrt(static_cast<float>(d.D)); }
 }  // namespace
 
 void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, Elem qkv_type, const AttnDims& d) {
   if (attention_forward_mma(out, out_type, lse, qkv, qkv_type, d)) return;
   const dim3 grid(static_cast<unsigned>(d.B * d.H), static_cast<unsigned>((d.T + kWarps - 1) / kWarps));
   attention_forward_kernel<<<grid, kWarps * 32, tile_bytes(d), compute_stream()>>>(out, out_type, lse, qkv, qkv_type,
-                                                                                   layout_of(d), scale_of(d));
+                                                                                   attn_layout(d), attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_forward_kernel);
 }
 
@@ -262,11 +253,11 @@ void attention_backward(float* dqkv, const float* dout, const void* qkv, Elem qk
   float* delta = scratch;  // (B,H,T) rowsum(dout * out), from the dQ pass to the dK/dV pass
   const unsigned row_blocks = static_cast<unsigned>((d.T + kWarps - 1) / kWarps);
   attention_backward_dq_kernel<<<dim3(static_cast<unsigned>(d.B * d.H), row_blocks), kWarps * 32, tile_bytes(d),
-                                 stream>>>(dqkv, delta, dout, qkv, qkv_type, out, out_type, lse, layout_of(d),
-                                           scale_of(d));
+                                 stream>>>(dqkv, delta, dout, qkv, qkv_type, out, out_type, lse, attn_layout(d),
+                                           attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dq_kernel);
   attention_backward_dkv_kernel<<<dim3(static_cast<unsigned>(d.B * d.KVH), row_blocks), kWarps * 32, tile_bytes(d),
-                                  stream>>>(dqkv, delta, dout, qkv, qkv_type, lse, layout_of(d), scale_of(d));
+                                  stream>>>(dqkv, delta, dout, qkv, qkv_type, lse, attn_layout(d), attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dkv_kernel);
 }
 
@@ -276,7 +267,7 @@ void attention_decode(void* out, Elem out_type, const void* qkv, Elem qkv_type, 
   kv_cache_store_kernel<<<1, 256, 0, stream>>>(kcache, vcache, qkv, qkv_type, pos, d.H * d.D, d.KVH * d.D);
   ZT_CUDA_CHECK_LAUNCH(kv_cache_store_kernel);
   attention_decode_kernel<<<static_cast<unsigned>((d.H + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
-      out, out_type, qkv, qkv_type, kcache, vcache, pos + 1, d.H, d.KVH, d.D, scale_of(d));
+      out, out_type, qkv, qkv_type, kcache, vcache, pos + 1, d.H, d.KVH, d.D, attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_decode_kernel);
 }
 

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "core/cuda/attention_layout.cuh"
 #include "core/cuda/attention_mma.h"
 #include "core/cuda/common.cuh"
 
@@ -49,14 +50,6 @@ struct Strides {
   static_assert(tile_bytes % 128 == 0 && f32_bytes % 128 == 0 && prob_bytes % 128 == 0);
 };
 
-struct Layout {
-  int64_t B, T, H, KVH, D, W;  // W: qkv row width
-  __device__ int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
-  __device__ int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-  __device__ int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + KVH + g) * D; }
-  __device__ int64_t o(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * H * D + h * D; }
-};
-
 // Rows [r0, r0 + kRows) of one head (row t at src[base + t * stride]) into dst, zero past T.
 template <int D>
 __device__ __forceinline__ void stage(bf16* dst, const bf16* src, int64_t base, int64_t stride, int64_t r0,
@@ -68,6 +61,17 @@ __device__ __forceinline__ void stage(bf16* dst, const bf16* src, int64_t base, 
     if (r0 + r < T) v = *reinterpret_cast<const uint4*>(src + base + (r0 + r) * stride + c);
     *reinterpret_cast<uint4*>(dst + r * Strides<D>::tile + c) = v;
   }
+}
+
+// Keys and values [j0, j0 + kCols) of kv head g into ks and vs, by the whole block, between
+// barriers (the previous tile's readers are done before, every reader waits for it after).
+template <int D>
+__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const bf16* qkv, const AttnLayout& L, int64_t b,
+                                         int64_t g, int64_t j0) {
+  __syncthreads();
+  stage<D>(ks, qkv, L.k(b, 0, g), L.W, j0, L.T);
+  stage<D>(vs, qkv, L.v(b, 0, g), L.W, j0, L.T);
+  __syncthreads();
 }
 
 // As stage, from f32 rows rounded to bf16 (dO).
@@ -129,7 +133,7 @@ __device__ __forceinline__ void accumulate_pn(FragC (&acc)[D / 16], const bf16* 
 // grid (B*H, ceil(T / kRows)); the last query tiles (the most key tiles) start first.
 template <int D>
 __global__ void __launch_bounds__(kThreads) forward_kernel(void* out, Elem out_type, float* lse, const bf16* qkv,
-                                                           Layout L, float scale) {
+                                                           AttnLayout L, float scale) {
   using S = Strides<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -151,10 +155,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(void* out, Elem out_t
   float m = -INFINITY, l = 0.f;
   const int64_t key_end = min(L.T, q0 + kRows);
   for (int64_t j0 = 0; j0 < key_end; j0 += kCols) {
-    __syncthreads();
-    stage<D>(ks, qkv, L.k(b, 0, g), L.W, j0, L.T);
-    stage<D>(vs, qkv, L.v(b, 0, g), L.W, j0, L.T);
-    __syncthreads();
+    stage_kv<D>(ks, vs, qkv, L, b, g, j0);
     if (j0 > warp_last) continue;  // every key of the tile comes after this warp's queries
     product_nt<D>(sw, qs + warp * 16 * S::tile, ks);
     __syncwarp();
@@ -200,7 +201,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(void* out, Elem out_t
 }
 
 // delta (B,H,T) = rowsum(dout * out): one warp per (b, t, h) row.
-__global__ void delta_kernel(float* delta, const float* dout, const void* out, Elem out_type, Layout L) {
+__global__ void delta_kernel(float* delta, const float* dout, const void* out, Elem out_type, AttnLayout L) {
   const int64_t rows = L.B * L.T * L.H, lane = threadIdx.x % 32;
   for (int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; row < rows;
        row += static_cast<int64_t>(gridDim.x) * blockDim.x / 32) {
@@ -232,7 +233,7 @@ __device__ __forceinline__ void add_rows(float* dst, FragC (&acc)[D / 16], float
 // dQ pass, grid as forward: dS = P * (dP - delta), dq += dS k * scale.
 template <int D>
 __global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* dqkv, const float* delta, const float* dout,
-                                                               const bf16* qkv, const float* lse, Layout L,
+                                                               const bf16* qkv, const float* lse, AttnLayout L,
                                                                float scale) {
   using S = Strides<D>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -259,10 +260,7 @@ __global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* dqkv, cons
   for (int n = 0; n < D / 16; ++n) wmma::fill_fragment(dq[n], 0.f);
   const int64_t key_end = min(L.T, q0 + kRows);
   for (int64_t j0 = 0; j0 < key_end; j0 += kCols) {
-    __syncthreads();
-    stage<D>(ks, qkv, L.k(b, 0, g), L.W, j0, L.T);
-    stage<D>(vs, qkv, L.v(b, 0, g), L.W, j0, L.T);
-    __syncthreads();
+    stage_kv<D>(ks, vs, qkv, L, b, g, j0);
     if (j0 > warp_last) continue;
     product_nt<D>(sw, qs + warp * 16 * S::tile, ks);
     product_nt<D>(dpw, dos + warp * 16 * S::tile, vs);
@@ -288,7 +286,7 @@ __global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* dqkv, cons
 // group's query heads and the query tiles at or after its keys: dv += P^T dO, dk += dS^T q * scale.
 template <int D>
 __global__ void __launch_bounds__(kThreads) backward_dkv_kernel(float* dqkv, const float* delta, const float* dout,
-                                                                const bf16* qkv, const float* lse, Layout L,
+                                                                const bf16* qkv, const float* lse, AttnLayout L,
                                                                 float scale) {
   using S = Strides<D>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -306,8 +304,7 @@ __global__ void __launch_bounds__(kThreads) backward_dkv_kernel(float* dqkv, con
 
   const int64_t b = blockIdx.x / L.KVH, g = blockIdx.x % L.KVH, group = L.H / L.KVH;
   const int64_t k0 = static_cast<int64_t>(blockIdx.y) * kRows;
-  stage<D>(ks, qkv, L.k(b, 0, g), L.W, k0, L.T);
-  stage<D>(vs, qkv, L.v(b, 0, g), L.W, k0, L.T);
+  stage_kv<D>(ks, vs, qkv, L, b, g, k0);
   const int r = lane / 2, half = lane % 2;
   const int64_t kj = k0 + warp * 16 + r;
   FragC dk[D / 16], dv[D / 16];
@@ -377,8 +374,6 @@ void allow_smem(Kernel kernel, size_t bytes) {
   ZT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-Layout layout_of(const AttnDims& d) { return {d.B, d.T, d.H, d.KVH, d.D, d.qkv_width()}; }
-float scale_of(const AttnDims& d) { return 1.0f / std::sqrt(static_cast<float>(d.D)); }
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <int D>
@@ -387,7 +382,7 @@ void forward(void* out, Elem out_type, float* lse, const void* qkv, const AttnDi
   (void)ready;
   const dim3 grid(static_cast<unsigned>(d.B * d.H), static_cast<unsigned>((d.T + kRows - 1) / kRows));
   forward_kernel<D><<<grid, kThreads, forward_smem<D>(), compute_stream()>>>(
-      out, out_type, lse, static_cast<const bf16*>(qkv), layout_of(d), scale_of(d));
+      out, out_type, lse, static_cast<const bf16*>(qkv), attn_layout(d), attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_forward_mma);
 }
 
@@ -398,17 +393,17 @@ void backward(float* dqkv, const float* dout, const void* qkv, const void* out, 
       (allow_smem(backward_dq_kernel<D>, dq_smem<D>()), allow_smem(backward_dkv_kernel<D>, dkv_smem<D>()), true);
   (void)ready;
   cudaStream_t stream = compute_stream();
-  const Layout L = layout_of(d);
+  const AttnLayout L = attn_layout(d);
   const int64_t rows = d.B * d.T * d.H;
   delta_kernel<<<grid_for(rows * 32, 256), 256, 0, stream>>>(delta, dout, out, out_type, L);
   ZT_CUDA_CHECK_LAUNCH(attention_delta);
   const unsigned tiles = static_cast<unsigned>((d.T + kRows - 1) / kRows);
   const bf16* q = static_cast<const bf16*>(qkv);
   backward_dq_kernel<D><<<dim3(static_cast<unsigned>(d.B * d.H), tiles), kThreads, dq_smem<D>(), stream>>>(
-      dqkv, delta, dout, q, lse, L, scale_of(d));
+      dqkv, delta, dout, q, lse, L, attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dq_mma);
   backward_dkv_kernel<D><<<dim3(static_cast<unsigned>(d.B * d.KVH), tiles), kThreads, dkv_smem<D>(), stream>>>(
-      dqkv, delta, dout, q, lse, L, scale_of(d));
+      dqkv, delta, dout, q, lse, L, attn_scale(d));
   ZT_CUDA_CHECK_LAUNCH(attention_backward_dkv_mma);
 }
 }  // namespace
