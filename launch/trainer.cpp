@@ -220,9 +220,8 @@ TrainSummary run_training(const Config& cfg_in) {
   // GPU ranks reduce device tensors (NCCL, or staged through the host). Where the node's ranks
   // cannot all have a GPU (none visible, or more ranks than GPUs under NCCL), every rank joins
   // the host communicator instead, so that preflight reports why, once for all.
-  const int gpus = visible_gpus();
-  const bool on_gpu = cfg.runtime.device == RuntimeDevice::cuda && gpus > 0 &&
-                      (ranks_share_gpus(cfg) || where.local_world_size <= gpus);
+  const int gpus = cfg.runtime.device == RuntimeDevice::cuda ? visible_gpus() : 0;  // CPU runs never ask CUDA
+  const bool on_gpu = gpus > 0 && (ranks_share_gpus(cfg) || where.local_world_size <= gpus);
   std::unique_ptr<Communicator> comm =
       cfg.runtime.device == RuntimeDevice::cuda && !on_gpu
           ? make_communicator(CommBackend::automatic, where, cfg.parallel.timeout_s, Device::cpu())
