@@ -23,6 +23,63 @@ int64_t dtype_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
 std::string gib(double bytes) { return fmt::format("{:.1f} GiB", bytes / 1073741824.0); }
 
+// The widths the plan's parts share: tokens per micro-batch, model width, MLP width, vocab, a
+// qkv row, attention's output row, the MLP's first linear (two of F for SwiGLU).
+struct Widths {
+  int64_t N, C, F, V, qkv, q_out, ff;
+};
+Widths widths_of(const PlanInput& in) {
+  const ModelSpec& s = in.spec;
+  const int64_t D = s.head_dim();
+  return {in.micro_batch * in.seq_len, s.d_model, s.d_ff, s.vocab_size, (s.n_head + 2 * s.n_kv_head) * D,
+          s.n_head * D, s.gpt2() ? s.d_ff : 2 * s.d_ff};
+}
+
+// On the CPU, beside the blocks' backward scratch: the low-precision kernels' temporaries (M:
+// routed MoE slots, n_moe: MoE blocks).
+int64_t host_kernel_workspace(const PlanInput& in, int64_t Nc, int64_t M, int64_t n_moe) {
+  const ModelSpec& s = in.spec;
+  const auto [N, C, F, V, qkv, q_out, ff] = widths_of(in);
+  const bool lowp = in.compute != Precision::fp32;
+  int64_t extra = 0;
+  // Low precision: kernels widen what they read into f32 temporaries and compute what they
+  // store in f32 first; the largest set alive in one kernel counts (activation buffers live
+  // across steps, so a forward's temporaries meet them at their full size). A linear
+  // computes its output in f32 (the fc's is the largest); in f16 only, attention's forward
+  // widens q/k/v and computes its output (its log-sum-exp is f32 already), its backward
+  // widens q/k/v and the output, and the MLP's activation widens the pre-activation and
+  // computes its output (in bf16 those read and write bf16 directly, as the norms do); the
+  // gate widens its two inputs and computes its output; the conv mixer widens its input.
+  // (Attention's score tiles, and in bf16 its widened tiles, are per-thread scratch outside
+  // the allocator.)
+  if (lowp) {
+    const bool bf16 = in.compute == Precision::bf16;
+    const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));
+    const int64_t attention = bf16 ? 0 : rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4);
+    int64_t widened = std::max(attention, mlp);
+    if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
+    if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
+    if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
+    extra += widened;
+  }
+  // fp16: a linear's backward holds its dout, its input and its weight rounded through an
+  // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
+  // their operands while packing them, into buffers outside the allocator; a linear's
+  // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
+  // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
+  // under 0.1% of the peak.)
+  if (in.compute == Precision::fp16) {
+    // in, out, rows: the block's linears run on the Nc core rows, the head on all N
+    const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
+    int64_t worst = 0;
+    for (const auto& [cin, cout, n] : linears)
+      worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
+                                  rounded(std::max(n * cin, cout * cin) * 2));
+    extra += worst;
+  }
+  return extra;
+}
+
 // On a GPU (core/kernels on core/cuda/), beside the blocks' backward scratch: cuBLASLt's
 // workspace, kept per device from the first GEMM, and the largest transient of one kernel
 // call. Device kernels read and write bf16/f16 activations directly (no widened copies); a
@@ -32,9 +89,7 @@ std::string gib(double bytes) { return fmt::format("{:.1f} GiB", bytes / 1073741
 // partials, attention's backward its delta rows.
 int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
   const ModelSpec& s = in.spec;
-  const int64_t N = in.micro_batch * in.seq_len, C = s.d_model, F = s.d_ff, V = s.vocab_size;
-  const int64_t qkv = (s.n_head + 2 * s.n_kv_head) * s.head_dim();
-  const int64_t ff = s.gpt2() ? F : 2 * F;
+  const auto [N, C, F, V, qkv, q_out, ff] = widths_of(in);
   const bool lowp = in.compute != Precision::fp32;
   const int64_t cublaslt = rounded(int64_t{32} << 20);  // core/cuda/gemm.cpp's kWorkspaceBytes
   auto colsum = [](int64_t rows, int64_t cols) { return rounded(2 * std::min<int64_t>(rows, 256) * cols * 4); };
@@ -117,9 +172,8 @@ int64_t PlanBytes::total() const {
 
 PlanBytes plan_memory(const PlanInput& in) {
   const ModelSpec& s = in.spec;
-  const int64_t W = in.world, B = in.micro_batch, T = in.seq_len, N = B * T;
-  const int64_t C = s.d_model, F = s.d_ff, H = s.n_head, D = s.head_dim(), V = s.vocab_size;
-  const int64_t qkv = (s.n_head + 2 * s.n_kv_head) * D, q_out = H * D, ff = s.gpt2() ? F : 2 * F;
+  const int64_t W = in.world, B = in.micro_batch, T = in.seq_len, H = s.n_head;
+  const auto [N, C, F, V, qkv, q_out, ff] = widths_of(in);
   PlanBytes p;
 
   // ---- model state ----------------------------------------------------------------------
@@ -264,45 +318,7 @@ PlanBytes plan_memory(const PlanInput& in) {
   }
   if (s.attn_gate) ws += 2 * rounded(Nc * q_out * 4);               // dgate, d(ungated output)
   if (s.workers()) ws += rounded(N * C * 4) + rounded(Nc * C * 4);  // mixer scratch, worker rows
-  if (in.cuda) {
-    ws += device_kernel_workspace(in, Nc);
-  } else {
-    // Low precision: kernels widen what they read into f32 temporaries and compute what they
-    // store in f32 first; the largest set alive in one kernel counts (activation buffers live
-    // across steps, so a forward's temporaries meet them at their full size). A linear
-    // computes its output in f32 (the fc's is the largest); in f16 only, attention's forward
-    // widens q/k/v and computes its output (its log-sum-exp is f32 already), its backward
-    // widens q/k/v and the output, and the MLP's activation widens the pre-activation and
-    // computes its output (in bf16 those read and write bf16 directly, as the norms do); the
-    // gate widens its two inputs and computes its output; the conv mixer widens its input.
-    // (Attention's score tiles, and in bf16 its widened tiles, are per-thread scratch outside
-    // the allocator.)
-    if (lowp) {
-      const bool bf16 = in.compute == Precision::bf16;
-      const int64_t mlp = rounded(Nc * ff * 4) + (bf16 ? 0 : rounded(Nc * F * 4));
-      const int64_t attention = bf16 ? 0 : rounded(Nc * qkv * 4) + rounded(Nc * q_out * 4);
-      int64_t widened = std::max(attention, mlp);
-      if (s.attn_gate) widened = std::max(widened, 3 * rounded(Nc * q_out * 4));
-      if (s.workers()) widened = std::max(widened, rounded(N * C * 4));
-      if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
-      ws += widened;
-    }
-    // fp16: a linear's backward holds its dout, its input and its weight rounded through an
-    // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
-    // their operands while packing them, into buffers outside the allocator; a linear's
-    // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
-    // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
-    // under 0.1% of the peak.)
-    if (in.compute == Precision::fp16) {
-      // in, out, rows: the block's linears run on the Nc core rows, the head on all N
-      const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
-      int64_t worst = 0;
-      for (const auto& [cin, cout, n] : linears)
-        worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
-                                    rounded(std::max(n * cin, cout * cin) * 2));
-      ws += worst;
-    }
-  }
+  ws += in.cuda ? device_kernel_workspace(in, Nc) : host_kernel_workspace(in, Nc, M, n_moe);
   tag(p, MemTag::workspace) = ws;
   tag(p, MemTag::comm) = comm;
   return p;

@@ -222,11 +222,10 @@ TrainSummary run_training(const Config& cfg_in) {
   // the host communicator instead, so that preflight reports why, once for all.
   const int gpus = cfg.runtime.device == RuntimeDevice::cuda ? visible_gpus() : 0;  // CPU runs never ask CUDA
   const bool on_gpu = gpus > 0 && (ranks_share_gpus(cfg) || where.local_world_size <= gpus);
-  std::unique_ptr<Communicator> comm =
-      cfg.runtime.device == RuntimeDevice::cuda && !on_gpu
-          ? make_communicator(CommBackend::automatic, where, cfg.parallel.timeout_s, Device::cpu())
-          : make_communicator(cfg.parallel.backend, where, cfg.parallel.timeout_s,
-                              on_gpu ? Device::cuda(where.local_rank) : Device::cpu());
+  const bool report_only = cfg.runtime.device == RuntimeDevice::cuda && !on_gpu;
+  const CommBackend backend = report_only ? CommBackend::automatic : cfg.parallel.backend;
+  std::unique_ptr<Communicator> comm = make_communicator(
+      backend, where, cfg.parallel.timeout_s, on_gpu ? Device::cuda(where.local_rank) : Device::cpu());
   const int rank = comm->rank(), world = comm->world_size();
   const bool writer = rank == 0;  // rank 0 writes the run directory
   log::LogOptions log_options;

@@ -29,7 +29,7 @@ inline int visible_gpus() {
 // Empty when a CUDA device can run the tests, else why not.
 inline std::string cuda_unavailable() {
 #ifdef ZT_WITH_CUDA
-  return cuda::device_count() > 0 ? std::string() : cuda::unavailable_reason();
+  return visible_gpus() > 0 ? std::string() : cuda::unavailable_reason();
 #else
   return "zerotrain was built without CUDA (ZT_CUDA=OFF or no nvcc)";
 #endif

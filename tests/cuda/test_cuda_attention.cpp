@@ -17,25 +17,37 @@ struct Case {
   int64_t B, T, H, KVH, D;
 };
 
+// Attention of shape `c` with q/k/v and the output in `dtype`, forward and backward on the GPU
+// against the CPU, inputs drawn from seeds seed.. seed + 2; returns the GPU's operands, so a
+// test can run the backward again.
+struct GpuAttention {
+  AttnShape shape;
+  Tensor qkv, out, lse, dout, dqkv_before;
+};
+GpuAttention expect_attention_matches_cpu(const Case& c, DType dtype, uint64_t seed, double out_tol, double dqkv_tol) {
+  const AttnShape s{c.B, c.T, c.H, c.KVH, c.D};
+  const std::string what = std::string("attention ") + std::string(dtype_name(dtype));
+  const Tensor qkv = random_cpu({c.B, c.T, s.qkv_width()}, seed, 1.f, dtype), gqkv = to_gpu(qkv);
+  Tensor out = Tensor::empty({c.B, c.T, c.H * c.D}, dtype), lse = Tensor::empty({c.B, c.H, c.T}, DType::f32);
+  Tensor gout = Tensor::empty(out.shape(), dtype, MemTag::other, Device::cuda(0)), glse = to_gpu(lse);
+  attention_forward(out, lse, qkv, s);
+  attention_forward(gout, glse, gqkv, s);
+  expect_close(out, gout, out_tol, what + " out");
+  expect_close(lse, glse, kF32Tol, what + " lse");
+  const Tensor dout = random_cpu({c.B, c.T, c.H * c.D}, seed + 1);
+  const Tensor dqkv_before = random_cpu({c.B, c.T, s.qkv_width()}, seed + 2), gdout = to_gpu(dout);
+  Tensor dqkv = dqkv_before.clone(MemTag::other), gdqkv = to_gpu(dqkv_before);
+  attention_backward(dqkv, dout, qkv, out, lse, s);
+  attention_backward(gdqkv, gdout, gqkv, gout, glse, s);
+  expect_close(dqkv, gdqkv, dqkv_tol, what + " dqkv");
+  return {s, gqkv, gout, glse, gdout, to_gpu(dqkv_before)};
+}
+
 class CudaAttention : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaAttention, ForwardAndBackwardMatchTheCpu) {
   ZT_REQUIRE_CUDA();
-  const Case c = GetParam();
-  const AttnShape s{c.B, c.T, c.H, c.KVH, c.D};
-  const Tensor qkv = random_cpu({c.B, c.T, s.qkv_width()}, 1);
-  Tensor out = Tensor::empty({c.B, c.T, c.H * c.D}, DType::f32), lse = Tensor::empty({c.B, c.H, c.T}, DType::f32);
-  Tensor gout = to_gpu(out), glse = to_gpu(lse);
-  const Tensor gqkv = to_gpu(qkv);
-  attention_forward(out, lse, qkv, s);
-  attention_forward(gout, glse, gqkv, s);
-  expect_close(out, gout, kF32Tol, "attention out");
-  expect_close(lse, glse, kF32Tol, "attention lse");
-  const Tensor dout = random_cpu({c.B, c.T, c.H * c.D}, 2);
-  Tensor dqkv = random_cpu({c.B, c.T, s.qkv_width()}, 3), gdqkv = to_gpu(dqkv);
-  attention_backward(dqkv, dout, qkv, out, lse, s);
-  attention_backward(gdqkv, to_gpu(dout), gqkv, gout, glse, s);
-  expect_close(dqkv, gdqkv, 2e-5, "attention dqkv");
+  expect_attention_matches_cpu(GetParam(), DType::f32, 1, kF32Tol, 2e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttention,
@@ -77,25 +89,13 @@ TEST_P(CudaAttentionTensorCores, Bf16ForwardAndBackwardMatchTheCpu) {
   ZT_REQUIRE_CUDA();
 #ifdef ZT_WITH_CUDA
   const Case c = GetParam();
-  const AttnShape s{c.B, c.T, c.H, c.KVH, c.D};
   ASSERT_TRUE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, {c.B, c.T, c.H, c.KVH, c.D}));
-  const Tensor qkv = random_cpu({c.B, c.T, s.qkv_width()}, 5, 1.f, DType::bf16), gqkv = to_gpu(qkv);
-  Tensor out = Tensor::empty({c.B, c.T, c.H * c.D}, DType::bf16), lse = Tensor::empty({c.B, c.H, c.T}, DType::f32);
-  Tensor gout = Tensor::empty(out.shape(), DType::bf16, MemTag::other, Device::cuda(0)), glse = to_gpu(lse);
-  attention_forward(out, lse, qkv, s);
-  attention_forward(gout, glse, gqkv, s);
-  expect_close(out, gout, kBf16Tol, "attention bf16 out");
-  expect_close(lse, glse, kF32Tol, "attention bf16 lse");
-  const Tensor dout = random_cpu({c.B, c.T, c.H * c.D}, 6);
-  Tensor dqkv = random_cpu({c.B, c.T, s.qkv_width()}, 7), gdqkv = to_gpu(dqkv);
-  attention_backward(dqkv, dout, qkv, out, lse, s);
-  attention_backward(gdqkv, to_gpu(dout), gqkv, gout, glse, s);
   // dO, P and dS are rounded to bf16 for the tensor cores (as FlashAttention does): two roundings.
-  expect_close(dqkv, gdqkv, 2 * kBf16Tol, "attention bf16 dqkv");
+  const GpuAttention g = expect_attention_matches_cpu(c, DType::bf16, 5, kBf16Tol, 2 * kBf16Tol);
   // Deterministic: the same backward again adds exactly the same bits.
-  Tensor again = to_gpu(dqkv), twice = to_gpu(dqkv);
-  attention_backward(again, to_gpu(dout), gqkv, gout, glse, s);
-  attention_backward(twice, to_gpu(dout), gqkv, gout, glse, s);
+  Tensor again = g.dqkv_before.clone(MemTag::other), twice = g.dqkv_before.clone(MemTag::other);
+  attention_backward(again, g.dout, g.qkv, g.out, g.lse, g.shape);
+  attention_backward(twice, g.dout, g.qkv, g.out, g.lse, g.shape);
   const Tensor a = to_cpu(again), b = to_cpu(twice);
   EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << "attention backward is not deterministic";
 #endif
