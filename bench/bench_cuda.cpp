@@ -40,6 +40,24 @@ void bench() {
     const double ms = time_ms([&] { linear_forward(out, a, w, nullptr); });
     std::printf("gemm_bf16_4096        %9.3f ms  %8.1f TFLOP/s\n", ms, 2.0 * n * n * n / (ms * 1e-3) / 1e12);
   }
+  // GPT-2's LM head at B*T = 16384 rows, forward and backward (bf16 operands, f32 logits and
+  // dlogits), at the vocabulary as it is (50257, odd: logits rows are not 16-byte aligned) and
+  // padded to a multiple of 64 (50304), which measures what padding would buy.
+  for (const int64_t vocab : {int64_t{50257}, int64_t{50304}}) {
+    const int64_t rows = 16384, c = 768;
+    Tensor x = Tensor::zeros({rows, c}, DType::bf16, MemTag::other, gpu);
+    Tensor w = Tensor::zeros({vocab, c}, DType::bf16, MemTag::other, gpu);
+    Tensor logits = Tensor::empty({rows, vocab}, DType::f32, MemTag::other, gpu);
+    Tensor dx = Tensor::zeros({rows, c}, DType::f32, MemTag::other, gpu);
+    Tensor dw = Tensor::zeros({vocab, c}, DType::f32, MemTag::other, gpu);
+    const double flops = 2.0 * rows * vocab * c;
+    const double fwd = time_ms([&] { linear_forward(logits, x, w, nullptr); });
+    std::printf("lm_head_fwd_%-9lld %9.3f ms  %8.1f TFLOP/s\n", static_cast<long long>(vocab), fwd,
+                flops / (fwd * 1e-3) / 1e12);
+    const double bwd = time_ms([&] { linear_backward(&dx, dw, nullptr, logits, x, w); });
+    std::printf("lm_head_bwd_%-9lld %9.3f ms  %8.1f TFLOP/s\n", static_cast<long long>(vocab), bwd,
+                2 * flops / (bwd * 1e-3) / 1e12);
+  }
   // Attention, bf16 (the tensor-core kernels): GPT-2 124M's shape, and a Llama-style one
   // (head dim 128, 4 query heads per kv head).
   const auto attention = [&](const char* name, const AttnShape& s) {

@@ -100,8 +100,8 @@ void attention_forward(void* out, Elem out_type, float* lse, const void* qkv, El
 void attention_backward(float* dqkv, const float* dout, const void* qkv, Elem qkv_type, const void* out,
                         Elem out_type, const float* lse, const AttnDims& d, float* scratch);
 // Whether attention_forward/backward run on tensor cores for these inputs (bf16, head dim 64
-// or 128, 16-byte aligned operands, and ZT_CUDA_ATTENTION=tensor_cores while they await their
-// first GPU check); the plain kernels take the rest.
+// or 128, 16-byte aligned operands, unless ZT_CUDA_ATTENTION=plain); the plain kernels take
+// the rest.
 bool attention_uses_tensor_cores(Elem qkv_type, const AttnDims& d);
 void attention_decode(void* out, Elem out_type, const void* qkv, Elem qkv_type, float* kcache, float* vcache,
                       int64_t pos, const AttnDims& d);

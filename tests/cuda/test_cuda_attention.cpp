@@ -5,6 +5,9 @@
 #include <optional>
 #include <string>
 
+#include <gmock/gmock.h>
+
+#include "core/error.h"
 #include "tests/cuda/cuda_test_util.h"
 #ifdef ZT_WITH_CUDA
 #include "core/cuda/ops.h"
@@ -54,35 +57,80 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttention,
                          ::testing::Values(Case{2, 77, 4, 4, 64}, Case{1, 130, 8, 2, 128}, Case{2, 33, 6, 3, 40},
                                            Case{1, 5, 2, 1, 7}, Case{1, 64, 2, 2, 256}));
 
-TEST(CudaAttentionBf16, Bf16ActivationsMatchTheCpuWithinARounding) {
-  ZT_REQUIRE_CUDA();
-  const AttnShape s{2, 50, 4, 2, 64};
-  const Tensor qkv = random_cpu({2, 50, s.qkv_width()}, 4, 1.f, DType::bf16);
-  Tensor out = Tensor::empty({2, 50, 256}, DType::bf16), lse = Tensor::empty({2, 4, 50}, DType::f32);
-  Tensor gout = Tensor::empty({2, 50, 256}, DType::bf16, MemTag::other, Device::cuda(0)), glse = to_gpu(lse);
-  attention_forward(out, lse, qkv, s);
-  attention_forward(gout, glse, to_gpu(qkv), s);
-  expect_close(out, gout, kBf16Tol, "attention bf16 out");
-  expect_close(lse, glse, kF32Tol, "attention bf16 lse");
-}
-
-// bf16 at head dims 64 and 128 runs the tensor-core kernels (opted into here): against the
-// CPU's bf16 path (which widens to f32), forward and backward, T inside one tile, across tiles
-// and ragged; MHA, GQA, MQA.
-class CudaAttentionTensorCores : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
+// Sets ZT_CUDA_ATTENTION (the bf16 attention kernels; nullptr: unset) for one scope, restoring it after.
+class ScopedAttentionKernels {
+ public:
+  explicit ScopedAttentionKernels(const char* kernels) {
     const char* was = std::getenv("ZT_CUDA_ATTENTION");
     saved_ = was ? std::optional<std::string>(was) : std::nullopt;
-    setenv("ZT_CUDA_ATTENTION", "tensor_cores", 1);
+    if (kernels)
+      setenv("ZT_CUDA_ATTENTION", kernels, 1);
+    else
+      unsetenv("ZT_CUDA_ATTENTION");
   }
-  void TearDown() override {
+  ~ScopedAttentionKernels() {
     if (saved_)
       setenv("ZT_CUDA_ATTENTION", saved_->c_str(), 1);
     else
       unsetenv("ZT_CUDA_ATTENTION");
   }
+  ScopedAttentionKernels(const ScopedAttentionKernels&) = delete;
+  ScopedAttentionKernels& operator=(const ScopedAttentionKernels&) = delete;
+
+ private:
   std::optional<std::string> saved_;
+};
+
+// The plain kernels on bf16 activations (ZT_CUDA_ATTENTION=plain; head dim 64 would otherwise
+// take the tensor cores).
+TEST(CudaAttentionBf16, Bf16ActivationsMatchTheCpuWithinARounding) {
+  ZT_REQUIRE_CUDA();
+  ScopedAttentionKernels plain("plain");
+  const Case c{2, 50, 4, 2, 64};
+#ifdef ZT_WITH_CUDA
+  ASSERT_FALSE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, {c.B, c.T, c.H, c.KVH, c.D}));
+#endif
+  expect_attention_matches_cpu(c, DType::bf16, 4, kBf16Tol, kBf16Tol);
+}
+
+// Which kernels bf16 takes: the tensor cores by default (head dims 64 and 128), the plain ones
+// with ZT_CUDA_ATTENTION=plain, and any other value an error naming the variable. Host code:
+// runs in every CUDA build, GPU or not.
+TEST(CudaAttentionChoice, TensorCoresByDefaultPlainOnRequestOtherValuesRefused) {
+#ifndef ZT_WITH_CUDA
+  GTEST_SKIP() << "built without CUDA";
+#else
+  const cuda::AttnDims d64{1, 16, 2, 2, 64}, d128{1, 16, 2, 1, 128}, d40{1, 16, 2, 2, 40};
+  {
+    ScopedAttentionKernels unset(nullptr);
+    EXPECT_TRUE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, d64));
+    EXPECT_TRUE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, d128));
+    EXPECT_FALSE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, d40));
+    EXPECT_FALSE(cuda::attention_uses_tensor_cores(cuda::Elem::f32, d64));
+    EXPECT_FALSE(cuda::attention_uses_tensor_cores(cuda::Elem::f16, d64));
+  }
+  {
+    ScopedAttentionKernels plain("plain");
+    EXPECT_FALSE(cuda::attention_uses_tensor_cores(cuda::Elem::bf16, d64));
+  }
+  {
+    ScopedAttentionKernels typo("flash");
+    try {
+      cuda::attention_uses_tensor_cores(cuda::Elem::bf16, d64);
+      ADD_FAILURE() << "ZT_CUDA_ATTENTION=flash was accepted";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("ZT_CUDA_ATTENTION=flash"));
+    }
+  }
+#endif
+}
+
+// bf16 at head dims 64 and 128 runs the tensor-core kernels (the default; set here in case
+// the environment asks for plain): against the CPU's bf16 path (which widens to f32), forward
+// and backward, T inside one tile, across tiles and ragged; MHA, GQA, MQA.
+class CudaAttentionTensorCores : public ::testing::TestWithParam<Case> {
+ protected:
+  ScopedAttentionKernels tensor_cores_{"tensor_cores"};
 };
 
 TEST_P(CudaAttentionTensorCores, Bf16ForwardAndBackwardMatchTheCpu) {

@@ -150,7 +150,8 @@ TEST(CudaNorm, LayerNormAndRmsNormForwardAndBackward) {
     expect_close(rstd, grstd, kF32Tol, "rmsnorm rstd" + tag);
     rmsnorm_backward(dinp, dw, dout, inp, w, rstd);
     rmsnorm_backward(gdinp, gdw, gdout, ginp, gw, grstd);
-    expect_close(dinp, gdinp, kF32Tol, "rmsnorm dinp" + tag);
+    // C=1 again: dinp = w dy rstd (1 - x^2 rstd^2), a difference of two nearly equal numbers.
+    expect_close(dinp, gdinp, C == 1 ? 1e-4 : kF32Tol, "rmsnorm dinp" + tag);
     expect_close(dw, gdw, kF32Tol, "rmsnorm dweight" + tag);
   }
 }
