@@ -17,6 +17,10 @@
 //                                        C[mr x nr] = alpha * a-panel b-panel + beta * C
 //                                        (beta == 0 never reads C)
 //   kFinishBlocks                        the epilogue per MC x NC block of C (true) or per tile
+// and optionally, for an A the micro-kernel can read where it lies (then A is not packed):
+//   reads_a_in_place(args)               true for this call's A
+//   tile_in_place(args, i, k0, kc, b, mr, nr, beta, C)
+//                                        as tile, with op(A)[i : i+mr, k0 : k0+kc] read from A
 #pragma once
 #include <omp.h>
 
@@ -123,6 +127,9 @@ void gemm_serial(const Args& g) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, KC = Kernel::KC, MC = Kernel::MC, NC = Kernel::NC;
   // 16 floats of slack: a packing loop may store a whole vector past its panel's last value.
   thread_local PackBuffer a_pack(MC * KC + 16), b_pack(NC * KC + 16);
+  constexpr bool kInPlace = requires(const Args& a) { Kernel::reads_a_in_place(a); };
+  bool in_place = false;
+  if constexpr (kInPlace) in_place = Kernel::reads_a_in_place(g);
   for (int64_t j0 = 0; j0 < g.N; j0 += NC) {
     const int64_t nc = std::min(NC, g.N - j0), panels_n = (nc + NR - 1) / NR;
     for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
@@ -132,13 +139,19 @@ void gemm_serial(const Args& g) {
       Kernel::pack_b(g, k0, kc, j0, nc, b_pack.data());
       for (int64_t i0 = 0; i0 < g.M; i0 += MC) {
         const int64_t mc = std::min(MC, g.M - i0), panels_m = (mc + MR - 1) / MR;
-        Kernel::pack_a(g, i0, mc, k0, kc, a_pack.data());
+        if (!in_place) Kernel::pack_a(g, i0, mc, k0, kc, a_pack.data());
         for (int64_t pn = 0; pn < panels_n; ++pn)
           for (int64_t pm = 0; pm < panels_m; ++pm) {
             const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
             const int64_t mr = std::min(MR, g.M - i), nr = std::min(NR, g.N - j);
-            Kernel::tile(kc, a_pack.data() + pm * kc * MR, b_pack.data() + pn * kc * NR, g.ta, mr, nr, g.alpha, beta,
-                         g.C + i * g.ldc + j, g.ldc);
+            const float* b = b_pack.data() + pn * kc * NR;
+            float* c = g.C + i * g.ldc + j;
+            bool done = false;
+            if constexpr (kInPlace) {
+              if (in_place) Kernel::tile_in_place(g, i, k0, kc, b, mr, nr, beta, c);
+              done = in_place;
+            }
+            if (!done) Kernel::tile(kc, a_pack.data() + pm * kc * MR, b, g.ta, mr, nr, g.alpha, beta, c, g.ldc);
             if (finish && !Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i, j, mr, nr);
           }
         if (finish && Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i0, j0, mc, nc);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -116,42 +117,47 @@ TEST(GemmBf16, AlphaScalesAndBetaAccumulates) {
 }
 
 // fp32 operands rounded while packing must give bitwise the product of operands converted
-// first with f32_to_bf16: ties to even, values just below a tie, and NaN.
+// first with f32_to_bf16: ties to even, values just below a tie, and NaN. (With AVX-512 it
+// is also the packed A against the bf16 A read in place: in one tile, and across MC and
+// three KC blocks.)
 TEST(GemmBf16, Fp32OperandsRoundExactlyAsConversion) {
-  const int64_t M = 37, N = 70, K = 45;
-  std::mt19937 gen(9);
-  std::uniform_real_distribution<float> u(-4.f, 4.f);
-  auto make = [&](int64_t n) {
-    std::vector<float> f(static_cast<size_t>(n));
-    for (size_t i = 0; i < f.size(); ++i) {
-      uint32_t bits = std::bit_cast<uint32_t>(u(gen));
-      if (i % 3 == 0) bits = (bits & 0xFFFF0000u) | 0x8000u;  // an exact tie
-      if (i % 3 == 1) bits = (bits & 0xFFFF0000u) | 0x7FFFu;  // just below a tie
-      f[i] = std::bit_cast<float>(bits);
-    }
-    return f;
-  };
-  std::vector<float> a = make(M * K), b = make(K * N);
-  a[5] = std::numeric_limits<float>::quiet_NaN();  // row 0 of C becomes NaN either way
-  auto to_bf16 = [](const std::vector<float>& f) {
-    std::vector<uint16_t> h(f.size());
-    for (size_t i = 0; i < f.size(); ++i) h[i] = f32_to_bf16(f[i]);
-    return h;
-  };
-  const std::vector<uint16_t> ah = to_bf16(a), bh = to_bf16(b);
-  for (const Impl& impl : impls())
-    for (bool trans : {false, true}) {  // trans: the same products with A and B read transposed
-      SCOPED_TRACE(::testing::Message() << impl.name << " trans " << trans);
-      std::vector<float> from_f32(size_t(M * N)), from_bf16(size_t(M * N));
-      impl.fn(trans, trans, M, N, K, 1.f, cpu::Bf16Operand::rounded(a.data()), trans ? M : K,
-              cpu::Bf16Operand::rounded(b.data()), trans ? K : N, 0.f, from_f32.data(), N);
-      impl.fn(trans, trans, M, N, K, 1.f, ah.data(), trans ? M : K, bh.data(), trans ? K : N, 0.f, from_bf16.data(), N);
-      EXPECT_EQ(std::memcmp(from_f32.data(), from_bf16.data(), from_f32.size() * sizeof(float)), 0);
-      if (!trans) {
-        EXPECT_TRUE(std::isnan(from_f32[0]));
-        EXPECT_FALSE(std::isnan(from_f32[N]));
+  for (const std::array<int64_t, 3>& shape : {std::array<int64_t, 3>{37, 70, 45}, std::array<int64_t, 3>{130, 70, 800}}) {
+    const int64_t M = shape[0], N = shape[1], K = shape[2];
+    SCOPED_TRACE(::testing::Message() << "M " << M << " N " << N << " K " << K);
+    std::mt19937 gen(9);
+    std::uniform_real_distribution<float> u(-4.f, 4.f);
+    auto make = [&](int64_t n) {
+      std::vector<float> f(static_cast<size_t>(n));
+      for (size_t i = 0; i < f.size(); ++i) {
+        uint32_t bits = std::bit_cast<uint32_t>(u(gen));
+        if (i % 3 == 0) bits = (bits & 0xFFFF0000u) | 0x8000u;  // an exact tie
+        if (i % 3 == 1) bits = (bits & 0xFFFF0000u) | 0x7FFFu;  // just below a tie
+        f[i] = std::bit_cast<float>(bits);
       }
-    }
+      return f;
+    };
+    std::vector<float> a = make(M * K), b = make(K * N);
+    a[5] = std::numeric_limits<float>::quiet_NaN();  // row 0 of C becomes NaN either way
+    auto to_bf16 = [](const std::vector<float>& f) {
+      std::vector<uint16_t> h(f.size());
+      for (size_t i = 0; i < f.size(); ++i) h[i] = f32_to_bf16(f[i]);
+      return h;
+    };
+    const std::vector<uint16_t> ah = to_bf16(a), bh = to_bf16(b);
+    for (const Impl& impl : impls())
+      for (bool trans : {false, true}) {  // trans: the same products with A and B read transposed
+        SCOPED_TRACE(::testing::Message() << impl.name << " trans " << trans);
+        std::vector<float> from_f32(size_t(M * N)), from_bf16(size_t(M * N));
+        impl.fn(trans, trans, M, N, K, 1.f, cpu::Bf16Operand::rounded(a.data()), trans ? M : K,
+                cpu::Bf16Operand::rounded(b.data()), trans ? K : N, 0.f, from_f32.data(), N);
+        impl.fn(trans, trans, M, N, K, 1.f, ah.data(), trans ? M : K, bh.data(), trans ? K : N, 0.f, from_bf16.data(), N);
+        EXPECT_EQ(std::memcmp(from_f32.data(), from_bf16.data(), from_f32.size() * sizeof(float)), 0);
+        if (!trans) {
+          EXPECT_TRUE(std::isnan(from_f32[0]));
+          EXPECT_FALSE(std::isnan(from_f32[N]));
+        }
+      }
+  }
 }
 
 // Each C tile is summed by one thread in one K order, so the result cannot depend on threads.
