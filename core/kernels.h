@@ -41,6 +41,10 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
 // dinp may be null (first layer); dinp_write = overwrite makes it dinp = dout @ weight.
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                      const Tensor& inp, const Tensor& weight, GradWrite dinp_write = GradWrite::accumulate);
+// On a GPU with bf16/f16 weights, linear_backward's GEMMs read a workspace copy of dout in
+// the compute dtype whose rows are this many elements apart: 16-byte aligned rows, which
+// cuBLASLt's fast kernels need (the memory plan counts the padding).
+int64_t device_dout_row_stride(int64_t cols, DType compute);
 
 // ---- norms --------------------------------------------------------------------------------
 // LayerNorm over the last dim: out (N,C), mean and rstd (N) saved for backward, bias optional.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/kernels.h"
 #include "launch/train_setup.h"
 #include "model/transformer.h"
 
@@ -104,7 +105,8 @@ int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
   int64_t transient = std::max(colsum(Nc, C), rounded(in.micro_batch * s.n_head * s.core_rows(in.seq_len) * 4));
   for (const Linear& l : linears) {
     if (lowp && l.lowp_out) transient = std::max(transient, rounded(l.rows * l.out * 4));
-    const int64_t dout_copy = lowp ? rounded(l.rows * l.out * 2) : 0;
+    // bf16 and f16 alike: 2 bytes, rows padded to 16 bytes
+    const int64_t dout_copy = lowp ? rounded(l.rows * device_dout_row_stride(l.out, DType::bf16) * 2) : 0;
     transient = std::max(transient, dout_copy + (l.bias ? colsum(l.rows, l.out) : 0));
   }
   return cublaslt + transient;

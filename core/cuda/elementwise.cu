@@ -27,6 +27,14 @@ __global__ void convert_kernel(void* dst, Elem dst_type, const void* src, Elem s
   ZT_GRID_STRIDE(i, n) store(dst, i, dst_type, load(src, i, src_type));
 }
 
+__global__ void convert_rows_kernel(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type,
+                                    int64_t ld_src, int64_t rows, int64_t cols) {
+  ZT_GRID_STRIDE(i, rows * cols) {
+    const int64_t r = i / cols, c = i % cols;
+    store(dst, r * ld_dst + c, dst_type, load(src, r * ld_src + c, src_type));
+  }
+}
+
 // partial (gridDim.x) = each block's sum of x (Square: of x^2) in f64 over its fixed
 // grid-stride share.
 template <bool Square>
@@ -91,6 +99,15 @@ void scale(float* x, float s, int64_t n) {
 void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n) {
   convert_kernel<<<grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(dst, dst_type, src, src_type, n);
   ZT_CUDA_CHECK_LAUNCH(convert_kernel);
+}
+
+void convert_rows(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type, int64_t ld_src,
+                  int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  convert_rows_kernel<<<grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(dst, dst_type, ld_dst, src, src_type,
+                                                                               ld_src, rows, cols);
+  ZT_CUDA_CHECK_LAUNCH(convert_rows_kernel);
 }
 
 namespace {
