@@ -43,7 +43,8 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
                      const Tensor& inp, const Tensor& weight, GradWrite dinp_write = GradWrite::accumulate);
 // On a GPU with bf16/f16 weights, linear_backward's GEMMs read a workspace copy of dout in
 // the compute dtype whose rows are this many elements apart: 16-byte aligned rows, which
-// cuBLASLt's fast kernels need (the memory plan counts the padding).
+// cuBLASLt's fast kernels need. Where that pads the rows, dinp's GEMM also reads a copy of
+// the weight with as many rows (the memory plan counts both).
 int64_t device_dout_row_stride(int64_t cols, DType compute);
 
 // ---- norms --------------------------------------------------------------------------------

@@ -95,19 +95,22 @@ int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
   const int64_t cublaslt = rounded(int64_t{32} << 20);  // core/cuda/gemm.cpp's kWorkspaceBytes
   auto colsum = [](int64_t rows, int64_t cols) { return rounded(2 * std::min<int64_t>(rows, 256) * cols * 4); };
   struct Linear {
-    int64_t out, rows;
+    int64_t out, in, rows;
     bool bias, lowp_out;  // lowp_out: its output is stored in the compute dtype
   };
   const bool bias = s.gpt2();
   // qkv, attention's projection, the MLP's two (MoE is CPU-only), the head
-  const Linear linears[] = {{qkv, Nc, bias || s.attn_bias, true}, {C, Nc, bias, false}, {ff, Nc, bias, true}, {C, Nc, bias, false},
-                            {V, N, false, false}};
+  const Linear linears[] = {{qkv, C, Nc, bias || s.attn_bias, true}, {C, q_out, Nc, bias, false},
+                            {ff, C, Nc, bias, true}, {C, F, Nc, bias, false}, {V, C, N, false, false}};
   int64_t transient = std::max(colsum(Nc, C), rounded(in.micro_batch * s.n_head * s.core_rows(in.seq_len) * 4));
   for (const Linear& l : linears) {
     if (lowp && l.lowp_out) transient = std::max(transient, rounded(l.rows * l.out * 4));
-    // bf16 and f16 alike: 2 bytes, rows padded to 16 bytes
-    const int64_t dout_copy = lowp ? rounded(l.rows * device_dout_row_stride(l.out, DType::bf16) * 2) : 0;
-    transient = std::max(transient, dout_copy + (l.bias ? colsum(l.rows, l.out) : 0));
+    // bf16 and f16 alike: 2 bytes, rows padded to 16 bytes; where they are padded, dinp's GEMM
+    // reads a weight copy padded alike (freed before the bias's column sums)
+    const int64_t stride = device_dout_row_stride(l.out, DType::bf16);
+    const int64_t dout_copy = lowp ? rounded(l.rows * stride * 2) : 0;
+    const int64_t weight_copy = lowp && stride != l.out ? rounded(stride * l.in * 2) : 0;
+    transient = std::max(transient, dout_copy + std::max(weight_copy, l.bias ? colsum(l.rows, l.out) : int64_t{0}));
   }
   return cublaslt + transient;
 }

@@ -29,9 +29,9 @@ __global__ void convert_kernel(void* dst, Elem dst_type, const void* src, Elem s
 
 __global__ void convert_rows_kernel(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type,
                                     int64_t ld_src, int64_t rows, int64_t cols) {
-  ZT_GRID_STRIDE(i, rows * cols) {
-    const int64_t r = i / cols, c = i % cols;
-    store(dst, r * ld_dst + c, dst_type, load(src, r * ld_src + c, src_type));
+  ZT_GRID_STRIDE(i, rows * ld_dst) {
+    const int64_t r = i / ld_dst, c = i % ld_dst;
+    store(dst, i, dst_type, c < cols ? load(src, r * ld_src + c, src_type) : 0.f);
   }
 }
 
@@ -103,7 +103,7 @@ void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n
 
 void convert_rows(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type, int64_t ld_src,
                   int64_t rows, int64_t cols) {
-  const int64_t n = rows * cols;
+  const int64_t n = rows * ld_dst;
   if (n == 0) return;
   convert_rows_kernel<<<grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(dst, dst_type, ld_dst, src, src_type,
                                                                                ld_src, rows, cols);

@@ -28,8 +28,8 @@ double sum_squares(const float* x, int64_t n, double* scratch);
 // wait. scratch: kSumSquaresScratch doubles.
 void sum_accumulate(double* total, const float* x, int64_t n, bool square, double* scratch);
 void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n);
-// convert on a rows x cols matrix whose rows are ld_dst and ld_src elements apart (columns
-// past cols in dst are left as they are).
+// convert on a rows x cols matrix whose rows are ld_dst and ld_src elements apart; dst's
+// columns from cols to ld_dst are set to zero.
 void convert_rows(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type, int64_t ld_src,
                   int64_t rows, int64_t cols);
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,

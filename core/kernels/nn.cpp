@@ -112,9 +112,9 @@ Tensor device_operand(const Tensor& t, DType compute) {
 }
 
 // dout as the device GEMMs read it, with its row stride: as is in f32, else a workspace copy
-// in the compute dtype with rows device_dout_row_stride apart. An odd row length leaves
-// cuBLASLt only its slow kernels: GPT-2's LM head backward (16384 x 50257, bf16) took 19.2 ms
-// on an H200, against 4.5 at 50304 columns.
+// in the compute dtype with rows device_dout_row_stride apart, zero past its columns. An odd
+// row length leaves cuBLASLt only its slow kernels: GPT-2's LM head backward (16384 x 50257,
+// bf16) took 19.2 ms on an H200, against 4.5 at 50304 columns.
 std::pair<Tensor, int64_t> device_rows_operand(const Tensor& t, DType compute) {
   const int64_t r = rows(t), c = cols(t);
   if (t.dtype() == compute) return {t, c};
@@ -182,9 +182,19 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
     const auto [dout_c, ld_dout] = device_rows_operand(dout, compute);
     const cuda::Elem ab = detail::elem_of(weight);
     if (dinp) {  // dinp (N,C) += dout (N,OC) @ weight (OC,C), or = with overwrite
+      // With dout's rows padded, the sum runs over the padded width too (an aligned K for
+      // cuBLASLt): against a copy of the weight with as many rows, the extra ones zero. The
+      // added terms are 0 x 0.
+      Tensor padded_weight;
+      if (ld_dout != OC) {
+        padded_weight = Tensor::empty({ld_dout, C}, compute, MemTag::workspace, dev);
+        padded_weight.view(0, {OC, C}).copy_from(weight);
+        padded_weight.view(OC * C, {ld_dout - OC, C}).zero_();
+      }
       cuda::GemmArgs g;
-      g.M = N, g.N = C, g.K = OC;
-      g.A = dout_c.raw(), g.lda = ld_dout, g.B = weight.raw(), g.ldb = C, g.ab_type = ab;
+      g.M = N, g.N = C, g.K = ld_dout;
+      g.A = dout_c.raw(), g.lda = ld_dout, g.B = padded_weight.defined() ? padded_weight.raw() : weight.raw();
+      g.ldb = C, g.ab_type = ab;
       g.C = dinp->raw(), g.ldc = C, g.beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
       cuda::gemm(g);
     }
