@@ -115,7 +115,7 @@ Tensor device_operand(const Tensor& t, DType compute) {
 // in the compute dtype with rows device_dout_row_stride apart, zero past its columns. An odd
 // row length leaves cuBLASLt only its slow kernels: GPT-2's LM head backward (16384 x 50257,
 // bf16) took 19.2 ms on an H200, against 4.5 at 50304 columns.
-std::pair<Tensor, int64_t> device_rows_operand(const Tensor& t, DType compute) {
+[[maybe_unused]] std::pair<Tensor, int64_t> device_rows_operand(const Tensor& t, DType compute) {
   const int64_t r = rows(t), c = cols(t);
   if (t.dtype() == compute) return {t, c};
   const int64_t ld = device_dout_row_stride(c, compute);
