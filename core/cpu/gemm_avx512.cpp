@@ -170,25 +170,6 @@ ZT_AVX512 void pack_a(bool ta, const T* A, int64_t lda, int64_t m_total, int64_t
   }
 }
 
-// acc (MR x 16 kNV) = a (MR x kc) times the first 16 kNV columns of b (kc x NR); a is
-// k-major (a[k*MR + r]) or row-major (a[r*kc + k]) as pack_a wrote it. A panel narrower than
-// NR (C's last columns) takes the narrowest kNV that covers it: the LM head's 65 columns are
-// one full panel and one of a single column, which at kNV = 4 cost a whole panel's FMAs.
-template <int64_t kNV, bool kKMajorA>
-ZT_AVX512 inline void micro_kernel(int64_t kc, const float* a, const float* b, __m512 acc[MR][NV]) {
-  for (int64_t r = 0; r < MR; ++r)
-    for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[kNV];
-    for (int64_t v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
-    for (int64_t r = 0; r < MR; ++r) {
-      const __m512 ar = _mm512_set1_ps(kKMajorA ? a[k * MR + r] : a[r * kc + k]);
-      for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
-    }
-    b += NR;
-  }
-}
-
 ZT_AVX512 inline __m512 broadcast(const float* p) { return _mm512_set1_ps(*p); }
 // A bf16 value in every lane as fp32: its 16 bits in both halves of each lane (one
 // vpbroadcastw from memory), the low half cleared.
@@ -197,11 +178,15 @@ ZT_AVX512 inline __m512 broadcast(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_and_si512(both, _mm512_set1_epi32(int(0xFFFF0000u))));
 }
 
-// As micro_kernel, reading A where it lies: row r of the tile starts at a_rows[r] and its k-th
-// value is k * ks further (ks = 1 for a row-major A, lda for a transposed one).
+// acc (MR x 16 kNV) = A's tile rows times the first 16 kNV columns of b (kc x NR). Row r of
+// the tile starts at a_rows[r] and its k-th value is k * ks further: a packed panel (k-major:
+// a + r, ks = MR; row-major: a + r * kc, ks = 1) or A where it lies (row-major: ks = 1;
+// transposed: ks = lda). A panel narrower than NR (C's last columns) takes the narrowest kNV
+// that covers it: the LM head's 65 columns are one full panel and one of a single column,
+// which at kNV = 4 cost a whole panel's FMAs.
 template <int64_t kNV, typename T>
-ZT_AVX512 inline void micro_kernel_in_place(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b,
-                                            __m512 acc[MR][NV]) {
+ZT_AVX512 inline void micro_kernel(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b,
+                                   __m512 acc[MR][NV]) {
   for (int64_t r = 0; r < MR; ++r)
     for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   const T* a = a_rows[0];
@@ -245,15 +230,20 @@ inline void prefetch_tile(const float* C, int64_t ldc, int64_t mr, int64_t vecto
     for (int64_t v = 0; v < vectors; ++v) prefetch(C + r * ldc + 16 * v);
 }
 
-template <int64_t kNV>
-ZT_AVX512 inline void tile_of_width(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr,
-                                    float alpha, float beta, float* C, int64_t ldc) {
+// C tile (mr x nr at C) = alpha * A's tile rows times the b panel + beta * C, at the width
+// the tile needs.
+template <typename T>
+ZT_AVX512 inline void tile_from_rows(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b, int64_t mr,
+                                     int64_t nr, float alpha, float beta, float* C, int64_t ldc) {
+  const int64_t vectors = (nr + 15) / 16;
+  prefetch_tile(C, ldc, mr, vectors);
   __m512 acc[MR][NV];
-  if (ta)
-    micro_kernel<kNV, true>(kc, a, b, acc);
-  else
-    micro_kernel<kNV, false>(kc, a, b, acc);
-  store_tile<kNV>(acc, mr, nr, alpha, beta, C, ldc);
+  switch (vectors) {
+    case 1: micro_kernel<1>(kc, a_rows, ks, b, acc); return store_tile<1>(acc, mr, nr, alpha, beta, C, ldc);
+    case 2: micro_kernel<2>(kc, a_rows, ks, b, acc); return store_tile<2>(acc, mr, nr, alpha, beta, C, ldc);
+    case 3: micro_kernel<3>(kc, a_rows, ks, b, acc); return store_tile<3>(acc, mr, nr, alpha, beta, C, ldc);
+    default: micro_kernel<NV>(kc, a_rows, ks, b, acc); return store_tile<NV>(acc, mr, nr, alpha, beta, C, ldc);
+  }
 }
 
 // The AVX-512 parts of the blocked GEMM (gemm_blocked.h).
@@ -271,14 +261,9 @@ struct Avx512 {
 
   ZT_AVX512 static void tile(int64_t kc, const float* a, const float* b, bool ta, int64_t mr, int64_t nr, float alpha,
                              float beta, float* C, int64_t ldc) {
-    const int64_t vectors = (nr + 15) / 16;
-    prefetch_tile(C, ldc, mr, vectors);
-    switch (vectors) {
-      case 1: return tile_of_width<1>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
-      case 2: return tile_of_width<2>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
-      case 3: return tile_of_width<3>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
-      default: return tile_of_width<NV>(kc, a, b, ta, mr, nr, alpha, beta, C, ldc);
-    }
+    const float* rows[MR];
+    for (int64_t r = 0; r < MR; ++r) rows[r] = ta ? a + r : a + r * kc;  // pack_a's layouts
+    tile_from_rows(kc, rows, ta ? MR : 1, b, mr, nr, alpha, beta, C, ldc);
   }
 
   // bf16 and exact fp32 A are read where they lie: the micro-kernel's broadcasts fetch each
@@ -305,17 +290,7 @@ struct Avx512 {
     const int64_t rs = g.ta ? 1 : g.lda, ks = g.ta ? g.lda : 1;
     const T* rows[MR];
     for (int64_t r = 0; r < MR; ++r) rows[r] = A + (i + std::min(r, mr - 1)) * rs + k0 * ks;
-    const int64_t vectors = (nr + 15) / 16;
-    prefetch_tile(C, g.ldc, mr, vectors);
-    __m512 acc[MR][NV];
-    switch (vectors) {
-      case 1: micro_kernel_in_place<1>(kc, rows, ks, b, acc); return store_tile<1>(acc, mr, nr, g.alpha, beta, C, g.ldc);
-      case 2: micro_kernel_in_place<2>(kc, rows, ks, b, acc); return store_tile<2>(acc, mr, nr, g.alpha, beta, C, g.ldc);
-      case 3: micro_kernel_in_place<3>(kc, rows, ks, b, acc); return store_tile<3>(acc, mr, nr, g.alpha, beta, C, g.ldc);
-      default:
-        micro_kernel_in_place<NV>(kc, rows, ks, b, acc);
-        return store_tile<NV>(acc, mr, nr, g.alpha, beta, C, g.ldc);
-    }
+    tile_from_rows(kc, rows, ks, b, mr, nr, g.alpha, beta, C, g.ldc);
   }
 };
 
