@@ -17,10 +17,13 @@ AttnShape shape_of(const benchmark::State& st) {
   return {st.range(0), st.range(1), st.range(2), st.range(3), st.range(4)};
 }
 
-Tensor randn(const Shape& shape, uint64_t stream) {
+Tensor randn(const Shape& shape, uint64_t stream, DType dtype = DType::f32) {
   Tensor t = Tensor::empty(shape, DType::f32);
   fill_normal(t, 0.f, 1.f, 7, stream);
-  return t;
+  if (dtype == DType::f32) return t;
+  Tensor low = Tensor::empty(shape, dtype);
+  convert(low, t);
+  return low;
 }
 
 void set_counters(benchmark::State& st, const AttnShape& s, double matmuls) {
@@ -33,10 +36,11 @@ void set_counters(benchmark::State& st, const AttnShape& s, double matmuls) {
       benchmark::Counter(causal * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_AttentionForward(benchmark::State& st) {
+// dtype: of qkv and out (bf16: a bf16 model's activations); dout, dqkv and lse stay f32.
+void BM_AttentionForward(benchmark::State& st, DType dtype) {
   const AttnShape s = shape_of(st);
-  Tensor qkv = randn({s.B, s.T, s.qkv_width()}, 1);
-  Tensor out = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, DType::f32);
+  Tensor qkv = randn({s.B, s.T, s.qkv_width()}, 1, dtype);
+  Tensor out = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, dtype);
   Tensor lse = Tensor::empty({s.B, s.n_head, s.T}, DType::f32);
   for (auto _ : st) {
     attention_forward(out, lse, qkv, s);
@@ -45,11 +49,11 @@ void BM_AttentionForward(benchmark::State& st) {
   set_counters(st, s, 2);
 }
 
-void BM_AttentionBackward(benchmark::State& st) {
+void BM_AttentionBackward(benchmark::State& st, DType dtype) {
   const AttnShape s = shape_of(st);
-  Tensor qkv = randn({s.B, s.T, s.qkv_width()}, 1);
+  Tensor qkv = randn({s.B, s.T, s.qkv_width()}, 1, dtype);
   Tensor dout = randn({s.B, s.T, s.n_head * s.head_dim}, 2);
-  Tensor out = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, DType::f32);
+  Tensor out = Tensor::empty({s.B, s.T, s.n_head * s.head_dim}, dtype);
   Tensor lse = Tensor::empty({s.B, s.n_head, s.T}, DType::f32);
   Tensor dqkv = Tensor::zeros({s.B, s.T, s.qkv_width()}, DType::f32);
   attention_forward(out, lse, qkv, s);
@@ -88,8 +92,10 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK(BM_AttentionForward)->Apply(shapes);
-BENCHMARK(BM_AttentionBackward)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_AttentionForward, f32, DType::f32)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_AttentionForward, bf16, DType::bf16)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_AttentionBackward, f32, DType::f32)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_AttentionBackward, bf16, DType::bf16)->Apply(shapes);
 BENCHMARK(BM_RopeForward)->Apply(shapes);
 
 }  // namespace

@@ -165,7 +165,10 @@ void convert(Tensor& dst, const Tensor& src) {
     const float* s = src.data<float>();
     uint16_t* d = dst.data<uint16_t>();
     if (to == DType::bf16) {
-#pragma omp parallel for simd schedule(static)
+      // 16 lanes: GCC would take 32 on AVX-512 (two f32 vectors packed by a permute), 35%
+      // slower than one narrowing move per 16 (16.8 -> 12.4 us per 128K values, Zen 5); AVX2
+      // code takes 16 anyway.
+#pragma omp parallel for simd simdlen(16) schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
     } else {
 #pragma omp parallel for schedule(static)

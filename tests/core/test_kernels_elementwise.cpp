@@ -2,6 +2,7 @@
 // conversion round trips and special values, determinism and dtype checks.
 #include <omp.h>
 
+#include <bit>
 #include <limits>
 
 #include "tests/core/test_kernels_util.h"
@@ -132,6 +133,21 @@ TEST(KernelElementwiseCases, ConvertSpecialValues) {
   EXPECT_EQ(f32(back)[6], 65504.f);
   EXPECT_EQ(f32(back)[7], 0.f);  // below the f16 subnormals
   EXPECT_EQ(f32(back)[8], 1.f + 1.f / 256);
+}
+
+// The bf16 rounding of a whole tensor, vectorized, is bit for bit the scalar f32_to_bf16 in
+// every lane and in the tail: ties both ways, subnormals, the largest finite values (which
+// round to inf), NaNs with payloads (quieted, sign kept).
+TEST(KernelElementwiseCases, ConvertToBf16IsTheScalarRoundingInEveryLane) {
+  const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f808001u, 0x00000001u, 0x807fffffu,
+                           0x00ff8000u, 0x7f7fffffu, 0xff7f8000u, 0x7f800000u, 0xff800000u, 0x7fa00001u,
+                           0xffc00011u, 0x7f800001u, 0x00000000u, 0x80000000u, 0x3eaaaaabu};
+  const int64_t n = 1003;
+  Tensor x = random_tensor({n}, 41);
+  for (int64_t i = 0; i < n; i += 3) f32(x)[i] = std::bit_cast<float>(bits[(i / 3) % std::size(bits)]);
+  Tensor b = Tensor::empty({n}, DType::bf16);
+  convert(b, x);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(b.data<uint16_t>()[i], f32_to_bf16(f32(x)[i])) << i;
 }
 
 TEST(KernelElementwiseCases, ConvertSameTypeCopiesAndHalfTypesCrossViaF32) {
