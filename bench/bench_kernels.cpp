@@ -4,6 +4,8 @@
 // Run with OMP_NUM_THREADS set to the cores you want.
 #include <benchmark/benchmark.h>
 
+#include <utility>
+
 #include <string>
 
 #include "core/cpu/gemm.h"
@@ -124,9 +126,10 @@ void sgemm_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "C", "OC", "case"});
   for (int64_t oc : {3 * kC, 4 * kC, kC, kVocab})
     for (int64_t which : {0, 1, 2}) b->Args({kRows, kC, oc, which});
-  // The default job's (configs/shakespeare-char.yaml: 1024 rows, C = 128): qkv and fc.
-  for (int64_t oc : {384, 512})
-    for (int64_t which : {0, 1, 2}) b->Args({1024, 128, oc, which});
+  // The default job's (configs/shakespeare-char.yaml: 1024 rows, d_model 128): qkv, fc, the
+  // attention projection, the MLP projection and the head (65 characters).
+  for (auto [c, oc] : {std::pair<int64_t, int64_t>{128, 384}, {128, 512}, {128, 128}, {512, 128}, {128, 65}})
+    for (int64_t which : {0, 1, 2}) b->Args({1024, c, oc, which});
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 

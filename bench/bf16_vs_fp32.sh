@@ -17,7 +17,7 @@ grep -qw avx512f /proc/cpuinfo && isas+=(avx2)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-steps_for() { [[ $1 == *gpt2-124m* ]] && echo "--steps 6 --warmup 2" || echo "--steps 40 --warmup 5"; }
+steps_for() { [[ $1 == *gpt2-124m* ]] && echo "--steps 6 --warmup 2" || echo "--steps ${ZT_BENCH_STEPS:-40} --warmup 5"; }
 for cfg in "${configs[@]}"; do
   for isa in "${isas[@]}"; do
     for round in $(seq "$rounds"); do

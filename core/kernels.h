@@ -46,6 +46,17 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
 // cuBLASLt's fast kernels need. Where that pads the rows, dinp's GEMM also reads a copy of
 // the weight with as many rows (the memory plan counts both).
 int64_t device_dout_row_stride(int64_t cols, DType compute);
+// On a GPU, linear_forward's GEMM writes f32 rows. With ZT_CUDA_LINEAR_OUT=aligned, where
+// out's rows would not be 16-byte aligned (out features not a multiple of 4), it writes chunks
+// of chunk_rows rows into a workspace whose rows are `stride` floats apart and copies each
+// into out: with rows of 50257 floats (GPT-2's head) cuBLASLt has only its slow kernels.
+// Opt-in until it has run on a GPU; direct (the default) writes out as it is. stride == cols:
+// no workspace (the memory plan counts chunk_rows x stride floats otherwise). Any other value
+// of the variable is an error naming it.
+struct DeviceOutRows {
+  int64_t stride, chunk_rows;
+};
+DeviceOutRows device_out_rows(int64_t rows, int64_t cols);
 
 // ---- norms --------------------------------------------------------------------------------
 // LayerNorm over the last dim: out (N,C), mean and rstd (N) saved for backward, bias optional.

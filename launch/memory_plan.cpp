@@ -86,8 +86,9 @@ int64_t host_kernel_workspace(const PlanInput& in, int64_t Nc, int64_t M, int64_
 // call. Device kernels read and write bf16/f16 activations directly (no widened copies); a
 // linear computes a low-precision output in f32 first (forward) and rounds its f32 dout into
 // a compute-dtype copy for its two GEMMs (backward; the head's, N x vocab, is the largest),
-// with its bias's column-sum partials beside it; the norms' weight gradients take column-sum
-// partials, attention's backward its delta rows.
+// with its bias's column-sum partials beside it; a forward whose rows are misaligned (the
+// head's, 50257 floats) writes them through an aligned f32 chunk; the norms' weight gradients
+// take column-sum partials, attention's backward its delta rows.
 int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
   const ModelSpec& s = in.spec;
   const auto [N, C, F, V, qkv, q_out, ff] = widths_of(in);
@@ -104,7 +105,12 @@ int64_t device_kernel_workspace(const PlanInput& in, int64_t Nc) {
                             {ff, C, Nc, bias, true}, {C, F, Nc, bias, false}, {V, C, N, false, false}};
   int64_t transient = std::max(colsum(Nc, C), rounded(in.micro_batch * s.n_head * s.core_rows(in.seq_len) * 4));
   for (const Linear& l : linears) {
-    if (lowp && l.lowp_out) transient = std::max(transient, rounded(l.rows * l.out * 4));
+    // forward: f32 rows (misaligned ones through an aligned chunk), rounded into a lowp out
+    const DeviceOutRows fwd = device_out_rows(l.rows, l.out);
+    if (fwd.stride != l.out)
+      transient = std::max(transient, rounded(fwd.chunk_rows * fwd.stride * 4));
+    else if (lowp && l.lowp_out)
+      transient = std::max(transient, rounded(l.rows * l.out * 4));
     // bf16 and f16 alike: 2 bytes, rows padded to 16 bytes; where they are padded, dinp's GEMM
     // reads a weight copy padded alike (freed before the bias's column sums)
     const int64_t stride = device_dout_row_stride(l.out, DType::bf16);

@@ -4,14 +4,17 @@
 # libraries of the image (NCCL's too: zt dlopens libnccl.so.2), then
 #   - the GPU tests (zt_tests Cuda*, one suite per process, 90 s each; the NCCL world-1 tests
 #     CudaNccl* among them), and the attention and training tests again with the plain
-#     attention kernels (ZT_CUDA_ATTENTION=plain; bf16 takes the tensor cores by default);
+#     attention kernels (ZT_CUDA_ATTENTION=plain; bf16 takes the tensor cores by default),
+#     and the linear, plan and training tests with misaligned linear outputs written through
+#     aligned chunks (ZT_CUDA_LINEAR_OUT=aligned, opt-in until checked here);
 #   - a tiny run of each family exported and loaded by transformers' AutoModelForCausalLM
 #     (scripts/hf_logits_check.py: its loss equals zt eval's);
 #   - a short `zt train` of tiny-llama on the GPU;
 #   - the measured ceilings (bf16 GEMM, copy bandwidth, through PyTorch) and the kernel
 #     microbenchmarks (bench_cuda, plain and tensor-core attention);
-#   - GPT-2 124M bf16 at T=1024: zt (both attentions) against PyTorch with torch.compile
-#     (bench/pytorch_gpt2_step.py), and Nsight Compute's per-kernel times of two zt steps;
+#   - GPT-2 124M bf16 at T=1024: zt (both attentions, and aligned linear outputs) against
+#     PyTorch with torch.compile (bench/pytorch_gpt2_step.py), and Nsight Compute's
+#     per-kernel times of two zt steps;
 # and prints a summary table last. At most 8 logs go to $OUT (the folder the device tool brings
 # back), or /tmp/zt-device-check.
 set -uo pipefail
@@ -125,6 +128,19 @@ row "plain attention" "$([[ $rc -eq 0 && $plain_passed -gt 0 ]] && echo ok || ec
 cat "$out/cuda-tests-plain.log" >> "$out/cuda-tests.log"
 rm -f "$out/cuda-tests-plain.log"
 
+# Misaligned linear outputs (the head's 50257 floats per row) through aligned chunks: opt-in
+# until checked here (ZT_CUDA_LINEAR_OUT=aligned); the linear, plan and training tests on it.
+ZT_CUDA_LINEAR_OUT=aligned timeout 120 "$root/bin/zt_tests" --gtest_filter='CudaLinear*:CudaPlan*:Cuda*Train*' \
+  > "$out/cuda-tests-aligned.log" 2>&1
+rc=$?
+grep -E '^\[  (FAILED|SKIPPED) |Failure' "$out/cuda-tests-aligned.log" | head -20
+aligned_passed=$(grep -c '^\[       OK \]' "$out/cuda-tests-aligned.log")
+aligned_failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$out/cuda-tests-aligned.log" | awk '{print $4}' | sort -u | wc -l)
+row "aligned linear out" "$([[ $rc -eq 0 && $aligned_passed -gt 0 ]] && echo ok || echo FAIL)" \
+  "rc $rc, $aligned_passed passed, $aligned_failed failed (linear, plan, training tests, ZT_CUDA_LINEAR_OUT=aligned)"
+cat "$out/cuda-tests-aligned.log" >> "$out/cuda-tests.log"
+rm -f "$out/cuda-tests-aligned.log"
+
 # Hugging Face interop (on the CPU, half a minute): a tiny run of each family exported with
 # `zt export` and loaded by transformers' AutoModelForCausalLM gives zt eval's loss on a
 # 16-token sample (scripts/hf_logits_check.py).
@@ -200,23 +216,27 @@ for attention in plain tensor_cores; do
 done
 rm -f "$out/bench-one.txt"
 
-# GPT-2 124M, bf16, T=1024, micro-batch 16: zt against PyTorch with torch.compile on the same
-# GPU (2.5 minutes at most). Tokens per second from zt's last step line; MFU against the
+# GPT-2 124M, bf16, T=1024, micro-batch 16: zt (plain and tensor-core attention, then the
+# latter with aligned linear outputs) against PyTorch with torch.compile on the same GPU
+# (3.5 minutes at most; about 1.5). Tokens per second from zt's last step line; MFU against the
 # ~790 TFLOP/s measured bf16 GEMM peak, counting 6N + 6·L·T·d FLOPs per token as zt does.
 : > "$out/train-124m.log"
-for attention in plain tensor_cores; do
-  ZT_CUDA_ATTENTION=$attention timeout 100 "$root/bin/zt" train configs/gpt2-124m.yaml --set runtime.device=cuda \
+for variant in plain tensor_cores tensor_cores+aligned; do
+  attention=${variant%+aligned}
+  linear_out=direct
+  [[ $variant == *+aligned ]] && linear_out=aligned
+  ZT_CUDA_ATTENTION=$attention ZT_CUDA_LINEAR_OUT=$linear_out timeout 100 "$root/bin/zt" train configs/gpt2-124m.yaml --set runtime.device=cuda \
     --set precision.compute=bf16 --set data.seq_len=1024 --set train.micro_batch=16 --set train.steps=15 \
-    --set train.eval_every=0 --set run.out_dir="$work/runs" --set run.name="gpt2-124m-$attention" \
+    --set train.eval_every=0 --set run.out_dir="$work/runs" --set run.name="gpt2-124m-${variant/+/-}" \
     > "$out/train-one.log" 2>&1
   rc=$?
-  { echo "== ZT_CUDA_ATTENTION=$attention"; cat "$out/train-one.log"; } >> "$out/train-124m.log"
+  { echo "== ZT_CUDA_ATTENTION=$attention ZT_CUDA_LINEAR_OUT=$linear_out"; cat "$out/train-one.log"; } >> "$out/train-124m.log"
   tail -3 "$out/train-one.log"
   last=$(grep -E 'step +1[0-9]/' "$out/train-one.log" | tail -1)
   zt_tok=$(sed -n 's/.*| \([0-9.]*[kM]\{0,1\}\) tok\/s |.*/\1/p' <<< "$last")
   zt_gf=$(sed -n 's/.*| \([0-9.]*\) GFLOP\/s |.*/\1/p' <<< "$last")
   zt_loss=$(sed -n 's/.*| loss \([0-9.]*\) |.*/\1/p' <<< "$last")
-  row "zt 124M bf16 $attention" "$([[ $rc -eq 0 && -n "$zt_tok" ]] && echo ok || echo FAIL)" \
+  row "zt 124M bf16 $variant" "$([[ $rc -eq 0 && -n "$zt_tok" ]] && echo ok || echo FAIL)" \
     "rc $rc, ${zt_tok:-?} tok/s, ${zt_gf:-?} GFLOP/s, loss ${zt_loss:-?} (T1024 B16, step 10+)"
 done
 rm -f "$out/train-one.log"

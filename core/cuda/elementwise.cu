@@ -110,6 +110,12 @@ void convert_rows(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Ele
   ZT_CUDA_CHECK_LAUNCH(convert_rows_kernel);
 }
 
+void copy_rows(void* dst, int64_t ld_dst, const void* src, int64_t ld_src, int64_t row_bytes, int64_t rows) {
+  if (rows == 0 || row_bytes == 0) return;
+  ZT_CUDA_CHECK(cudaMemcpy2DAsync(dst, ld_dst, src, ld_src, row_bytes, rows, cudaMemcpyDeviceToDevice,
+                                  compute_stream()));
+}
+
 namespace {
 // A fixed grid (not one sized by the device) keeps the summation order, and so the result,
 // the same on every GPU.

@@ -32,6 +32,8 @@ void convert(void* dst, Elem dst_type, const void* src, Elem src_type, int64_t n
 // columns from cols to ld_dst are set to zero.
 void convert_rows(void* dst, Elem dst_type, int64_t ld_dst, const void* src, Elem src_type, int64_t ld_src,
                   int64_t rows, int64_t cols);
+// dst rows = src rows, rows x row_bytes, rows ld_dst and ld_src bytes apart (a 2-D memcpy).
+void copy_rows(void* dst, int64_t ld_dst, const void* src, int64_t ld_src, int64_t row_bytes, int64_t rows);
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                   float eps, float weight_decay, int64_t step, float grad_scale);
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weight_decay,

@@ -1,6 +1,7 @@
 // linear_forward / linear_backward: f64 forward reference, finite-difference gradients for
 // inp, weight and bias, the accumulate contract, optional dinp/bias, and determinism.
 #include "tests/core/test_kernels_util.h"
+#include "tests/support/scoped_env_var.h"
 
 namespace zt {
 namespace {
@@ -170,6 +171,32 @@ TEST(KernelLinearCases, Bf16BackwardRoundsDoutExactlyAsConversion) {
   Tensor db32 = Tensor::zeros({oc}, DType::f32), dw32 = zeros_like(dw);
   linear_backward(nullptr, dw32, &db32, g, x, w32);  // fp32 weights: the same column sums
   EXPECT_TRUE(bitwise_equal(db, db32)) << "dbias";
+}
+
+// The GPU forward's row plan (the memory plan counts its workspace). With
+// ZT_CUDA_LINEAR_OUT=aligned, aligned widths need none and others get 16-byte aligned rows
+// in chunks of at most 256 MiB, whole multiples of 128 rows; direct (the default) writes
+// every width as it is; another value is an error naming the variable.
+TEST(KernelLinearCases, DeviceOutRowsAlignMisalignedWidthsInBoundedChunks) {
+  {
+    ScopedEnvVar unset("ZT_CUDA_LINEAR_OUT", nullptr);
+    EXPECT_EQ(device_out_rows(16384, 50257).stride, 50257);
+    EXPECT_EQ(device_out_rows(16384, 50257).chunk_rows, 16384);
+  }
+  {
+    ScopedEnvVar typo("ZT_CUDA_LINEAR_OUT", "padded");
+    EXPECT_NE(error_of([] { device_out_rows(4, 5); }).find("ZT_CUDA_LINEAR_OUT=padded"), std::string::npos);
+  }
+  ScopedEnvVar aligned("ZT_CUDA_LINEAR_OUT", "aligned");
+  EXPECT_EQ(device_out_rows(16384, 768).stride, 768);
+  EXPECT_EQ(device_out_rows(16384, 768).chunk_rows, 16384);
+  const DeviceOutRows head = device_out_rows(16384, 50257);
+  EXPECT_EQ(head.stride, 50260);
+  EXPECT_EQ(head.chunk_rows % 128, 0);
+  EXPECT_LE(head.chunk_rows * head.stride * 4, int64_t{256} << 20);
+  EXPECT_GT((head.chunk_rows + 128) * head.stride * 4, int64_t{256} << 20);
+  EXPECT_EQ(device_out_rows(75, 131).chunk_rows, 75);  // fewer rows than a chunk
+  EXPECT_EQ(device_out_rows(75, 131).stride, 132);
 }
 
 TEST(KernelLinearCases, RejectsMismatchedShapes) {

@@ -2,13 +2,13 @@
 // 64 and 128 and odd ones, T not a multiple of any tile; the log-sum-exp saved for backward.
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <string>
 
 #include <gmock/gmock.h>
 
 #include "core/error.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/support/scoped_env_var.h"
 #ifdef ZT_WITH_CUDA
 #include "core/cuda/ops.h"
 #endif
@@ -57,28 +57,10 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaAttention,
                          ::testing::Values(Case{2, 77, 4, 4, 64}, Case{1, 130, 8, 2, 128}, Case{2, 33, 6, 3, 40},
                                            Case{1, 5, 2, 1, 7}, Case{1, 64, 2, 2, 256}));
 
-// Sets ZT_CUDA_ATTENTION (the bf16 attention kernels; nullptr: unset) for one scope, restoring it after.
-class ScopedAttentionKernels {
+// Sets ZT_CUDA_ATTENTION (the bf16 attention kernels; nullptr: unset) for one scope.
+class ScopedAttentionKernels : public ScopedEnvVar {
  public:
-  explicit ScopedAttentionKernels(const char* kernels) {
-    const char* was = std::getenv("ZT_CUDA_ATTENTION");
-    saved_ = was ? std::optional<std::string>(was) : std::nullopt;
-    if (kernels)
-      setenv("ZT_CUDA_ATTENTION", kernels, 1);
-    else
-      unsetenv("ZT_CUDA_ATTENTION");
-  }
-  ~ScopedAttentionKernels() {
-    if (saved_)
-      setenv("ZT_CUDA_ATTENTION", saved_->c_str(), 1);
-    else
-      unsetenv("ZT_CUDA_ATTENTION");
-  }
-  ScopedAttentionKernels(const ScopedAttentionKernels&) = delete;
-  ScopedAttentionKernels& operator=(const ScopedAttentionKernels&) = delete;
-
- private:
-  std::optional<std::string> saved_;
+  explicit ScopedAttentionKernels(const char* kernels) : ScopedEnvVar("ZT_CUDA_ATTENTION", kernels) {}
 };
 
 // The plain kernels on bf16 activations (ZT_CUDA_ATTENTION=plain; head dim 64 would otherwise

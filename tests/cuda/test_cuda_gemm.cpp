@@ -2,6 +2,7 @@
 // TF32) for f32 operands, fp32 accumulation of bf16 operands, beta = 1 accumulation into f32
 // gradients in place, the bias epilogue.
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/support/scoped_env_var.h"
 
 namespace zt::testing {
 namespace {
@@ -51,6 +52,34 @@ TEST(CudaLinear, ForwardAndBackwardInF32AndBf16) {
     linear_backward(nullptr, dw, nullptr, dout, inp, w);  // the first layer: no dinp
     linear_backward(nullptr, gdw, nullptr, to_gpu(dout), ginp, gw);
     expect_close(dw, gdw, tol, "linear dweight, second call" + tag);
+  }
+}
+
+// With ZT_CUDA_LINEAR_OUT=aligned, rows of a misaligned width (GPT-2's head: 50257 floats) go
+// through aligned workspace chunks: here two, the second partial, with the bias added, into an
+// f32 and a bf16 out. (ForwardAndBackwardInF32AndBf16 covers one chunk under either setting.)
+TEST(CudaLinear, MisalignedRowsInSeveralChunksMatchTheCpu) {
+  ZT_REQUIRE_CUDA();
+  ScopedEnvVar aligned("ZT_CUDA_LINEAR_OUT", "aligned");
+  const int64_t C = 48, OC = 50001;
+  const DeviceOutRows plan = device_out_rows(int64_t{1} << 20, OC);
+  ASSERT_EQ(plan.stride, 50004);
+  ASSERT_LT(plan.chunk_rows, int64_t{1} << 20);
+  const int64_t N = plan.chunk_rows + 37;
+  for (DType wtype : {DType::f32, DType::bf16}) {
+    const std::string tag = std::string(" weights ") + std::string(dtype_name(wtype));
+    const double tol = wtype == DType::f32 ? kF32Tol : 1e-4;
+    const Tensor inp = random_cpu({N, C}, 20), w = random_cpu({OC, C}, 21, 0.2f, wtype), bias = random_cpu({OC}, 22);
+    const Tensor ginp = to_gpu(inp), gw = to_gpu(w), gbias = to_gpu(bias);
+    Tensor out = Tensor::empty({N, OC}, DType::f32), gout = to_gpu(out);
+    linear_forward(out, inp, w, &bias);
+    linear_forward(gout, ginp, gw, &gbias);
+    expect_close(out, gout, tol, "linear_forward" + tag);
+    Tensor outb = Tensor::empty({N, OC}, DType::bf16),
+           goutb = Tensor::empty({N, OC}, DType::bf16, MemTag::other, Device::cuda(0));
+    linear_forward(outb, inp, w, &bias);
+    linear_forward(goutb, ginp, gw, &gbias);
+    expect_close(outb, goutb, kBf16Tol, "linear_forward bf16 out" + tag);
   }
 }
 
