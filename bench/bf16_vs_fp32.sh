@@ -6,6 +6,7 @@
 # measured in that run, then per config and ISA the median over rounds of bf16's speed
 # relative to fp32 (> 1: bf16 is faster) and the fastest round's numbers.
 #   bash bench/bf16_vs_fp32.sh [ROUNDS] [CONFIG...]   (default: 3 rounds, the default job and gpt2-124m)
+# ZT_BENCH_STEPS sets the timed steps per run of the small configs (default 40; gpt2-124m: 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
