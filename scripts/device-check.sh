@@ -114,32 +114,28 @@ nccl_skipped=$(grep '^\[  SKIPPED \] CudaNccl' "$out/cuda-tests.log" | awk '{pri
 row "nccl world 1" "$([[ $nccl_passed -gt 0 && $nccl_failed -eq 0 && $nccl_skipped -eq 0 ]] && echo ok || echo FAIL)" \
   "$nccl_passed passed, $nccl_failed failed, $nccl_skipped skipped"
 
+# rerun ROW VAR=VALUE FILTER WHAT: the tests FILTER again with one switch set (2 minutes at
+# most), a row from their results, their log appended to cuda-tests.log.
+rerun() {
+  local name=$1 setting=$2 filter=$3 what=$4 log="$out/cuda-tests-rerun.log" rc passed failed
+  env "$setting" timeout 120 "$root/bin/zt_tests" --gtest_filter="$filter" > "$log" 2>&1
+  rc=$?
+  grep -E '^\[  (FAILED|SKIPPED) |Failure' "$log" | head -20
+  passed=$(grep -c '^\[       OK \]' "$log")
+  failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$log" | awk '{print $4}' | sort -u | wc -l)
+  row "$name" "$([[ $rc -eq 0 && $passed -gt 0 ]] && echo ok || echo FAIL)" \
+    "rc $rc, $passed passed, $failed failed ($what, $setting)"
+  cat "$log" >> "$out/cuda-tests.log"
+  rm -f "$log"
+}
 # bf16 attention takes the tensor cores by default: the attention and training tests again
-# on the plain kernels (ZT_CUDA_ATTENTION=plain; CudaAttentionTensorCores sets tensor_cores
-# for itself in both runs), so that both stay checked.
-ZT_CUDA_ATTENTION=plain timeout 120 "$root/bin/zt_tests" --gtest_filter='Cuda*Attention*:Cuda*Train*' \
-  > "$out/cuda-tests-plain.log" 2>&1
-rc=$?
-grep -E '^\[  (FAILED|SKIPPED) |Failure' "$out/cuda-tests-plain.log" | head -20
-plain_passed=$(grep -c '^\[       OK \]' "$out/cuda-tests-plain.log")
-plain_failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$out/cuda-tests-plain.log" | awk '{print $4}' | sort -u | wc -l)
-row "plain attention" "$([[ $rc -eq 0 && $plain_passed -gt 0 ]] && echo ok || echo FAIL)" \
-  "rc $rc, $plain_passed passed, $plain_failed failed (attention and training tests, ZT_CUDA_ATTENTION=plain)"
-cat "$out/cuda-tests-plain.log" >> "$out/cuda-tests.log"
-rm -f "$out/cuda-tests-plain.log"
-
+# on the plain kernels (CudaAttentionTensorCores sets tensor_cores for itself in both runs),
+# so that both stay checked.
+rerun "plain attention" ZT_CUDA_ATTENTION=plain 'Cuda*Attention*:Cuda*Train*' "attention and training tests"
 # Misaligned linear outputs (the head's 50257 floats per row) through aligned chunks: opt-in
-# until checked here (ZT_CUDA_LINEAR_OUT=aligned); the linear, plan and training tests on it.
-ZT_CUDA_LINEAR_OUT=aligned timeout 120 "$root/bin/zt_tests" --gtest_filter='CudaLinear*:CudaPlan*:Cuda*Train*' \
-  > "$out/cuda-tests-aligned.log" 2>&1
-rc=$?
-grep -E '^\[  (FAILED|SKIPPED) |Failure' "$out/cuda-tests-aligned.log" | head -20
-aligned_passed=$(grep -c '^\[       OK \]' "$out/cuda-tests-aligned.log")
-aligned_failed=$(grep '^\[  FAILED  \] [A-Za-z]' "$out/cuda-tests-aligned.log" | awk '{print $4}' | sort -u | wc -l)
-row "aligned linear out" "$([[ $rc -eq 0 && $aligned_passed -gt 0 ]] && echo ok || echo FAIL)" \
-  "rc $rc, $aligned_passed passed, $aligned_failed failed (linear, plan, training tests, ZT_CUDA_LINEAR_OUT=aligned)"
-cat "$out/cuda-tests-aligned.log" >> "$out/cuda-tests.log"
-rm -f "$out/cuda-tests-aligned.log"
+# until checked here; the linear, plan and training tests on it.
+rerun "aligned linear out" ZT_CUDA_LINEAR_OUT=aligned 'CudaLinear*:CudaPlan*:Cuda*Train*' \
+  "linear, plan and training tests"
 
 # Hugging Face interop (on the CPU, half a minute): a tiny run of each family exported with
 # `zt export` and loaded by transformers' AutoModelForCausalLM gives zt eval's loss on a

@@ -22,6 +22,23 @@ TEST(CudaGemm, MatmulInEveryTransposeWithAlphaAndBeta) {
     }
 }
 
+// linear_forward on the GPU against the CPU: into an f32 out with the bias, and into a bf16
+// out with the bias or without.
+void expect_linear_forward_matches_cpu(const Tensor& inp, const Tensor& w, const Tensor& bias, bool bf16_out_bias,
+                                       double tol, const std::string& tag) {
+  const int64_t N = inp.dim(0), OC = w.dim(0);
+  const Tensor ginp = to_gpu(inp), gw = to_gpu(w), gbias = to_gpu(bias);
+  Tensor out = Tensor::empty({N, OC}, DType::f32), gout = to_gpu(out);
+  linear_forward(out, inp, w, &bias);
+  linear_forward(gout, ginp, gw, &gbias);
+  expect_close(out, gout, tol, "linear_forward" + tag);
+  Tensor outb = Tensor::empty({N, OC}, DType::bf16),
+         goutb = Tensor::empty({N, OC}, DType::bf16, MemTag::other, Device::cuda(0));
+  linear_forward(outb, inp, w, bf16_out_bias ? &bias : nullptr);
+  linear_forward(goutb, ginp, gw, bf16_out_bias ? &gbias : nullptr);
+  expect_close(outb, goutb, kBf16Tol, "linear_forward bf16 out" + tag);
+}
+
 TEST(CudaLinear, ForwardAndBackwardInF32AndBf16) {
   ZT_REQUIRE_CUDA();
   const int64_t N = 75, C = 96, OC = 131;
@@ -30,16 +47,8 @@ TEST(CudaLinear, ForwardAndBackwardInF32AndBf16) {
     // bf16 GEMMs accumulate in another order than the CPU's: a few bf16 ulps of the sum's scale.
     const double tol = wtype == DType::f32 ? kF32Tol : 1e-4;
     const Tensor inp = random_cpu({N, C}, 10), w = random_cpu({OC, C}, 11, 0.2f, wtype), bias = random_cpu({OC}, 12);
-    const Tensor ginp = to_gpu(inp), gw = to_gpu(w), gbias = to_gpu(bias);
-    Tensor out = Tensor::empty({N, OC}, DType::f32), gout = to_gpu(out);
-    linear_forward(out, inp, w, &bias);
-    linear_forward(gout, ginp, gw, &gbias);
-    expect_close(out, gout, tol, "linear_forward" + tag);
-    Tensor outb = Tensor::empty({N, OC}, DType::bf16), goutb = Tensor::empty({N, OC}, DType::bf16, MemTag::other,
-                                                                             Device::cuda(0));
-    linear_forward(outb, inp, w, nullptr);
-    linear_forward(goutb, ginp, gw, nullptr);
-    expect_close(outb, goutb, kBf16Tol, "linear_forward bf16 out" + tag);
+    const Tensor ginp = to_gpu(inp), gw = to_gpu(w);
+    expect_linear_forward_matches_cpu(inp, w, bias, false, tol, tag);
 
     const Tensor dout = random_cpu({N, OC}, 13);
     Tensor dinp = random_cpu({N, C}, 14), dw = random_cpu({OC, C}, 15), db = random_cpu({OC}, 16);
@@ -70,16 +79,7 @@ TEST(CudaLinear, MisalignedRowsInSeveralChunksMatchTheCpu) {
     const std::string tag = std::string(" weights ") + std::string(dtype_name(wtype));
     const double tol = wtype == DType::f32 ? kF32Tol : 1e-4;
     const Tensor inp = random_cpu({N, C}, 20), w = random_cpu({OC, C}, 21, 0.2f, wtype), bias = random_cpu({OC}, 22);
-    const Tensor ginp = to_gpu(inp), gw = to_gpu(w), gbias = to_gpu(bias);
-    Tensor out = Tensor::empty({N, OC}, DType::f32), gout = to_gpu(out);
-    linear_forward(out, inp, w, &bias);
-    linear_forward(gout, ginp, gw, &gbias);
-    expect_close(out, gout, tol, "linear_forward" + tag);
-    Tensor outb = Tensor::empty({N, OC}, DType::bf16),
-           goutb = Tensor::empty({N, OC}, DType::bf16, MemTag::other, Device::cuda(0));
-    linear_forward(outb, inp, w, &bias);
-    linear_forward(goutb, ginp, gw, &gbias);
-    expect_close(outb, goutb, kBf16Tol, "linear_forward bf16 out" + tag);
+    expect_linear_forward_matches_cpu(inp, w, bias, true, tol, tag);
   }
 }
 
