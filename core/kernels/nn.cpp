@@ -243,6 +243,8 @@ int64_t device_dout_row_stride(int64_t cols, DType compute) {
   return (cols + per_16_bytes - 1) / per_16_bytes * per_16_bytes;
 }
 
+namespace {
+// ZT_CUDA_LINEAR_OUT, read on every call so that a test or benchmark can switch it.
 bool device_aligned_out_rows_chosen() {
   const char* choice = std::getenv("ZT_CUDA_LINEAR_OUT");
   const std::string_view rows = choice ? choice : "direct";
@@ -250,6 +252,7 @@ bool device_aligned_out_rows_chosen() {
   ZT_CHECK(rows == "aligned", "ZT_CUDA_LINEAR_OUT={} is not one of direct (the default), aligned", rows);
   return true;
 }
+}  // namespace
 
 DeviceOutRows device_out_rows(int64_t rows, int64_t cols) {
   const int64_t stride = (cols + 3) / 4 * 4;
