@@ -5,12 +5,11 @@
 // Prints one "name  ms  value unit" line per kernel.
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
-#include <string>
 
 #include "core/kernels.h"
 #include "core/tensor.h"
+#include "tests/support/scoped_env_var.h"
 #ifdef ZT_WITH_CUDA
 #include "core/cuda/runtime.h"
 #endif
@@ -56,15 +55,9 @@ void bench() {
     const double fwd = time_ms([&] { linear_forward(logits, x, w, nullptr); });
     std::printf("lm_head_fwd_%-9lld %9.3f ms  %8.1f TFLOP/s\n", static_cast<long long>(vocab), fwd,
                 flops / (fwd * 1e-3) / 1e12);
-    if (vocab % 4 != 0) {  // the misaligned rows through aligned chunks (ZT_CUDA_LINEAR_OUT=aligned)
-      const char* was = std::getenv("ZT_CUDA_LINEAR_OUT");
-      const std::string saved = was ? was : "";
-      setenv("ZT_CUDA_LINEAR_OUT", "aligned", 1);
+    if (vocab % 4 != 0) {  // the misaligned rows through aligned chunks
+      const testing::ScopedEnvVar rows("ZT_CUDA_LINEAR_OUT", "aligned");
       const double aligned = time_ms([&] { linear_forward(logits, x, w, nullptr); });
-      if (was)
-        setenv("ZT_CUDA_LINEAR_OUT", saved.c_str(), 1);
-      else
-        unsetenv("ZT_CUDA_LINEAR_OUT");
       std::printf("lm_head_fwd_aligned_%lld %9.3f ms  %8.1f TFLOP/s\n", static_cast<long long>(vocab), aligned,
                   flops / (aligned * 1e-3) / 1e12);
     }

@@ -4,9 +4,8 @@
 // Run with OMP_NUM_THREADS set to the cores you want.
 #include <benchmark/benchmark.h>
 
-#include <utility>
-
 #include <string>
+#include <utility>
 
 #include "core/cpu/gemm.h"
 #include "core/kernels.h"
