@@ -151,26 +151,31 @@ TEST(KernelLinearCases, OverwrittenDinpEqualsAZeroedAccumulationAndWeightsStillA
 // GEMMs see the same operands, so dinp and dweight must agree bit for bit; the dout mixes
 // rounding ties, subnormals and values near both, in rows wider than a vector with a tail.
 TEST(KernelLinearCases, Bf16BackwardRoundsDoutExactlyAsConversion) {
-  const int64_t n = 67, c = 40, oc = 131;
-  Tensor x = random_tensor({n, c}, 31), w32 = random_tensor({oc, c}, 32), g = random_tensor({n, oc}, 33);
-  const float specials[] = {1.f + 1.f / 256, 1.f + 3.f / 256, -(1.f + 1.f / 256), 1e-39f, -3e-40f,
-                            1.1754942e-38f, 0.f, -0.f, 3.3895314e38f};
-  for (int64_t i = 0; i < n * oc; i += 5) f32(g)[i] = specials[(i / 5) % std::size(specials)] * 1e-3f;
-  for (int64_t i = 2; i < n * oc; i += 11) f32(g)[i] = specials[(i / 11) % std::size(specials)];
-  Tensor w = Tensor::empty({oc, c}, DType::bf16);
-  convert(w, w32);
-  Tensor g_bf16 = Tensor::empty({n, oc}, DType::bf16), g_exact = Tensor::empty({n, oc}, DType::f32);
-  convert(g_bf16, g);
-  convert(g_exact, g_bf16);
-  Tensor dx = Tensor::zeros({n, c}, DType::f32), dw = Tensor::zeros({oc, c}, DType::f32), db = Tensor::zeros({oc}, DType::f32);
-  linear_backward(&dx, dw, &db, g, x, w);
-  Tensor dx_exact = zeros_like(dx), dw_exact = zeros_like(dw);
-  linear_backward(&dx_exact, dw_exact, nullptr, g_exact, x, w);
-  EXPECT_TRUE(bitwise_equal(dx, dx_exact)) << "dinp";
-  EXPECT_TRUE(bitwise_equal(dw, dw_exact)) << "dweight";
-  Tensor db32 = Tensor::zeros({oc}, DType::f32), dw32 = zeros_like(dw);
-  linear_backward(nullptr, dw32, &db32, g, x, w32);  // fp32 weights: the same column sums
-  EXPECT_TRUE(bitwise_equal(db, db32)) << "dbias";
+  // 131 outputs: rows that start at every alignment; 1100: rounded in three column chunks.
+  for (const int64_t oc : {131, 1100}) {
+    SCOPED_TRACE("outputs " + std::to_string(oc));
+    const int64_t n = 67, c = 40;
+    Tensor x = random_tensor({n, c}, 31), w32 = random_tensor({oc, c}, 32), g = random_tensor({n, oc}, 33);
+    const float specials[] = {1.f + 1.f / 256, 1.f + 3.f / 256, -(1.f + 1.f / 256), 1e-39f, -3e-40f,
+                              1.1754942e-38f, 0.f, -0.f, 3.3895314e38f};
+    for (int64_t i = 0; i < n * oc; i += 5) f32(g)[i] = specials[(i / 5) % std::size(specials)] * 1e-3f;
+    for (int64_t i = 2; i < n * oc; i += 11) f32(g)[i] = specials[(i / 11) % std::size(specials)];
+    Tensor w = Tensor::empty({oc, c}, DType::bf16);
+    convert(w, w32);
+    Tensor g_bf16 = Tensor::empty({n, oc}, DType::bf16), g_exact = Tensor::empty({n, oc}, DType::f32);
+    convert(g_bf16, g);
+    convert(g_exact, g_bf16);
+    Tensor dx = Tensor::zeros({n, c}, DType::f32), dw = Tensor::zeros({oc, c}, DType::f32);
+    Tensor db = Tensor::zeros({oc}, DType::f32);
+    linear_backward(&dx, dw, &db, g, x, w);
+    Tensor dx_exact = zeros_like(dx), dw_exact = zeros_like(dw);
+    linear_backward(&dx_exact, dw_exact, nullptr, g_exact, x, w);
+    EXPECT_TRUE(bitwise_equal(dx, dx_exact)) << "dinp";
+    EXPECT_TRUE(bitwise_equal(dw, dw_exact)) << "dweight";
+    Tensor db32 = Tensor::zeros({oc}, DType::f32), dw32 = zeros_like(dw);
+    linear_backward(nullptr, dw32, &db32, g, x, w32);  // fp32 weights: the same column sums
+    EXPECT_TRUE(bitwise_equal(db, db32)) << "dbias";
+  }
 }
 
 // The GPU forward's row plan (the memory plan counts its workspace). With
