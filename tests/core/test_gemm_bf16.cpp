@@ -91,9 +91,10 @@ TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
   const std::vector<Case> cases = {
       {1, 1, 1},      {7, 10, 12},  // far below one micro-tile
       {13, 65, 385},                // one past MR, NR and AVX-512's KC (384); odd K
-      {197, 70, 777},               // crosses MC twice, odd K across three or four KC blocks
+      {300, 70, 777},               // crosses MC in each of 2 threads' strips; odd K, 3 or 4 KC blocks
       {5, 3137, 40},                // crosses NC
       {11, 90, 50},   {11, 100, 50},  // AVX-512's last panels of 26 and 36 columns: 2 and 3 vectors wide
+      {128, 70, 300}, {40, 70, 300},  // last panels of 2 and 4 rows, of which AVX-512 computes only those
   };
   for (const Impl& impl : impls()) {
     for (bool ta : {false, true})
