@@ -37,8 +37,8 @@ void copy_streaming(Bf16* __restrict dst, const Bf16* __restrict src, int64_t n)
 // so an ordinary store must first take each line back from the other cores' caches. On a
 // 2-vCPU Zen 5 whose steps slow down by ~17% at times (cross-core traffic dear, by all signs),
 // this pass then took 2.0-3.5 ms of a 38 ms default-job step, against 0.45 ms for fp32's
-// plain sum; streamed, 0.55-1.2 ms, and the step ran 3-5% faster. The price: the GEMMs read
-// the copy from memory, not cache, ~1.5% of the step in the fast phase.
+// plain sum; streamed, 0.55-1.2 ms, and the step ran 3-6% faster. The price: the GEMMs read
+// the copy from memory, not cache, 0.6-1.8% of the step when cross-core traffic is cheap.
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded) {
   reduce_rows_into(out, C, N, [&](int64_t begin, int64_t end, float* acc) {
     constexpr int64_t kStage = 512;  // rounded values staged in L1, then streamed out
