@@ -41,22 +41,23 @@ void copy_streaming(Bf16* __restrict dst, const Bf16* __restrict src, int64_t n)
 // the copy from memory, not cache, 0.6-1.8% of the step when cross-core traffic is cheap.
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded) {
   reduce_rows_into(out, C, N, [&](int64_t begin, int64_t end, float* acc) {
-    constexpr int64_t kStage = 512;  // rounded values staged in L1, then streamed out
-    Bf16 stage[kStage];
-    for (int64_t n = begin; n < end; ++n) {
-      const float* row = x + n * C;
-      if (!rounded) {
+    if (!rounded) {
+      for (int64_t n = begin; n < end; ++n) {
+        const float* row = x + n * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
-        continue;
       }
+      return;
+    }
+    constexpr int64_t kStage = 512;  // rounded values staged in L1, then streamed out
+    Bf16 stage[kStage];
+    for (int64_t n = begin; n < end; ++n)
       for (int64_t c0 = 0; c0 < C; c0 += kStage) {
         const int64_t len = std::min(kStage, C - c0);
-        accumulate_and_round(acc + c0, row + c0, stage, len);
+        accumulate_and_round(acc + c0, x + n * C + c0, stage, len);
         copy_streaming(rounded + n * C + c0, stage, len);
       }
-    }
-    if (rounded) _mm_sfence();  // the streamed copy is visible before the region's barrier
+    _mm_sfence();  // the streamed copy is visible before the region's barrier
   });
 }
 
