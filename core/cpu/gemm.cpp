@@ -3,6 +3,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "core/cpu/gemm_blocked.h"
+#include "core/cpu/reduce.h"
 #include "core/error.h"
 
 namespace zt::cpu {
@@ -68,6 +69,30 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc, const Epilogue& epilogue) {
   gemm_bf16_isa(active_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
+}
+
+void gemm_bf16_tn_row_blocks(int64_t M, int64_t N, int64_t K, Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb,
+                             float* C, int64_t ldc, float* partials) {
+  const RowBlocks blocks(K);
+  const Isa isa = active_isa();
+  // Inside this region each block's GEMM runs on its own thread (blocked::gemm does not nest).
+#pragma omp parallel for schedule(static, 1) num_threads(blocks.count)
+  for (int blk = 0; blk < blocks.count; ++blk) {
+    const int64_t begin = blocks.begin(blk);
+    float* out = blk == 0 ? C : partials + (blk - 1) * M * N;
+    run_blocked(isa, {true, false, M, N, blocks.end(blk) - begin, 1.f, blocked::offset(operand(A), true, 0, begin, lda),
+                      lda, blocked::offset(operand(B), false, begin, 0, ldb), ldb, blk == 0 ? 1.f : 0.f, out,
+                      blk == 0 ? ldc : N});
+  }
+  if (blocks.count == 1) return;
+#pragma omp parallel for schedule(static) if (M * N >= (int64_t{1} << 14))
+  for (int64_t i = 0; i < M; ++i)
+    for (int blk = 1; blk < blocks.count; ++blk) {
+      const float* p = partials + (blk - 1) * M * N + i * N;
+      float* c = C + i * ldc;
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) c[j] += p[j];
+    }
 }
 
 void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

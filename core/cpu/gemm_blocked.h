@@ -175,8 +175,10 @@ void gemm(const Args& g) {
     if (g.epilogue.active()) finish_tile(g.epilogue, g.C, g.ldc, 0, 0, g.M, g.N);
     return;
   }
+  // One thread when called inside a parallel region (a caller that splits the work itself,
+  // gemm_bf16_tn_row_blocks): a nested team would oversubscribe the cores.
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
-  const int threads = flops < 4e6 ? 1 : omp_get_max_threads();
+  const int threads = flops < 4e6 || omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads == 1) return gemm_serial<Kernel>(g);
   const int64_t panels_n = (g.N + Kernel::NR - 1) / Kernel::NR, panels_m = (g.M + Kernel::MR - 1) / Kernel::MR;
   bool by_columns = g.N >= g.M;

@@ -10,17 +10,28 @@
 
 namespace zt::cpu {
 
-// Runs body(row_begin, row_end, partial) over static row blocks, one zeroed `width`-float
+// The static row blocks of a row-parallel reduction: one per thread (at most one per row),
+// block blk on thread blk, holding rows [begin(blk), end(blk)). Passes that split the same
+// rows alike (the bf16 copy of a linear's dout and its weight gradient) touch, in each thread,
+// only the rows that thread wrote.
+struct RowBlocks {
+  explicit RowBlocks(int64_t rows)
+      : rows(rows), count(static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(rows, 1)))) {}
+  int64_t begin(int blk) const { return rows * blk / count; }
+  int64_t end(int blk) const { return rows * (blk + 1) / count; }
+  int64_t rows;
+  int count;
+};
+
+// Runs body(row_begin, row_end, partial) over RowBlocks(rows), one zeroed `width`-float
 // partial per block, then adds the partials into out in block order.
 template <typename Body>
 void reduce_rows_into(float* out, int64_t width, int64_t rows, Body&& body) {
-  const int blocks = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(rows, 1)));
+  const RowBlocks rb(rows);
+  const int blocks = rb.count;
   std::vector<float> partial(static_cast<size_t>(blocks) * width, 0.f);
 #pragma omp parallel for schedule(static, 1) num_threads(blocks)
-  for (int blk = 0; blk < blocks; ++blk) {
-    int64_t begin = rows * blk / blocks, end = rows * (blk + 1) / blocks;
-    body(begin, end, partial.data() + static_cast<int64_t>(blk) * width);
-  }
+  for (int blk = 0; blk < blocks; ++blk) body(rb.begin(blk), rb.end(blk), partial.data() + int64_t{blk} * width);
   for (int blk = 0; blk < blocks; ++blk) {
     const float* p = partial.data() + static_cast<int64_t>(blk) * width;
 #pragma omp simd

@@ -6,6 +6,7 @@
 
 #include "core/cpu/gemm.h"
 #include "core/cpu/ops.h"
+#include "core/cpu/reduce.h"
 #include "core/kernels.h"
 #include "core/kernels/check.h"
 
@@ -74,9 +75,14 @@ class GemmOperand {
       cpu::colsum_accumulate(colsum, t.data<float>(), N, C, detail::bf16_data(rounded));
     else
       convert(rounded, t);
-    return GemmOperand(rounded, compute);
+    GemmOperand copy(rounded, compute);
+    copy.rounded_once_ = true;
+    return copy;
   }
   bool bf16() const { return compute_ == DType::bf16; }
+  // A shared operand's bf16 copy, its rows split among threads as RowBlocks does
+  // (colsum_accumulate exactly, convert's static split to within a row).
+  bool rounded_once() const { return rounded_once_; }
   cpu::Bf16Operand as_bf16() const {
     return t_.dtype() == DType::bf16 ? cpu::Bf16Operand(t_.data<uint16_t>()) : cpu::Bf16Operand::rounded(t_.data<float>());
   }
@@ -85,7 +91,18 @@ class GemmOperand {
  private:
   Tensor t_;
   DType compute_;
+  bool rounded_once_ = false;
 };
+
+// A bf16 weight gradient whose dout was rounded into a copy (split among threads by rows, as
+// RowBlocks) is summed by the same row blocks (cpu::gemm_bf16_tn_row_blocks), so that each thread reads
+// only the rows it rounded, from its own cache, when each block has at least this many rows
+// and the blocks' partial sums fit in kRoundOnceMaxBytes: adding the partials then costs
+// little next to the GEMM's 2 * kMinRowsPerBlock FLOPs per weight per block. On the default
+// job (2 threads, Zen 5) the bf16 step ran 2-3% faster (the copy written with plain stores,
+// where it had been streamed to memory so that stores need not take lines back from the core
+// that read them last).
+constexpr int64_t kMinRowsPerBlock = 256;
 
 // C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype, then the epilogue.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A, int64_t lda,
@@ -311,7 +328,18 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
     const float beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
     gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta, dinp->data<float>(), C);
   }
-  gemm(true, false, OC, C, N, dout_c, OC, GemmOperand(inp, compute), C, 1.f, dweight.data<float>(), C);
+  // dweight (OC,C) += dout^T (OC,N) @ inp (N,C).
+  const GemmOperand inp_c(inp, compute);
+  const cpu::RowBlocks blocks(N);
+  const int64_t partials = (blocks.count - 1) * OC * C;
+  if (dout_c.rounded_once() && blocks.count > 1 && N >= kMinRowsPerBlock * blocks.count &&
+      partials * 4 <= kRoundOnceMaxBytes) {
+    Tensor scratch = Tensor::empty({partials}, DType::f32, MemTag::workspace);
+    cpu::gemm_bf16_tn_row_blocks(OC, C, N, dout_c.as_bf16(), OC, inp_c.as_bf16(), C, dweight.data<float>(), C,
+                                 scratch.data<float>());
+    return;
+  }
+  gemm(true, false, OC, C, N, dout_c, OC, inp_c, C, 1.f, dweight.data<float>(), C);
 }
 
 void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,

@@ -1,9 +1,11 @@
 // bf16 GEMM (fp32 accumulation): the kernel of every ISA this CPU has against an f64
 // reference for every transpose pair, shapes that cross each blocking edge (MR, NR, KC, MC,
-// NC, odd K), row strides wider than the matrix, alpha/beta, and thread-count invariance.
+// NC, odd K), row strides wider than the matrix, alpha/beta, thread-count invariance, and the
+// weight-gradient form split by row blocks.
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
@@ -175,6 +177,64 @@ TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
     impl.fn(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, many.data(), N);
     EXPECT_EQ(one, many);
   }
+  omp_set_num_threads(saved);
+}
+
+// The weight-gradient GEMM split by rows: at 1-3 threads (one block per thread, K = 2 with 3
+// threads: two blocks of one row) and every ISA, C gains the f64 sum within fp32's bound, and
+// bitwise what the blocks' own products give, block 0 onto C and the others added in block
+// order. The partials start as NaN: they are written before they are read.
+TEST(GemmBf16, RowBlocksAddEachBlocksProductInBlockOrder) {
+  const int saved = omp_get_max_threads();
+  const int64_t M = 70, N = 45, pad = 3, lda = M + pad, ldb = N + 1, ldc = N + 2;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int threads : {1, 2, 3})
+      for (int64_t K : {int64_t{2}, int64_t{301}, int64_t{900}}) {
+        SCOPED_TRACE(::testing::Message() << cpu::isa_name(isa) << " threads " << threads << " K " << K);
+        const cpu::ScopedIsa forced(isa);
+        omp_set_num_threads(threads);
+        const auto A = random_bf16(size_t(K * lda), 11), B = random_bf16(size_t(K * ldb), 12);
+        std::vector<float> C(size_t(M * ldc));
+        for (size_t i = 0; i < C.size(); ++i) C[i] = 0.25f * float(i % 7) - 0.5f;
+        const std::vector<float> C0 = C;
+        const int blocks = std::min<int>(threads, int(K));
+        std::vector<float> partials(size_t(std::max(blocks - 1, 0) * M * N), std::numeric_limits<float>::quiet_NaN());
+        cpu::gemm_bf16_tn_row_blocks(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, partials.data());
+
+        // Bitwise: each block's product through gemm_bf16 (rows K b / blocks on), in block order.
+        std::vector<float> want = C0, part(size_t(M * N));
+        for (int blk = 0; blk < blocks; ++blk) {
+          const int64_t begin = K * blk / blocks, rows = K * (blk + 1) / blocks - begin;
+          const cpu::Bf16Operand a(A.data() + begin * lda), b(B.data() + begin * ldb);
+          omp_set_num_threads(1);
+          if (blk == 0) {
+            cpu::gemm_bf16(true, false, M, N, rows, 1.f, a, lda, b, ldb, 1.f, want.data(), ldc);
+            continue;
+          }
+          cpu::gemm_bf16(true, false, M, N, rows, 1.f, a, lda, b, ldb, 0.f, part.data(), N);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) want[i * ldc + j] += part[i * N + j];
+        }
+        int misses = 0, off_reference = 0;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            const float got = C[i * ldc + j];
+            if (std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want[i * ldc + j]) && ++misses <= 3)
+              ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", blocks give " << want[i * ldc + j];
+            double s = C0[i * ldc + j], mag = std::fabs(s);
+            for (int64_t k = 0; k < K; ++k) {
+              const double p = double(bf16_to_f32(A[k * lda + i])) * bf16_to_f32(B[k * ldb + j]);
+              s += p;
+              mag += std::fabs(p);
+            }
+            if (!(std::fabs(got - s) <= double(K + 1) * 0x1p-23 * mag + 1e-6) && ++off_reference <= 3)
+              ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", f64 " << s;
+          }
+        EXPECT_EQ(misses, 0);
+        EXPECT_EQ(off_reference, 0);
+        for (int64_t i = 0; i < M; ++i)  // the padding between C's rows is not written
+          for (int64_t j = N; j < ldc; ++j) ASSERT_EQ(C[i * ldc + j], C0[i * ldc + j]);
+      }
   omp_set_num_threads(saved);
 }
 

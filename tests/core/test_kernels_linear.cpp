@@ -1,5 +1,8 @@
 // linear_forward / linear_backward: f64 forward reference, finite-difference gradients for
 // inp, weight and bias, the accumulate contract, optional dinp/bias, and determinism.
+#include <omp.h>
+
+#include "core/cpu/gemm.h"
 #include "tests/core/test_kernels_util.h"
 #include "tests/support/scoped_env_var.h"
 
@@ -223,6 +226,45 @@ Tensor rounded(const Tensor& t, DType dt) {
   convert(low, t);
   convert(back, low);
   return back;
+}
+
+// With at least 256 rows per thread, a bf16 weight gradient is summed by the row blocks that
+// rounded dout (cpu::gemm_bf16_tn_row_blocks). At 1, 2 and 3 threads dinp, dweight (added to
+// what it held) and dbias match the f64 reference on rounded operands, and dweight is
+// bitwise the row-blocks GEMM of the rounded dout (at 1 thread: one plain GEMM).
+TEST(KernelLinearCases, Bf16WeightGradientSumsTheRowBlocksThatRoundedDout) {
+  const int saved = omp_get_max_threads();
+  const int64_t n = 800, c = 40, oc = 24;
+  Tensor x = random_tensor({n, c}, 41), w32 = random_tensor({oc, c}, 42), g = random_tensor({n, oc}, 43);
+  const Tensor dw0 = random_tensor({oc, c}, 44);
+  Tensor w = Tensor::empty({oc, c}, DType::bf16), g_bf16 = Tensor::empty({n, oc}, DType::bf16);
+  convert(w, w32);
+  convert(g_bf16, g);
+  const Tensor xr = rounded(x, DType::bf16), wr = rounded(w32, DType::bf16), gr = rounded(g, DType::bf16);
+  std::vector<double> dx_ref(n * c, 0.0), dw_ref(f32(dw0), f32(dw0) + oc * c), db_ref(oc, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t o = 0; o < oc; ++o) {
+      const double gv = f32(gr)[i * oc + o];
+      db_ref[o] += f32(g)[i * oc + o];
+      for (int64_t k = 0; k < c; ++k) {
+        dx_ref[i * c + k] += gv * f32(wr)[o * c + k];
+        dw_ref[o * c + k] += gv * f32(xr)[i * c + k];
+      }
+    }
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    omp_set_num_threads(threads);
+    Tensor dx = Tensor::zeros({n, c}, DType::f32), dw = copy_of(dw0), db = Tensor::zeros({oc}, DType::f32);
+    linear_backward(&dx, dw, &db, g, x, w);
+    expect_matches(dx, dx_ref, 1e-5, 1e-5, "dinp");
+    expect_matches(dw, dw_ref, 1e-5, 1e-5, "dweight");
+    expect_matches(db, db_ref, 1e-5, 1e-5, "dbias");
+    Tensor want = copy_of(dw0), partials = Tensor::empty({(threads - 1) * oc * c + 1}, DType::f32);
+    cpu::gemm_bf16_tn_row_blocks(oc, c, n, g_bf16.data<uint16_t>(), oc, cpu::Bf16Operand::rounded(f32(x)), c,
+                                 f32(want), c, f32(partials));
+    EXPECT_TRUE(bitwise_equal(dw, want)) << "dweight against the row-blocks GEMM";
+  }
+  omp_set_num_threads(saved);
 }
 
 class KernelLinearLowPrecision : public ::testing::TestWithParam<DType> {};
