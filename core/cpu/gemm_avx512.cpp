@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "core/cpu/gemm_blocked.h"
 
@@ -207,6 +209,34 @@ ZT_AVX512 inline void micro_kernel(int64_t kc, const T* const a_rows[MR], int64_
   }
 }
 
+// micro_kernel<NV> for a transposed bf16 A read in place, whose 6 rows lie side by side at
+// each k: each pair of rows is one 32-bit broadcast (a plain load), row 2j's value shifted up
+// into the high half and row 2j + 1's with the low half cleared, where micro_kernel
+// broadcasts each 16-bit value (a load and a shuffle) and clears its low half. The default
+// job's weight gradients (TN, bench_kernels) ran ~2% faster, its bf16 step 0-1%.
+template <int64_t kNV>
+ZT_AVX512 inline void micro_kernel_pairs(int64_t kc, const uint16_t* a, int64_t lda, const float* b,
+                                         __m512 acc[MR][NV]) {
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[kNV];
+    for (int64_t v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    for (int64_t j = 0; j < MR / 2; ++j) {
+      int32_t pair;
+      std::memcpy(&pair, a + 2 * j, 4);
+      const __m512i both = _mm512_set1_epi32(pair);
+      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(both, 16));
+      const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(both, hi));
+      for (int64_t v = 0; v < kNV; ++v) acc[2 * j][v] = _mm512_fmadd_ps(even, bv[v], acc[2 * j][v]);
+      for (int64_t v = 0; v < kNV; ++v) acc[2 * j + 1][v] = _mm512_fmadd_ps(odd, bv[v], acc[2 * j + 1][v]);
+    }
+    b += NR;
+    a += lda;
+  }
+}
+
 // C tile = alpha * acc + beta * C over the valid mr x nr corner (nr <= 16 kNV; beta == 0
 // never reads C).
 template <int64_t kNV>
@@ -298,6 +328,14 @@ struct Avx512 {
   template <typename T>
   ZT_AVX512 static void tile_in_place_typed(const T* A, const blocked::Args& g, int64_t i, int64_t k0, int64_t kc,
                                             const float* b, int64_t mr, int64_t nr, float beta, float* C) {
+    if constexpr (std::is_same_v<T, uint16_t>) {  // a transposed bf16 A: a whole tile by pairs of rows
+      if (g.ta && mr == MR && nr > 16 * (NV - 1)) {
+        prefetch_tile(C, g.ldc, mr, NV);
+        __m512 acc[MR][NV];
+        micro_kernel_pairs<NV>(kc, A + i + k0 * g.lda, g.lda, b, acc);
+        return store_tile<NV>(acc, mr, nr, g.alpha, beta, C, g.ldc);
+      }
+    }
     const int64_t rs = g.ta ? 1 : g.lda, ks = g.ta ? g.lda : 1;
     const T* rows[MR];
     for (int64_t r = 0; r < MR; ++r) rows[r] = A + (i + std::min(r, mr - 1)) * rs + k0 * ks;
