@@ -8,8 +8,11 @@ namespace zt::cpu {
 struct Bf16;
 
 // out[c] += sum_n x[n,c]; with `rounded`, x rounded to bf16 is also written there in the same
-// pass (a linear backward's dout for its bf16 GEMMs: one read of dout instead of two).
-void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded = nullptr);
+// pass (a linear backward's dout for its bf16 GEMMs: one read of dout instead of two), rows
+// split among threads as RowBlocks(N); `stream` writes it with non-temporal stores, for a
+// copy whose readers are not the threads that wrote its rows.
+void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded = nullptr,
+                       bool stream = false);
 
 // The norms' forwards also write a bf16 out directly (Bf16, bf16_elem.h).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,

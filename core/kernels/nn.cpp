@@ -64,7 +64,9 @@ class GemmOperand {
   }
   // A shared operand, an f32 (N, C) matrix. With colsum (C values), t's column sums are added
   // there in the same pass that rounds it, if it is rounded: one read of t instead of two.
-  static GemmOperand shared(const Tensor& t, DType compute, float* colsum = nullptr) {
+  // read_where_written: its readers take each row on the thread that rounded it (RowBlocks);
+  // otherwise a copy with column sums is streamed out (cpu::colsum_accumulate).
+  static GemmOperand shared(const Tensor& t, DType compute, float* colsum, bool read_where_written) {
     const int64_t N = rows(t), C = cols(t);
     if (compute != DType::bf16 || t.numel() * 2 > kRoundOnceMaxBytes) {
       if (colsum) cpu::colsum_accumulate(colsum, t.data<float>(), N, C);
@@ -72,7 +74,7 @@ class GemmOperand {
     }
     Tensor rounded = Tensor::empty(t.shape(), DType::bf16, MemTag::workspace);
     if (colsum)
-      cpu::colsum_accumulate(colsum, t.data<float>(), N, C, detail::bf16_data(rounded));
+      cpu::colsum_accumulate(colsum, t.data<float>(), N, C, detail::bf16_data(rounded), !read_where_written);
     else
       convert(rounded, t);
     GemmOperand copy(rounded, compute);
@@ -95,13 +97,12 @@ class GemmOperand {
 };
 
 // A bf16 weight gradient whose dout was rounded into a copy (split among threads by rows, as
-// RowBlocks) is summed by the same row blocks (cpu::gemm_bf16_tn_row_blocks), so that each thread reads
-// only the rows it rounded, from its own cache, when each block has at least this many rows
-// and the blocks' partial sums fit in kRoundOnceMaxBytes: adding the partials then costs
-// little next to the GEMM's 2 * kMinRowsPerBlock FLOPs per weight per block. On the default
-// job (2 threads, Zen 5) the bf16 step ran 2-3% faster (the copy written with plain stores,
-// where it had been streamed to memory so that stores need not take lines back from the core
-// that read them last).
+// RowBlocks) is summed by the same row blocks (cpu::gemm_bf16_tn_row_blocks), so that each
+// thread reads only the rows it rounded, from its own cache, when each block has at least this
+// many rows and the blocks' partial sums fit in kRoundOnceMaxBytes: adding the partials then
+// costs little next to the GEMM's 2 * kMinRowsPerBlock FLOPs per weight per block. The copy
+// can then stay in cache (plain stores) where it had to be streamed to memory: on the default
+// job (2 threads, Zen 5) the bf16 step ran 1-3% faster.
 constexpr int64_t kMinRowsPerBlock = 256;
 
 // C (M,N) f32 = op(A) @ op(B) + beta C in the operands' compute dtype, then the epilogue.
@@ -320,8 +321,14 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
     ZT_CHECK(dbias->numel() == OC, "linear dbias {}", dbias->shape_str());
     dbias_sum = dbias->data<float>();
   }
-  // Read by both GEMMs; the bias gradient is dout's column sums, taken in the same pass.
-  const GemmOperand dout_c = GemmOperand::shared(dout, compute, dbias_sum);
+  // Read by both GEMMs; the bias gradient is dout's column sums, taken in the same pass. With
+  // enough rows the weight gradient is summed by the row blocks that round dout (see
+  // kMinRowsPerBlock), and each thread reads only rows it wrote.
+  const cpu::RowBlocks blocks(N);
+  const int64_t partials = (blocks.count - 1) * OC * C;
+  const bool by_row_blocks = compute == DType::bf16 && blocks.count > 1 && N >= kMinRowsPerBlock * blocks.count &&
+                             partials * 4 <= kRoundOnceMaxBytes;
+  const GemmOperand dout_c = GemmOperand::shared(dout, compute, dbias_sum, by_row_blocks);
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
@@ -330,10 +337,7 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   }
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C).
   const GemmOperand inp_c(inp, compute);
-  const cpu::RowBlocks blocks(N);
-  const int64_t partials = (blocks.count - 1) * OC * C;
-  if (dout_c.rounded_once() && blocks.count > 1 && N >= kMinRowsPerBlock * blocks.count &&
-      partials * 4 <= kRoundOnceMaxBytes) {
+  if (by_row_blocks && dout_c.rounded_once()) {
     Tensor scratch = Tensor::empty({partials}, DType::f32, MemTag::workspace);
     cpu::gemm_bf16_tn_row_blocks(OC, C, N, dout_c.as_bf16(), OC, inp_c.as_bf16(), C, dweight.data<float>(), C,
                                  scratch.data<float>());
