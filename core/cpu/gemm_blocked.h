@@ -130,10 +130,14 @@ void gemm_serial(const Args& g) {
   constexpr bool kInPlace = requires(const Args& a) { Kernel::reads_a_in_place(a); };
   bool in_place = false;
   if constexpr (kInPlace) in_place = Kernel::reads_a_in_place(g);
+  // K in blocks of equal depth, at most KC: a short last block (K = 512 as 384 + 128) pays a
+  // whole pass over C's tiles for few FMAs. The default job's bf16 step ran 0-2% faster (13
+  // A/B runs in one process, AVX-512 and AVX2, Zen 5).
+  const int64_t k_blocks = std::max<int64_t>(1, (g.K + KC - 1) / KC), kc_step = (g.K + k_blocks - 1) / k_blocks;
   for (int64_t j0 = 0; j0 < g.N; j0 += NC) {
     const int64_t nc = std::min(NC, g.N - j0), panels_n = (nc + NR - 1) / NR;
-    for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
-      const int64_t kc = std::min(KC, g.K - k0);
+    for (int64_t k0 = 0; k0 < g.K; k0 += kc_step) {
+      const int64_t kc = std::min(kc_step, g.K - k0);
       const float beta = k0 == 0 ? g.beta : 1.f;  // later K blocks accumulate onto C
       const bool finish = k0 + kc == g.K && g.epilogue.active();
       Kernel::pack_b(g, k0, kc, j0, nc, b_pack.data());
