@@ -77,14 +77,12 @@ class GemmOperand {
       cpu::colsum_accumulate(colsum, t.data<float>(), N, C, detail::bf16_data(rounded), !read_where_written);
     else
       convert(rounded, t);
-    GemmOperand copy(rounded, compute);
-    copy.rounded_once_ = true;
-    return copy;
+    return GemmOperand(rounded, compute);
   }
   bool bf16() const { return compute_ == DType::bf16; }
-  // A shared operand's bf16 copy, its rows split among threads as RowBlocks does
-  // (colsum_accumulate exactly, convert's static split to within a row).
-  bool rounded_once() const { return rounded_once_; }
+  // Held as bf16: for an f32 tensor, shared()'s rounded copy, its rows split among threads as
+  // RowBlocks does (colsum_accumulate exactly, convert's static split to within a row).
+  bool bf16_storage() const { return t_.dtype() == DType::bf16; }
   cpu::Bf16Operand as_bf16() const {
     return t_.dtype() == DType::bf16 ? cpu::Bf16Operand(t_.data<uint16_t>()) : cpu::Bf16Operand::rounded(t_.data<float>());
   }
@@ -93,7 +91,6 @@ class GemmOperand {
  private:
   Tensor t_;
   DType compute_;
-  bool rounded_once_ = false;
 };
 
 // A bf16 weight gradient whose dout was rounded into a copy (split among threads by rows, as
@@ -337,7 +334,7 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   }
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C).
   const GemmOperand inp_c(inp, compute);
-  if (by_row_blocks && dout_c.rounded_once()) {
+  if (by_row_blocks && dout_c.bf16_storage()) {  // dout is f32: the copy was made
     Tensor scratch = Tensor::empty({partials}, DType::f32, MemTag::workspace);
     cpu::gemm_bf16_tn_row_blocks(OC, C, N, dout_c.as_bf16(), OC, inp_c.as_bf16(), C, dweight.data<float>(), C,
                                  scratch.data<float>());
