@@ -30,6 +30,9 @@ constexpr int64_t MC = 132;      // rows of A per packed block (a multiple of MR
 constexpr int64_t NC = 2048;     // columns of B per packed block (a multiple of NR): 2 MiB
 
 #define ZT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+// Loops over a tile's rows and vectors are unrolled before scalar replacement, so that the
+// accumulators are indexed by constants and live in registers only (see tile_rows).
+#define ZT_UNROLL _Pragma("GCC unroll 8")
 
 ZT_AVX512 inline __mmask16 first(int64_t n) { return n >= 16 ? 0xFFFF : __mmask16((1u << n) - 1); }
 
@@ -192,16 +195,22 @@ ZT_AVX512 inline __m512 broadcast(const uint16_t* p) {
 template <int64_t kNV, typename T, int64_t kMR = MR>
 ZT_AVX512 inline void micro_kernel(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b,
                                    __m512 acc[MR][NV]) {
+  ZT_UNROLL
   for (int64_t r = 0; r < kMR; ++r)
+    ZT_UNROLL
     for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   const T* a = a_rows[0];
   int64_t off[MR];
+  ZT_UNROLL
   for (int64_t r = 0; r < MR; ++r) off[r] = a_rows[r] - a;
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[kNV];
+    ZT_UNROLL
     for (int64_t v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    ZT_UNROLL
     for (int64_t r = 0; r < kMR; ++r) {
       const __m512 ar = broadcast(a + off[r]);
+      ZT_UNROLL
       for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
     b += NR;
@@ -217,19 +226,25 @@ ZT_AVX512 inline void micro_kernel(int64_t kc, const T* const a_rows[MR], int64_
 template <int64_t kNV>
 ZT_AVX512 inline void micro_kernel_pairs(int64_t kc, const uint16_t* a, int64_t lda, const float* b,
                                          __m512 acc[MR][NV]) {
+  ZT_UNROLL
   for (int64_t r = 0; r < MR; ++r)
+    ZT_UNROLL
     for (int64_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[kNV];
+    ZT_UNROLL
     for (int64_t v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    ZT_UNROLL
     for (int64_t j = 0; j < MR / 2; ++j) {
       int32_t pair;
       std::memcpy(&pair, a + 2 * j, 4);
       const __m512i both = _mm512_set1_epi32(pair);
       const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(both, 16));
       const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(both, hi));
+      ZT_UNROLL
       for (int64_t v = 0; v < kNV; ++v) acc[2 * j][v] = _mm512_fmadd_ps(even, bv[v], acc[2 * j][v]);
+      ZT_UNROLL
       for (int64_t v = 0; v < kNV; ++v) acc[2 * j + 1][v] = _mm512_fmadd_ps(odd, bv[v], acc[2 * j + 1][v]);
     }
     b += NR;
@@ -243,8 +258,11 @@ template <int64_t kNV>
 ZT_AVX512 inline void store_tile(__m512 acc[MR][NV], int64_t mr, int64_t nr, float alpha, float beta, float* C,
                                  int64_t ldc) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int64_t r = 0; r < mr; ++r) {
+  ZT_UNROLL
+  for (int64_t r = 0; r < MR; ++r) {
+    if (r >= mr) break;
     float* c = C + r * ldc;
+    ZT_UNROLL
     for (int64_t v = 0; v < kNV; ++v) {
       const int64_t j = v * 16;
       if (j >= nr) break;
@@ -263,28 +281,44 @@ inline void prefetch_tile(const float* C, int64_t ldc, int64_t mr, int64_t vecto
     for (int64_t v = 0; v < vectors; ++v) prefetch(C + r * ldc + 16 * v);
 }
 
-// C tile (mr x nr at C) = alpha * A's tile rows times the b panel + beta * C, at the width
-// the tile needs.
+// One whole tile: C (mr x nr at C) = alpha * A's tile rows times the b panel + beta * C,
+// at kNV vectors wide and kMR rows deep. Not inlined, so that only the tile's accumulators,
+// b's vectors and the broadcast are live in the k loop: inlined into gemm_serial, values of
+// the loops around it took registers, one accumulator was spilled to the stack inside the k
+// loop, and the store (indexing by the runtime mr) kept all 24 in memory around it.
+template <int64_t kNV, typename T, int64_t kMR = MR>
+ZT_AVX512 __attribute__((noinline)) void tile_rows(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b,
+                                                  int64_t mr, int64_t nr, float alpha, float beta, float* C,
+                                                  int64_t ldc) {
+  prefetch_tile(C, ldc, mr, kNV);
+  __m512 acc[MR][NV];
+  micro_kernel<kNV, T, kMR>(kc, a_rows, ks, b, acc);
+  store_tile<kNV>(acc, mr, nr, alpha, beta, C, ldc);
+}
+
+// tile_rows at the width and depth the tile needs.
 template <typename T>
 ZT_AVX512 inline void tile_from_rows(int64_t kc, const T* const a_rows[MR], int64_t ks, const float* b, int64_t mr,
                                      int64_t nr, float alpha, float beta, float* C, int64_t ldc) {
-  const int64_t vectors = (nr + 15) / 16;
-  prefetch_tile(C, ldc, mr, vectors);
-  __m512 acc[MR][NV];
-  switch (vectors) {
-    case 1: micro_kernel<1>(kc, a_rows, ks, b, acc); return store_tile<1>(acc, mr, nr, alpha, beta, C, ldc);
-    case 2: micro_kernel<2>(kc, a_rows, ks, b, acc); return store_tile<2>(acc, mr, nr, alpha, beta, C, ldc);
-    case 3: micro_kernel<3>(kc, a_rows, ks, b, acc); return store_tile<3>(acc, mr, nr, alpha, beta, C, ldc);
+  switch ((nr + 15) / 16) {
+    case 1: return tile_rows<1>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
+    case 2: return tile_rows<2>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
+    case 3: return tile_rows<3>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
     default:
-      if (mr <= 2) {
-        micro_kernel<NV, T, 2>(kc, a_rows, ks, b, acc);
-      } else if (mr <= 4) {
-        micro_kernel<NV, T, 4>(kc, a_rows, ks, b, acc);
-      } else {
-        micro_kernel<NV>(kc, a_rows, ks, b, acc);
-      }
-      return store_tile<NV>(acc, mr, nr, alpha, beta, C, ldc);
+      if (mr <= 2) return tile_rows<NV, T, 2>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
+      if (mr <= 4) return tile_rows<NV, T, 4>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
+      return tile_rows<NV>(kc, a_rows, ks, b, mr, nr, alpha, beta, C, ldc);
   }
+}
+
+// A whole 6-row, full-width tile of a transposed bf16 A read in place by pairs of rows
+// (micro_kernel_pairs); not inlined, as tile_rows.
+ZT_AVX512 __attribute__((noinline)) void tile_pairs(int64_t kc, const uint16_t* a, int64_t lda, const float* b,
+                                                   int64_t nr, float alpha, float beta, float* C, int64_t ldc) {
+  prefetch_tile(C, ldc, MR, NV);
+  __m512 acc[MR][NV];
+  micro_kernel_pairs<NV>(kc, a, lda, b, acc);
+  store_tile<NV>(acc, MR, nr, alpha, beta, C, ldc);
 }
 
 // The AVX-512 parts of the blocked GEMM (gemm_blocked.h).
@@ -330,10 +364,7 @@ struct Avx512 {
                                             const float* b, int64_t mr, int64_t nr, float beta, float* C) {
     if constexpr (std::is_same_v<T, uint16_t>) {  // a transposed bf16 A: a whole tile by pairs of rows
       if (g.ta && mr == MR && nr > 16 * (NV - 1)) {
-        prefetch_tile(C, g.ldc, mr, NV);
-        __m512 acc[MR][NV];
-        micro_kernel_pairs<NV>(kc, A + i + k0 * g.lda, g.lda, b, acc);
-        return store_tile<NV>(acc, mr, nr, g.alpha, beta, C, g.ldc);
+        return tile_pairs(kc, A + i + k0 * g.lda, g.lda, b, nr, g.alpha, beta, C, g.ldc);
       }
     }
     const int64_t rs = g.ta ? 1 : g.lda, ks = g.ta ? g.lda : 1;
