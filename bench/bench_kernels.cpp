@@ -118,6 +118,9 @@ void linear_shapes(benchmark::internal::Benchmark* b) {
   b->Args({kRows, kC, 4 * kC});
   b->Args({kRows, 4 * kC, kC});
   b->Args({kRows, kC, kVocab});
+  // The default job's (as in sgemm_shapes).
+  for (auto [c, oc] : {std::pair<int64_t, int64_t>{128, 384}, {128, 512}, {128, 128}, {512, 128}, {128, 65}})
+    b->Args({1024, c, oc});
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 

@@ -56,12 +56,12 @@ __attribute__((target("avx2,fma"), noinline)) inline float fma_loop_avx2(long it
 inline double fma_peak_gflops(int threads) {
   const cpu::Isa isa = cpu::best_isa();
   if (isa == cpu::Isa::generic) return 0;
-  const double flop_per_iter = detail::kFmaAcc * 2.0 * (isa == cpu::Isa::avx512 ? 16 : 8);
+  const double flop_per_iter = detail::kFmaAcc * 2.0 * (isa >= cpu::Isa::avx512 ? 16 : 8);
   const long iters = 20'000'000;
   auto run = [&](long n) {
     volatile float sink = 0;
 #pragma omp parallel num_threads(threads)
-    sink = isa == cpu::Isa::avx512 ? detail::fma_loop_avx512(n) : detail::fma_loop_avx2(n);
+    sink = isa >= cpu::Isa::avx512 ? detail::fma_loop_avx512(n) : detail::fma_loop_avx2(n);
     (void)sink;
   };
   run(iters / 10);  // warm up the clocks

@@ -13,7 +13,7 @@ namespace {
 // set). A CPU without AVX2 gets oneDNN's SSE4.1 kernels, its lowest JIT level.
 void cap_onednn_isa() {
   const Isa isa = process_isa();
-  if (isa == best_isa()) return;
+  if (isa >= Isa::avx512) return;  // oneDNN's own best (it uses no AVX512-BF16 in sgemm)
   const dnnl_cpu_isa_t cap = isa == Isa::avx2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41;
   const dnnl_status_t st = dnnl_set_max_cpu_isa(cap);
   ZT_CHECK(st == dnnl_success, "dnnl_set_max_cpu_isa({}) failed with status {}", isa_name(isa), static_cast<int>(st));
@@ -33,8 +33,12 @@ void sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 namespace {
 
 void run_blocked(Isa isa, const blocked::Args& g) {
-  ZT_CHECK(isa <= best_isa(), "the {} GEMM kernel on a CPU with only {}", isa_name(isa), isa_name(best_isa()));
+  ZT_CHECK(cpu_supports(isa), "the {} GEMM kernel on a CPU without {}", isa_name(isa), isa_name(isa));
   switch (isa) {
+    case Isa::avx512bf16:  // bf16 pairs for bf16 GEMMs; an exact fp32 operand needs fp32 FMAs
+      if (g.A.storage != blocked::Storage::f32 && g.B.storage != blocked::Storage::f32)
+        return blocked::gemm_avx512_bf16(g);
+      return blocked::gemm_avx512(g);
     case Isa::avx512: return blocked::gemm_avx512(g);
     case Isa::avx2: return blocked::gemm_avx2(g);
     case Isa::generic: return blocked::gemm_generic(g);

@@ -1,9 +1,10 @@
-// The BLIS-style loops every blocked GEMM kernel shares (one per ISA: gemm_avx512.cpp,
-// gemm_avx2.cpp, gemm_generic.cpp). B is packed in KC x NC blocks of NR-wide panels and A in
-// MC x KC blocks of MR-high panels; packing widens bf16 to fp32 (a 16-bit shift, exact) or
-// rounds fp32 operands to bf16 on the way (so activations need no converted copy), and the
-// micro-kernel is plain fp32 FMA on an MR x NR tile of C held in registers. Products of bf16
-// values are exact in fp32, so this computes what a native bf16 dot-product kernel does.
+// The BLIS-style loops every blocked GEMM kernel shares (one per ISA: gemm_avx512_bf16.cpp,
+// gemm_avx512.cpp, gemm_avx2.cpp, gemm_generic.cpp). B is packed in KC x NC blocks of NR-wide
+// panels and A in MC x KC blocks of MR-high panels; packing widens bf16 to fp32 (a 16-bit
+// shift, exact) or rounds fp32 operands to bf16 on the way (so activations need no converted
+// copy), and the micro-kernel is plain fp32 FMA on an MR x NR tile of C held in registers.
+// Products of bf16 values are exact in fp32, so this computes what a native bf16 dot-product
+// kernel does; gemm_avx512_bf16.cpp is one (it packs bf16 pairs and runs vdpbf16ps).
 // fp32 operands can also be packed as they are (Storage::f32), for an fp32 GEMM.
 //
 // A Kernel supplies the ISA-specific parts as static functions, compiled for its ISA with
@@ -17,7 +18,13 @@
 //                                        C[mr x nr] = alpha * a-panel b-panel + beta * C
 //                                        (beta == 0 never reads C)
 //   kFinishBlocks                        the epilogue per MC x NC block of C (true) or per tile
-// and optionally, for an A the micro-kernel can read where it lies (then A is not packed):
+// and optionally:
+//   kKPairs                              K blocks of even depth (a kernel that takes k in pairs;
+//                                        an odd K leaves its last block odd)
+//   a_panel_floats(kc), b_panel_floats(kc)
+//                                        the size of a packed panel (floats' worth), when not
+//                                        kc * MR and kc * NR (bf16 pairs: half that, rounded up)
+// and, for an A the micro-kernel can read where it lies (then A is not packed):
 //   reads_a_in_place(args)               true for this call's A
 //   tile_in_place(args, i, k0, kc, b, mr, nr, beta, C)
 //                                        as tile, with op(A)[i : i+mr, k0 : k0+kc] read from A
@@ -133,7 +140,17 @@ void gemm_serial(const Args& g) {
   // K in blocks of equal depth, at most KC: a short last block (K = 512 as 384 + 128) pays a
   // whole pass over C's tiles for few FMAs. The default job's bf16 step ran 0-2% faster (13
   // A/B runs in one process, AVX-512 and AVX2, Zen 5).
-  const int64_t k_blocks = std::max<int64_t>(1, (g.K + KC - 1) / KC), kc_step = (g.K + k_blocks - 1) / k_blocks;
+  const int64_t k_blocks = std::max<int64_t>(1, (g.K + KC - 1) / KC);
+  int64_t kc_step = (g.K + k_blocks - 1) / k_blocks;
+  if constexpr (requires { Kernel::kKPairs; }) kc_step += kc_step % 2;  // KC is even: still <= KC
+  const auto a_panel = [](int64_t kc) {
+    if constexpr (requires { Kernel::a_panel_floats(kc); }) return Kernel::a_panel_floats(kc);
+    return kc * MR;
+  };
+  const auto b_panel = [](int64_t kc) {
+    if constexpr (requires { Kernel::b_panel_floats(kc); }) return Kernel::b_panel_floats(kc);
+    return kc * NR;
+  };
   for (int64_t j0 = 0; j0 < g.N; j0 += NC) {
     const int64_t nc = std::min(NC, g.N - j0), panels_n = (nc + NR - 1) / NR;
     for (int64_t k0 = 0; k0 < g.K; k0 += kc_step) {
@@ -148,14 +165,14 @@ void gemm_serial(const Args& g) {
           for (int64_t pm = 0; pm < panels_m; ++pm) {
             const int64_t i = i0 + pm * MR, j = j0 + pn * NR;
             const int64_t mr = std::min(MR, g.M - i), nr = std::min(NR, g.N - j);
-            const float* b = b_pack.data() + pn * kc * NR;
+            const float* b = b_pack.data() + pn * b_panel(kc);
             float* c = g.C + i * g.ldc + j;
             bool done = false;
             if constexpr (kInPlace) {
               if (in_place) Kernel::tile_in_place(g, i, k0, kc, b, mr, nr, beta, c);
               done = in_place;
             }
-            if (!done) Kernel::tile(kc, a_pack.data() + pm * kc * MR, b, g.ta, mr, nr, g.alpha, beta, c, g.ldc);
+            if (!done) Kernel::tile(kc, a_pack.data() + pm * a_panel(kc), b, g.ta, mr, nr, g.alpha, beta, c, g.ldc);
             if (finish && !Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i, j, mr, nr);
           }
         if (finish && Kernel::kFinishBlocks) finish_tile(g.epilogue, g.C, g.ldc, i0, j0, mc, nc);
@@ -214,6 +231,7 @@ void gemm(const Args& g) {
 
 // The kernels, one per ISA (core/cpu/gemm_<isa>.cpp).
 void gemm_avx512(const Args& g);
+void gemm_avx512_bf16(const Args& g);  // bf16 and rounded-fp32 operands only
 void gemm_avx2(const Args& g);
 void gemm_generic(const Args& g);
 

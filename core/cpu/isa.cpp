@@ -1,7 +1,10 @@
 #include "core/cpu/isa.h"
 
+#include <cpuid.h>
+
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "core/error.h"
@@ -9,7 +12,28 @@
 namespace zt::cpu {
 namespace {
 
-constexpr Isa kLevels[] = {Isa::generic, Isa::avx2, Isa::avx512};
+constexpr Isa kLevels[] = {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512bf16};
+
+// The highest level this CPU supports.
+Isa highest_supported() {
+  Isa best = Isa::generic;
+  for (Isa isa : kLevels)
+    if (cpu_supports(isa)) best = isa;
+  return best;
+}
+
+// AMD family 19h (Zen 3 and Zen 4; Zen 3 has no AVX-512), from cpuid leaves 0 and 1.
+bool amd_family_19h() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  char vendor[13] = {};
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  if (std::string_view(vendor) != "AuthenticAMD" || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned family = ((eax >> 8) & 0xF) + ((eax >> 8 & 0xF) == 0xF ? (eax >> 20) & 0xFF : 0);
+  return family == 0x19;
+}
 
 // ZT_CPU_ISA, validated against the CPU; the best level when unset or empty.
 Isa from_environment() {
@@ -18,12 +42,10 @@ Isa from_environment() {
   const std::string_view want(env);
   for (Isa isa : kLevels) {
     if (want != isa_name(isa)) continue;
-    if (isa > best_isa())
-      fail("ZT_CPU_ISA={}: this CPU supports only {} (ZT_CPU_ISA may lower the kernels' ISA, not raise it)", want,
-           isa_name(best_isa()));
+    if (!cpu_supports(isa)) fail("ZT_CPU_ISA={}: this CPU supports only up to {}", want, isa_name(highest_supported()));
     return isa;
   }
-  fail("ZT_CPU_ISA={}: must be one of avx512, avx2, generic", want);
+  fail("ZT_CPU_ISA={}: must be one of avx512bf16, avx512, avx2, generic", want);
 }
 
 std::atomic<int> g_override{-1};  // a ScopedIsa's level, or -1
@@ -35,18 +57,31 @@ const char* isa_name(Isa isa) {
     case Isa::generic: return "generic";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::avx512bf16: return "avx512bf16";
   }
   return "?";
 }
 
-Isa best_isa() {
+bool cpu_supports(Isa isa) {
   // __builtin_cpu_supports also checks that the OS saves the wider registers (XCR0).
+  switch (isa) {
+    case Isa::generic: return true;
+    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+    case Isa::avx512bf16: return cpu_supports(Isa::avx512) && __builtin_cpu_supports("avx512bf16");
+  }
+  return false;
+}
+
+Isa best_isa() {
   static const Isa isa = [] {
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl"))
-      return Isa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-    return Isa::generic;
+    const Isa highest = highest_supported();
+    // vdpbf16ps retires one zmm per cycle on Zen 4, as the FMA does there: twice the FLOPs
+    // (bench/bench_bf16_dot). Elsewhere it is not known to be faster (Zen 5: half the FMA's).
+    if (highest == Isa::avx512bf16 && !amd_family_19h()) return Isa::avx512;
+    return highest;
   }();
   return isa;
 }
@@ -64,18 +99,18 @@ Isa active_isa() {
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
   for (Isa isa : kLevels)
-    if (isa <= best_isa()) out.push_back(isa);
+    if (cpu_supports(isa)) out.push_back(isa);
   return out;
 }
 
 std::string isa_description() {
   const Isa isa = active_isa();
   if (isa == best_isa()) return isa_name(isa);
-  return std::string(isa_name(isa)) + " (forced; this CPU has " + isa_name(best_isa()) + ")";
+  return std::string(isa_name(isa)) + " (forced; this CPU's default is " + isa_name(best_isa()) + ")";
 }
 
 ScopedIsa::ScopedIsa(Isa isa) : saved_(g_override.load()) {
-  ZT_CHECK(isa <= best_isa(), "ScopedIsa({}) on a CPU with only {}", isa_name(isa), isa_name(best_isa()));
+  ZT_CHECK(cpu_supports(isa), "ScopedIsa({}) on a CPU without it", isa_name(isa));
   g_override.store(static_cast<int>(isa));
 }
 

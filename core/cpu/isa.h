@@ -7,27 +7,34 @@
 
 namespace zt::cpu {
 
-// Ordered: each level includes the ones below it.
-enum class Isa { generic, avx2, avx512 };
+// Ordered: each level includes the ones below it. avx512bf16 is avx512 with bf16 GEMMs on
+// AVX512-BF16's vdpbf16ps (pairs of bf16 products) instead of widening to fp32 FMAs.
+enum class Isa { generic, avx2, avx512, avx512bf16 };
 
 const char* isa_name(Isa isa);
 
-// The best level this CPU and OS support: avx512 needs AVX-512 F, BW and VL; avx2 needs
-// AVX2 and FMA; generic is plain C++ that runs anywhere.
+// Whether this CPU and OS can run the level: avx512bf16 needs AVX512-BF16 on top of avx512,
+// which needs AVX-512 F, BW and VL; avx2 needs AVX2 and FMA; generic is plain C++.
+bool cpu_supports(Isa isa);
+
+// The level the kernels use by default: the highest this CPU supports, except avx512bf16
+// only where vdpbf16ps is known to be the faster way (AMD Zen 4: twice the FMA's FLOPs; on
+// Zen 5 it ran at half the FMA's).
 Isa best_isa();
 
-// The level the kernels use: best_isa(), lowered by ZT_CPU_ISA (read once). A value that is
-// not a level, or one above best_isa(), is an error naming the variable and the value.
+// The level the kernels use: best_isa(), or ZT_CPU_ISA's level (read once) if set. A value
+// that is not a level, or one this CPU does not support, is an error naming the variable
+// and the value.
 Isa active_isa();
 
-// best_isa() lowered by ZT_CPU_ISA: the process's level, which active_isa() returns outside
+// best_isa() or ZT_CPU_ISA's level: the process's level, which active_isa() returns outside
 // a ScopedIsa (and what oneDNN, whose level is fixed once per process, is capped to).
 Isa process_isa();
 
-// Every level this CPU supports, lowest first.
+// Every level this CPU supports, lowest first (it may go past best_isa()).
 std::vector<Isa> supported_isas();
 
-// "avx512", or "avx2 (forced; this CPU has avx512)": for the first log line.
+// "avx512", or "avx2 (forced; this CPU's default is avx512)": for the first log line.
 std::string isa_description();
 
 // Overrides active_isa() for this process while alive (tests run each kernel under every

@@ -1,8 +1,10 @@
-// CPU ISA selection: cpuid levels, ZT_CPU_ISA (forcing a lower level, refusing a higher or an
-// unknown one before anything is written), ScopedIsa, and zt train naming the ISA first.
+// CPU ISA selection: cpuid levels, ZT_CPU_ISA (forcing any level the CPU has, refusing one it
+// lacks or an unknown one before anything is written), ScopedIsa, and zt train naming the ISA
+// first.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -15,11 +17,17 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-TEST(CpuIsa, LevelsAreOrderedAndEndAtTheBest) {
+TEST(CpuIsa, LevelsAreOrderedAndIncludeTheBest) {
   const auto isas = cpu::supported_isas();
   ASSERT_FALSE(isas.empty());
   EXPECT_EQ(isas.front(), cpu::Isa::generic);
-  EXPECT_EQ(isas.back(), cpu::best_isa());
+  EXPECT_TRUE(std::is_sorted(isas.begin(), isas.end()));
+  EXPECT_NE(std::find(isas.begin(), isas.end(), cpu::best_isa()), isas.end());
+  for (cpu::Isa isa : {cpu::Isa::generic, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16})
+    EXPECT_EQ(cpu::cpu_supports(isa), std::find(isas.begin(), isas.end(), isa) != isas.end()) << cpu::isa_name(isa);
+  // The default skips avx512bf16 only where the CPU has it (it is not the faster way there).
+  EXPECT_TRUE(cpu::best_isa() == isas.back() || isas.back() == cpu::Isa::avx512bf16);
+  EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx512bf16)), "avx512bf16");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx512)), "avx512");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx2)), "avx2");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::generic)), "generic");
@@ -52,20 +60,24 @@ TEST(CpuIsa, ZtTrainNamesTheIsaFirstAndRefusesBadValuesBeforeWriting) {
   if (cpu::best_isa() == cpu::Isa::generic)
     EXPECT_THAT(first_line, HasSubstr("CPU kernels generic"));
   else
-    EXPECT_THAT(first_line, HasSubstr("CPU kernels generic (forced; this CPU has " +
+    EXPECT_THAT(first_line, HasSubstr("CPU kernels generic (forced; this CPU's default is " +
                                       std::string(cpu::isa_name(cpu::best_isa())) + ")"));
 
   const std::filesystem::path fresh = tmp.path() / "fresh";
   const std::string fresh_args = "train configs/test-tiny-gpt2.yaml --set train.steps=1 --set run.out_dir=" + fresh.string();
   r = testing::run_command("ZT_CPU_ISA=sse9 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + fresh_args);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=sse9: must be one of avx512, avx2, generic"));
+  EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=sse9: must be one of avx512bf16, avx512, avx2, generic"));
   EXPECT_FALSE(std::filesystem::exists(fresh));
-  if (cpu::best_isa() != cpu::Isa::avx512) {
-    r = testing::run_command("ZT_CPU_ISA=avx512 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + fresh_args);
+  // The lowest level this CPU lacks (none on a CPU with AVX512-BF16).
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16}) {
+    if (cpu::cpu_supports(isa)) continue;
+    const std::string name = cpu::isa_name(isa);
+    r = testing::run_command("ZT_CPU_ISA=" + name + " OMP_NUM_THREADS=1 '" ZT_BINARY "' " + fresh_args);
     EXPECT_NE(r.exit_code, 0);
-    EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=avx512: this CPU supports only"));
+    EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=" + name + ": this CPU supports only up to"));
     EXPECT_FALSE(std::filesystem::exists(fresh));
+    break;
   }
 }
 
