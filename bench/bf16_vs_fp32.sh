@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # bf16 against fp32 step time (build/bench/bench_step --versus): both models live in one
 # process and take turns step by step, so that a shared machine's noise hits both alike. For
-# each config and each ISA this CPU has (the native one, then AVX2 through ZT_CPU_ISA on an
-# AVX-512 machine), ROUNDS such runs; prints each run's median ms/step and % of the FMA peak
-# measured in that run, then per config and ISA the median over rounds of bf16's speed
-# relative to fp32 (> 1: bf16 is faster), the same over the rounds of the fastest phase
-# (below), and the fastest round's numbers.
+# each config and each ISA this CPU has (the native one, then through ZT_CPU_ISA the other
+# AVX-512 bf16 kernel on an AVX512-BF16 machine and AVX2 on an AVX-512 one), ROUNDS such
+# runs; prints each run's median ms/step and % of the fp32 FMA peak measured in that run
+# (vdpbf16ps can take bf16 past 100%), then per config and ISA the median over rounds of
+# bf16's speed relative to fp32 (> 1: bf16 is faster), the same over the rounds of the
+# fastest phase (below), and the fastest round's numbers.
 #   bash bench/bf16_vs_fp32.sh [ROUNDS] [CONFIG...]   (default: 3 rounds, the default job and gpt2-124m)
 # ZT_BENCH_STEPS sets the timed steps per run of the small configs (default 40; gpt2-124m: 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh
 rounds=${1:-3}
 shift || true
 configs=("$@")
 [[ ${#configs[@]} -gt 0 ]] || configs=(configs/shakespeare-char.yaml configs/gpt2-124m.yaml)
+# The other levels: on an AVX512-BF16 CPU the AVX-512 level that is not its default
+# (avx512bf16 is the default on Zen 4 only, as core/cpu/isa.cpp decides), then AVX2.
 isas=(native)
-grep -qw avx512f /proc/cpuinfo && isas+=(avx2)
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if grep -qw avx512f /proc/cpuinfo; then
+  if grep -qw avx512_bf16 /proc/cpuinfo; then
+    if [[ $(cpu_generation) == *"Zen 4"* ]]; then isas+=(avx512); else isas+=(avx512bf16); fi
+  fi
+  isas+=(avx2)
+fi
+echo "machine: $(machine_line)"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 steps_for() { [[ $1 == *gpt2-124m* ]] && echo "--steps 6 --warmup 2" || echo "--steps ${ZT_BENCH_STEPS:-40} --warmup 5"; }

@@ -10,12 +10,13 @@
 #   THREADS=1 bash bench/moe_vs_dense.sh   (OpenMP threads per run; default: the config's, all cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh
 rounds=${1:-3}
 shift || true
 bench=${BENCH:-build/bench/bench_step}
 [ -x "$bench" ] || bench=build/bench_step
 moe=configs/tiny-moe.yaml
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "machine: $(machine_line)" >&2
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--set parallel.threads="$THREADS")
 tok() { "$bench" "$moe" --steps "${STEPS:-4}" --warmup 1 "${threads[@]}" "$@" | awk '/^tokens\/s/ {print $2}'; }

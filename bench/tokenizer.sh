@@ -10,7 +10,8 @@ text=${1:-data/tinyshakespeare.txt}
 out=build/bench/bpe-50k
 [ -f "$out/gpt2.tokenizer.json" ] ||
   .venv/bin/python3 tests/tools/bpe_reference.py "$out" --vocab 50257 --only-gpt2 --train data/tinyshakespeare.txt
-lscpu | grep -m1 'Model name' || true
+source bench/machine.sh
+echo "machine: $(machine_line)"
 ./build/bench/bench_tokenizer "$out/gpt2.tokenizer.json" "$text"
 
 # The reference libraries on the same text and thread count, for scale.

@@ -9,11 +9,12 @@
 #   bash bench/vs_pytorch.sh [ROUNDS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh
 rounds=${1:-3}
 python=${PYTHON:-python3}
 "$python" -c "import torch" 2>/dev/null || { echo "vs_pytorch.sh: $python cannot import torch (set PYTHON)" >&2; exit 1; }
 [[ -x build/bench/bench_step ]] || { echo "vs_pytorch.sh: build/bench/bench_step missing (bash scripts/build.sh)" >&2; exit 1; }
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(machine_line)"
 isas=(native)
 grep -qw avx512f /proc/cpuinfo && isas+=(avx2)
 results=$(mktemp)

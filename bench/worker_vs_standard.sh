@@ -14,6 +14,7 @@
 # step's time above the median step time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh
 budget=${1:-180}
 probe_steps=${PROBE_STEPS:-12}
 zt=${ZT:-build/zt}
@@ -21,7 +22,7 @@ out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 std=configs/standard-gated-shakespeare.yaml
 wrk=configs/worker-shakespeare.yaml
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; budget ${budget} s per model; runs in $out" >&2
+echo "machine: $(machine_line) at the start; budget ${budget} s per model; runs in $out" >&2
 
 # steps/s of CONFIG over a probe run (the first step, which touches every buffer, left out).
 rate() {
