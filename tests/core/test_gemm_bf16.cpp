@@ -52,12 +52,20 @@ struct Case {
 
 // Runs one case with row strides pad wider than needed and checks every element of C against
 // f64 within the fp32 accumulation bound K * 2^-23 * sum|a*b| (products of bf16 are exact).
-void check(const Impl& impl, bool ta, bool tb, Case c, float alpha, float beta) {
+// With nan_padding the values between rows are NaN: a kernel that reads past a row's end
+// (a pair of k that would run one past an odd K) and multiplies what it finds by zero
+// still gets NaN.
+void check(const Impl& impl, bool ta, bool tb, Case c, float alpha, float beta, bool nan_padding = false) {
   const int64_t pad = 3;
   const int64_t a_rows = ta ? c.K : c.M, a_cols = ta ? c.M : c.K;
   const int64_t b_rows = tb ? c.N : c.K, b_cols = tb ? c.K : c.N;
   const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = c.N + pad;
-  const auto A = random_bf16(size_t(a_rows * lda), 1), B = random_bf16(size_t(b_rows * ldb), 2);
+  auto A = random_bf16(size_t(a_rows * lda), 1), B = random_bf16(size_t(b_rows * ldb), 2);
+  if (nan_padding) {
+    const uint16_t nan = f32_to_bf16(std::numeric_limits<float>::quiet_NaN());
+    for (int64_t r = 0; r < a_rows; ++r) std::fill(A.begin() + r * lda + a_cols, A.begin() + (r + 1) * lda, nan);
+    for (int64_t r = 0; r < b_rows; ++r) std::fill(B.begin() + r * ldb + b_cols, B.begin() + (r + 1) * ldb, nan);
+  }
   std::vector<float> C(size_t(c.M * ldc));
   std::mt19937 gen(3);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
@@ -107,6 +115,20 @@ TEST(GemmBf16, EveryTransposeAndBlockEdgeMatchesF64) {
           check(impl, ta, tb, c, 1.f, 0.f);
         }
   }
+}
+
+// Odd K (the bf16-pair kernel's last pair holds one k), K blocks that end odd, and NaN
+// just past every row of A and B.
+TEST(GemmBf16, NothingPastAnOperandsRowReachesC) {
+  const std::vector<Case> cases = {{1, 1, 1}, {7, 10, 3}, {13, 65, 385}, {20, 130, 769}};
+  for (const Impl& impl : impls())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Case& c : cases) {
+          SCOPED_TRACE(::testing::Message() << impl.name << " ta " << ta << " tb " << tb << " M " << c.M
+                                            << " N " << c.N << " K " << c.K);
+          check(impl, ta, tb, c, 1.f, 0.f, /*nan_padding=*/true);
+        }
 }
 
 TEST(GemmBf16, AlphaScalesAndBetaAccumulates) {
