@@ -5,6 +5,8 @@
 # model shape, taking turns ROUNDS times so that a shared machine's noise hits both alike. At the native ISA and, on an AVX-512 machine, at AVX2 for both: ZT_CPU_ISA=avx2
 # for zerotrain; ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and
 # MKL_ENABLE_INSTRUCTIONS=AVX2 for PyTorch (its kernels, its oneDNN and its MKL sgemm).
+# PRECISION=bf16 compares bf16 training (precision.compute: bf16 against PyTorch's bf16
+# autocast, both with fp32 master weights); the default is fp32.
 # Needs a Python with torch: PYTHON=/path/to/python (default python3).
 #   bash bench/vs_pytorch.sh [ROUNDS]   (default 3)
 set -euo pipefail
@@ -12,9 +14,11 @@ cd "$(dirname "$0")/.."
 source bench/machine.sh
 rounds=${1:-3}
 python=${PYTHON:-python3}
+precision=${PRECISION:-fp32}
+[[ $precision == fp32 || $precision == bf16 ]] || { echo "vs_pytorch.sh: PRECISION=$precision: must be fp32 or bf16" >&2; exit 1; }
 "$python" -c "import torch" 2>/dev/null || { echo "vs_pytorch.sh: $python cannot import torch (set PYTHON)" >&2; exit 1; }
 [[ -x build/bench/bench_step ]] || { echo "vs_pytorch.sh: build/bench/bench_step missing (bash scripts/build.sh)" >&2; exit 1; }
-echo "machine: $(machine_line)"
+echo "machine: $(machine_line); precision $precision"
 isas=(native)
 grep -qw avx512f /proc/cpuinfo && isas+=(avx2)
 results=$(mktemp)
@@ -35,9 +39,9 @@ one_round() {
   fi
   local zt_out pt_out zt_ms zt_pct peak pt_ms pt_version pt_cap pt_pct speed
   # shellcheck disable=SC2086
-  zt_out=$(env "${env_zt[@]}" OMP_NUM_THREADS=2 ./build/bench/bench_step "$cfg" ${steps[$cfg]})
+  zt_out=$(env "${env_zt[@]}" OMP_NUM_THREADS=2 ./build/bench/bench_step "$cfg" ${steps[$cfg]} --set precision.compute=$precision)
   # shellcheck disable=SC2086
-  pt_out=$(env "${env_pt[@]}" OMP_NUM_THREADS=2 "$python" bench/pytorch_gpt2_step.py ${steps[$cfg]} --threads 2 ${shape[$cfg]})
+  pt_out=$(env "${env_pt[@]}" OMP_NUM_THREADS=2 "$python" bench/pytorch_gpt2_step.py ${steps[$cfg]} --threads 2 --dtype "$precision" ${shape[$cfg]})
   zt_ms=$(sed -n 's/^ms\/step .*(median \([0-9.]*\),.*/\1/p' <<< "$zt_out")
   zt_pct=$(sed -n 's/^FMA peak.*reaches \([0-9]*\)% of it.*/\1/p' <<< "$zt_out")
   peak=$(awk '/^FMA peak/ {print $3; exit}' <<< "$zt_out")
