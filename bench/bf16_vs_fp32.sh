@@ -16,12 +16,13 @@ rounds=${1:-3}
 shift || true
 configs=("$@")
 [[ ${#configs[@]} -gt 0 ]] || configs=(configs/shakespeare-char.yaml configs/gpt2-124m.yaml)
-# The other levels: on an AVX512-BF16 CPU the AVX-512 level that is not its default
-# (avx512bf16 is the default on Zen 4 only, as core/cpu/isa.cpp decides), then AVX2.
+# The other levels: on an AVX512-BF16 CPU the AVX-512 level that is not its default (as zt
+# reports it: avx512bf16 is the default on Zen 4 only), then AVX2.
+default_isa=$(env -u ZT_CPU_ISA ./build/zt --version | sed -n 's/^cpu kernels: //p')
 isas=(native)
 if grep -qw avx512f /proc/cpuinfo; then
   if grep -qw avx512_bf16 /proc/cpuinfo; then
-    if [[ $(cpu_generation) == *"Zen 4"* ]]; then isas+=(avx512); else isas+=(avx512bf16); fi
+    if [[ $default_isa == avx512bf16 ]]; then isas+=(avx512); else isas+=(avx512bf16); fi
   fi
   isas+=(avx2)
 fi

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "core/error.h"
@@ -45,7 +46,9 @@ Isa from_environment() {
     if (!cpu_supports(isa)) fail("ZT_CPU_ISA={}: this CPU supports only up to {}", want, isa_name(highest_supported()));
     return isa;
   }
-  fail("ZT_CPU_ISA={}: must be one of avx512bf16, avx512, avx2, generic", want);
+  std::string names;  // highest first
+  for (Isa isa : kLevels) names = std::string(isa_name(isa)) + (names.empty() ? "" : ", ") + names;
+  fail("ZT_CPU_ISA={}: must be one of {}", want, names);
 }
 
 std::atomic<int> g_override{-1};  // a ScopedIsa's level, or -1
