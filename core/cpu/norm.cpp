@@ -55,36 +55,42 @@ void layernorm_forward(Bf16* out, float* mean, float* rstd, const float* inp, co
   layernorm_forward_impl(out, mean, rstd, inp, w, b, N, C, eps);
 }
 
+namespace {
+// One row of LayerNorm's backward: dx += its input gradient; acc[0, C) += g * xhat (dw) and,
+// with db, acc[C, 2C) += g. A function of its own, every pointer a parameter: inside a lambda
+// that reached w through its closure GCC vectorized w[c] as a gather (vgatherqps per 8
+// values), most of the pass's time.
+inline void layernorm_backward_row(float* dx, float* acc, const float* g, const float* x, const float* w, float m,
+                                   float r, int64_t C, bool db) {
+  float sum_g = 0.f, sum_gx = 0.f;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+  for (int64_t c = 0; c < C; ++c) {
+    const float gw = g[c] * w[c];
+    sum_g += gw;
+    sum_gx += gw * (x[c] - m) * r;
+  }
+  const float mg = sum_g / static_cast<float>(C), mgx = sum_gx / static_cast<float>(C);
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    const float xhat = (x[c] - m) * r;
+    dx[c] += r * (g[c] * w[c] - mg - xhat * mgx);
+    acc[c] += g[c] * xhat;
+  }
+  if (db) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) acc[C + c] += g[c];
+  }
+}
+}  // namespace
+
 // dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * w (llm.c's derivation).
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                         const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
   const int64_t width = db ? 2 * C : C;
   std::vector<float> pgrads(width, 0.f);
   reduce_rows_into(pgrads.data(), width, N, [&](int64_t begin, int64_t end, float* acc) {
-    for (int64_t n = begin; n < end; ++n) {
-      const float* x = inp + n * C;
-      const float* g = dout + n * C;
-      const float m = mean[n], r = rstd[n];
-      float sum_g = 0.f, sum_gx = 0.f;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-      for (int64_t c = 0; c < C; ++c) {
-        const float gw = g[c] * w[c];
-        sum_g += gw;
-        sum_gx += gw * (x[c] - m) * r;
-      }
-      const float mg = sum_g / static_cast<float>(C), mgx = sum_gx / static_cast<float>(C);
-      float* dx = dinp + n * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const float xhat = (x[c] - m) * r;
-        dx[c] += r * (g[c] * w[c] - mg - xhat * mgx);
-        acc[c] += g[c] * xhat;
-      }
-      if (db) {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) acc[C + c] += g[c];
-      }
-    }
+    for (int64_t n = begin; n < end; ++n)
+      layernorm_backward_row(dinp + n * C, acc, dout + n * C, inp + n * C, w, mean[n], rstd[n], C, db != nullptr);
   });
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) dw[c] += pgrads[c];
@@ -119,26 +125,30 @@ void rmsnorm_forward(Bf16* out, float* rstd, const float* inp, const float* w, i
   rmsnorm_forward_impl(out, rstd, inp, w, N, C, eps);
 }
 
+namespace {
+// One row of RMSNorm's backward: dx += its input gradient, acc += g * xhat (dw); a function
+// of its own for the reason layernorm_backward_row is.
+inline void rmsnorm_backward_row(float* dx, float* acc, const float* g, const float* x, const float* w, float r,
+                                 int64_t C) {
+  float sum_gx = 0.f;
+#pragma omp simd reduction(+ : sum_gx)
+  for (int64_t c = 0; c < C; ++c) sum_gx += g[c] * w[c] * x[c] * r;
+  const float mgx = sum_gx / static_cast<float>(C);
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    const float xhat = x[c] * r;
+    dx[c] += r * (g[c] * w[c] - xhat * mgx);
+    acc[c] += g[c] * xhat;
+  }
+}
+}  // namespace
+
 // dinp = rstd * (g - xhat * mean(g * xhat)) with g = dout * w, xhat = x * rstd.
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
                       const float* rstd, int64_t N, int64_t C) {
   reduce_rows_into(dw, C, N, [&](int64_t begin, int64_t end, float* acc) {
-    for (int64_t n = begin; n < end; ++n) {
-      const float* x = inp + n * C;
-      const float* g = dout + n * C;
-      const float r = rstd[n];
-      float sum_gx = 0.f;
-#pragma omp simd reduction(+ : sum_gx)
-      for (int64_t c = 0; c < C; ++c) sum_gx += g[c] * w[c] * x[c] * r;
-      const float mgx = sum_gx / static_cast<float>(C);
-      float* dx = dinp + n * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const float xhat = x[c] * r;
-        dx[c] += r * (g[c] * w[c] - xhat * mgx);
-        acc[c] += g[c] * xhat;
-      }
-    }
+    for (int64_t n = begin; n < end; ++n)
+      rmsnorm_backward_row(dinp + n * C, acc, dout + n * C, inp + n * C, w, rstd[n], C);
   });
 }
 
