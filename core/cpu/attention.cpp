@@ -40,11 +40,41 @@ inline int64_t visible(int64_t t, int64_t c0, int64_t cols) {
   return std::clamp<int64_t>(t + 1 - c0, 0, cols);
 }
 
+// Row operations in whole vectors of kLanes, with a lane array per reduction added up as a
+// tree. GCC runs an `omp simd` loop's last n % 16 values in a scalar loop (fast_exp there
+// ~20 cycles a value), which the diagonal tile's rows all have, and combines an `omp simd
+// reduction`'s lanes one after another. Here a row's last partial vector is computed whole
+// and its lanes past n are selected away; a score row is kBc floats long, so reading and
+// writing up to the next multiple of kLanes stays inside it. The default job's attention
+// forward ran 5-8% faster, backward 2-3% (bench_attention, Zen 4).
+constexpr int64_t kLanes = 16;  // one zmm, two ymm
+static_assert(kBc % kLanes == 0);
+
+inline int64_t whole_vectors(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
+// The sum (max) of acc[0, kLanes), pairwise; acc is overwritten.
+inline float tree_sum(float* acc) {
+  for (int64_t w = kLanes / 2; w > 0; w /= 2)
+    for (int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+inline float tree_max(float* acc) {
+  for (int64_t w = kLanes / 2; w > 0; w /= 2)
+    for (int64_t l = 0; l < w; ++l) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
+  return acc[0];
+}
+
+// Sum of a[i] * b[i] over a head's D values (D a multiple of kLanes in every model shape; a
+// remainder is added in order).
 inline float dot(const float* a, const float* b, int64_t n) {
-  float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
+  float acc[kLanes] = {};
+  const int64_t whole = n / kLanes * kLanes;
+  for (int64_t j = 0; j < whole; j += kLanes)
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += a[j + l] * b[j + l];
+  float sum = tree_sum(acc);
+  for (int64_t j = whole; j < n; ++j) sum += a[j] * b[j];
+  return sum;
 }
 
 inline void scale_row(float* x, int64_t n, float a) {
@@ -57,35 +87,45 @@ inline void scale_row(float* x, int64_t n, float a) {
 // hold cannot make a NaN), m <- m' = max(m, s[0, n)), l <- l * exp(m - m') + sum(s).
 // Returns exp(m - m'), the factor that rescales what was accumulated under the old max.
 inline float online_softmax_row(float* s, int64_t n, int64_t cols, float& m, float& l) {
-  float mx = m;
-#pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) {
-    s[j] = fast_exp(s[j] - mx);
-    sum += s[j];
-  }
-  std::fill(s + n, s + cols, 0.f);
+  const int64_t vec = whole_vectors(n);
+  float acc[kLanes];
+  for (int64_t x = 0; x < kLanes; ++x) acc[x] = m;
+  for (int64_t j = 0; j < vec; j += kLanes)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) acc[x] = j + x < n && s[j + x] > acc[x] ? s[j + x] : acc[x];
+  const float mx = tree_max(acc);
+  float sums[kLanes] = {};
+  for (int64_t j = 0; j < vec; j += kLanes)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) {
+      const float p = j + x < n ? fast_exp(s[j + x] - mx) : 0.f;
+      s[j + x] = p;
+      sums[x] += p;
+    }
+  if (vec < cols) std::fill(s + vec, s + cols, 0.f);
   const float alpha = m == -INFINITY ? 0.f : std::exp(m - mx);  // -inf - -inf would be NaN
-  l = l * alpha + sum;
+  l = l * alpha + tree_sum(sums);
   m = mx;
   return alpha;
 }
 
 // Backward's probabilities from forward's log-sum-exp: s <- exp(s - lse), 0 where masked.
 inline void probs_row(float* s, int64_t n, int64_t cols, float lse) {
+  const int64_t vec = whole_vectors(n);
+  for (int64_t j = 0; j < vec; j += kLanes)
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) s[j] = fast_exp(s[j] - lse);
-  std::fill(s + n, s + cols, 0.f);
+    for (int64_t x = 0; x < kLanes; ++x) s[j + x] = j + x < n ? fast_exp(s[j + x] - lse) : 0.f;
+  if (vec < cols) std::fill(s + vec, s + cols, 0.f);
 }
 
 // Softmax backward on a row: ds <- p * (dp - di) * scale, di = rowsum(dP * P) = rowsum(dO * O)
 // (ds holds dp on entry; masked entries, where p is 0, become exactly 0).
 inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, float di, float scale) {
+  const int64_t vec = whole_vectors(n);
+  for (int64_t j = 0; j < vec; j += kLanes)
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - di) * scale;
-  std::fill(ds + n, ds + cols, 0.f);
+    for (int64_t x = 0; x < kLanes; ++x) ds[j + x] = j + x < n ? p[j + x] * (ds[j + x] - di) * scale : 0.f;
+  if (vec < cols) std::fill(ds + vec, ds + cols, 0.f);
 }
 
 // Rows of q, k or v (or out) as the f32 operands oneDNN's sgemm needs: f32 storage as it is
