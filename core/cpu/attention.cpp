@@ -128,6 +128,20 @@ inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, flo
   if (vec < cols) std::fill(ds + vec, ds + cols, 0.f);
 }
 
+// Scores S = alpha A B^T (rows x cols, K = D). oneDNN's sgemm costs ~0.5-1 us a call on top
+// of the arithmetic; with AVX-512 our blocked kernel (A read in place, B^T packed) takes less
+// up to 64 columns, the diagonal's blocks (32 x 64 x 32 in 1.5 against 2.4 us on a Zen 4
+// core). Wider, and with AVX2 at any width, oneDNN was as fast or faster. The choice depends
+// on the shape and the ISA alone, so bf16 attention still multiplies as fp32 on its widened
+// copies does.
+inline void scores(int64_t rows, int64_t cols, int64_t D, float alpha, const float* A, int64_t lda, const float* B,
+                   int64_t ldb, float* S, int64_t lds) {
+  const Isa isa = active_isa();
+  if (cols <= 64 && isa >= Isa::avx512)
+    return sgemm_blocked_isa(isa, false, true, rows, cols, D, alpha, A, lda, B, ldb, 0.f, S, lds);
+  sgemm_small(false, true, rows, cols, D, alpha, A, lda, B, ldb, 0.f, S, lds);
+}
+
 // Rows of q, k or v (or out) as the f32 operands oneDNN's sgemm needs: f32 storage as it is
 // (row stride ld), bf16 widened exactly into buf (row stride D) while it is in cache, which
 // gives the same values as the widened copy of the whole tensor that it replaces.
@@ -186,7 +200,7 @@ void forward_impl(Elem* out, float* lse, const Elem* qkv, const AttnDims& d) {
       const int64_t cols = std::min(r1, c0 + kBc) - c0;
       const F32Rows kt = f32_rows(k + c0 * W, cols, D, W, k_buf), vt = f32_rows(v + c0 * W, cols, D, W, v_buf);
       // S (rows, cols) = scale * Q K[c0:c0+cols]^T
-      sgemm_small(false, true, rows, cols, D, scale, q.p, q.ld, kt.p, kt.ld, 0.f, s, kBc);
+      scores(rows, cols, D, scale, q.p, q.ld, kt.p, kt.ld, s, kBc);
       for (int64_t t = 0; t < rows; ++t) {
         const float alpha = online_softmax_row(s + t * kBc, visible(r0 + t, c0, cols), cols, m[t], l[t]);
         if (c0 > 0 && alpha != 1.f) scale_row(o + t * ldo, D, alpha);
@@ -255,11 +269,11 @@ void backward_impl(float* dqkv, const float* dout, const Elem* qkv, const Elem* 
           const float* kc = k.p + c0 * k.ld;
           const float* vc = v.p + c0 * v.ld;
           // P (rows, cols) = exp(scale * Q K^T - lse), as forward computed it
-          sgemm_small(false, true, rows, cols, D, scale, q, qt.ld, kc, k.ld, 0.f, p, kBc);
+          scores(rows, cols, D, scale, q, qt.ld, kc, k.ld, p, kBc);
           for (int64_t t = 0; t < rows; ++t)
             probs_row(p + t * kBc, visible(a + t, c0, cols), cols, row_lse[a + t]);
           // dP (rows, cols) = dO V^T, then dS = P * (dP - di) * scale in place
-          sgemm_small(false, true, rows, cols, D, 1.f, go, HD, vc, v.ld, 0.f, ds, kBc);
+          scores(rows, cols, D, 1.f, go, HD, vc, v.ld, ds, kBc);
           for (int64_t t = 0; t < rows; ++t)
             dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
           // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
