@@ -99,21 +99,42 @@ std::string describe(const nlohmann::json& j) {
   return s.size() > 200 ? s.substr(0, 200) + "..." : s;
 }
 
+// Field `key` of `x` as written, null where x is no object or has no such key. Comparing it
+// with a value never throws, where json::value(key, default) throws nlohmann's type_error, naming
+// neither file nor key, on a field of another type (fuzz_bpe: "lstrip": "BPE").
+const nlohmann::json& field(const nlohmann::json& x, const char* key) {
+  static const nlohmann::json absent;
+  if (!x.is_object()) return absent;
+  const auto it = x.find(key);
+  return it == x.end() ? absent : *it;
+}
+
+bool absent_or_false(const nlohmann::json& v) { return v.is_null() || v == false; }
+
+// A boolean field: absent or null gives `otherwise`; anything but true or false is an error.
+bool flag(const std::string& path, const nlohmann::json& x, const char* where, const char* key, bool otherwise) {
+  const nlohmann::json& v = field(x, key);
+  if (v.is_null()) return otherwise;
+  if (!v.is_boolean()) fail("{}: {}.{} is {}; expected true or false", path, where, key, describe(v));
+  return v.get<bool>();
+}
+
 bool is_byte_level(const nlohmann::json& p, bool use_regex) {
-  return p.is_object() && p.value("type", "") == "ByteLevel" && !p.value("add_prefix_space", false) &&
-         p.value("use_regex", true) == use_regex;
+  const nlohmann::json& regex = field(p, "use_regex");
+  return field(p, "type") == "ByteLevel" && absent_or_false(field(p, "add_prefix_space")) &&
+         (regex.is_null() ? use_regex : regex == use_regex);
 }
 
 // ByteLevel with its built-in GPT-2 regex, or Sequence[Split(known regex, Isolated), ByteLevel without regex].
 PretokPattern hf_pattern(const std::string& path, const nlohmann::json& p) {
   if (is_byte_level(p, true)) return PretokPattern::gpt2;
-  if (p.is_object() && p.value("type", "") == "Sequence" && p.contains("pretokenizers") &&
-      p["pretokenizers"].is_array() && p["pretokenizers"].size() == 2 && is_byte_level(p["pretokenizers"][1], false)) {
-    const auto& split = p["pretokenizers"][0];
-    if (split.value("type", "") == "Split" && split.value("behavior", "") == "Isolated" && !split.value("invert", false) &&
-        split.contains("pattern") && split["pattern"].is_object() && split["pattern"].contains("Regex") &&
-        split["pattern"]["Regex"].is_string()) {
-      const std::string regex = split["pattern"]["Regex"].get<std::string>();
+  const nlohmann::json& list = field(p, "pretokenizers");
+  if (field(p, "type") == "Sequence" && list.is_array() && list.size() == 2 && is_byte_level(list[1], false)) {
+    const auto& split = list[0];
+    const nlohmann::json& regex_field = field(field(split, "pattern"), "Regex");
+    if (field(split, "type") == "Split" && field(split, "behavior") == "Isolated" &&
+        absent_or_false(field(split, "invert")) && regex_field.is_string()) {
+      const std::string regex = regex_field.get<std::string>();
       if (auto pattern = pretok_pattern_of_regex(regex)) return *pattern;
       fail("{}: pre_tokenizer Split regex is not one of the supported patterns (GPT-2, Llama 3 / cl100k, Qwen2): {}",
            path, regex);
@@ -126,10 +147,10 @@ PretokPattern hf_pattern(const std::string& path, const nlohmann::json& p) {
 // No normalizer, NFC, or a Sequence of NFC only (Qwen2's is {"type": "NFC"}).
 Normalizer hf_normalizer(const std::string& path, const nlohmann::json& n) {
   if (n.is_null()) return Normalizer::none;
-  auto is_nfc = [](const nlohmann::json& x) { return x.is_object() && x.value("type", "") == "NFC"; };
+  auto is_nfc = [](const nlohmann::json& x) { return field(x, "type") == "NFC"; };
   if (is_nfc(n)) return Normalizer::nfc;
-  if (n.is_object() && n.value("type", "") == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
-    const auto& list = n["normalizers"];
+  if (field(n, "type") == "Sequence" && field(n, "normalizers").is_array()) {
+    const auto& list = field(n, "normalizers");
     for (size_t i = 0; i < list.size(); ++i)
       if (!is_nfc(list[i]))
         fail("{}: normalizer.normalizers[{}] {} is not supported (only NFC)", path, i, describe(list[i]));
@@ -145,20 +166,20 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path) { retur
 std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) fail("{}: no \"model\" object", path);
   const auto& model = j["model"];
-  if (model.value("type", "") != "BPE") fail("{}: model.type is {}; only BPE is supported", path, describe(model.value("type", nlohmann::json())));
+  if (field(model, "type") != "BPE") fail("{}: model.type is {}; only BPE is supported", path, describe(field(model, "type")));
   auto is_unset = [&](const char* key) { return !model.contains(key) || model[key].is_null() || model[key] == "" || model[key] == false; };
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"})
     if (!is_unset(key)) fail("{}: model.{} is {}; only byte-level BPE without it is supported", path, key, describe(model[key]));
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0)
     fail("{}: model.dropout is {}; BPE dropout is for training a tokenizer, not supported", path, describe(model["dropout"]));
   const Normalizer normalizer = hf_normalizer(path, j.contains("normalizer") ? j["normalizer"] : nlohmann::json());
-  if (j.contains("decoder") && !j["decoder"].is_null() && j["decoder"].value("type", "") != "ByteLevel")
+  if (!field(j, "decoder").is_null() && field(field(j, "decoder"), "type") != "ByteLevel")
     fail("{}: decoder {} is not supported (expected ByteLevel)", path, describe(j["decoder"]));
   if (!j.contains("pre_tokenizer")) fail("{}: no pre_tokenizer", path);
 
   BpeModel m;
   m.pattern = hf_pattern(path, j["pre_tokenizer"]);
-  m.whole_piece_first = model.value("ignore_merges", false);
+  m.whole_piece_first = flag(path, model, "model", "ignore_merges", false);
   m.normalizer = normalizer;
   std::unordered_map<uint32_t, std::string> added;
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
@@ -167,15 +188,17 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer(const std::string& path, const n
       if (!t.contains("id") || !t["id"].is_number_unsigned() || t["id"].get<uint64_t>() > kMaxTokenId ||
           !t.contains("content") || !t["content"].is_string() || t["content"].get<std::string>().empty())
         fail("{}: added token {} needs an integer id below 2^24 and a non-empty content", path, describe(t));
-      for (const char* flag : {"single_word", "lstrip", "rstrip"})
-        if (t.value(flag, false)) fail("{}: added token {} has {} true, which is not supported", path, describe(t), flag);
+      for (const char* key : {"single_word", "lstrip", "rstrip"})
+        if (!absent_or_false(field(t, key)))
+          fail("{}: added token {} has {} {}, which is not supported", path, describe(t), key, describe(field(t, key)));
       // We match added tokens in the text as given; HF matches these in the normalized text.
-      if (normalizer != Normalizer::none && t.value("normalized", false))
-        fail("{}: added token {} has normalized true, which is not supported with a normalizer", path, describe(t));
+      if (normalizer != Normalizer::none && !absent_or_false(field(t, "normalized")))
+        fail("{}: added token {} has normalized {}, which is not supported with a normalizer", path, describe(t),
+             describe(field(t, "normalized")));
       added[t["id"].get<uint32_t>()] = t["content"].get<std::string>();
     }
   }
-  read_vocab(path, model.value("vocab", nlohmann::json()), m, added);
+  read_vocab(path, field(model, "vocab"), m, added);
   for (const auto& [id, content] : added) {
     if (m.tokens.size() <= id) m.tokens.resize(id + 1);
     if (!m.tokens[id].empty() && m.tokens[id] != content)

@@ -182,6 +182,19 @@ TEST(BpeFiles, UnsupportedOrMalformedFilesAreErrorsNamingTheField) {
        "vocab entry \"zz\" has id 132444239, expected a non-negative integer below 2^24"},
       {"huge-added", {{"added_tokens", {{{"id", 16777216}, {"content", "<x>"}}}}},
        "added token {\"content\":\"<x>\",\"id\":16777216} needs an integer id below 2^24"},
+      // Fields of another type than expected are errors naming the field, not a JSON library
+      // exception (found by fuzz_bpe: "lstrip": "BPE").
+      {"lstrip-type", {{"added_tokens", {{{"id", 300}, {"content", "<x>"}, {"lstrip", "BPE"}}}}},
+       "added token {\"content\":\"<x>\",\"id\":300,\"lstrip\":\"BPE\"} has lstrip \"BPE\", which is not supported"},
+      {"lstrip-true", {{"added_tokens", {{{"id", 300}, {"content", "<x>"}, {"lstrip", true}}}}}, "added token {\"content\":\"<x>\",\"id\":300,\"lstrip\":true} has lstrip true, which is not supported"},
+      {"type-number", {{"model", {{"type", 7}}}}, "model.type is 7; only BPE is supported"},
+      {"ignore-merges-type", {{"model", {{"ignore_merges", "yes"}}}}, "model.ignore_merges is \"yes\"; expected true or false"},
+      {"decoder-type", {{"decoder", "ByteLevel"}}, "decoder \"ByteLevel\" is not supported (expected ByteLevel)"},
+      {"prefix-type", {{"pre_tokenizer", {{"add_prefix_space", "no"}}}}, "unsupported pre_tokenizer"},
+      {"split-type",
+       {{"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {"Split", {{"type", "ByteLevel"}, {"use_regex", false}}}}}}},
+       "unsupported pre_tokenizer"},
+      {"norm-type", {{"normalizer", {{"type", "Sequence"}, {"normalizers", "NFC"}}}}, "normalizer {\"normalizers\":\"NFC\",\"type\":\"Sequence\"} is not supported"},
   };
   for (const auto& c : cases) {
     nlohmann::json j = base;
