@@ -280,8 +280,14 @@ TrainSummary run_training(const Config& cfg_in) {
     const TrainingState state = checkpoints.load(*resume, &ls);
     start_step = state.step;
     consumed_samples = state.consumed_samples;
-    if (scaler.dynamic() && state.extra.contains("loss_scaler") && state.extra["loss_scaler"].value("dynamic", false))
-      scaler.load(state.extra["loss_scaler"]);
+    const nlohmann::json& saved = state.extra.contains("loss_scaler") ? state.extra["loss_scaler"] : nlohmann::json();
+    if (scaler.dynamic() && saved.is_object() && saved.contains("dynamic") && saved["dynamic"] == true) {
+      try {
+        scaler.load(saved);
+      } catch (const Error& e) {
+        fail("{}: state.{}", (resume->dir / kMetaFile).string(), e.what());
+      }
+    }
     log::info("resumed from {} (step {}, saved by {} rank(s) at ZeRO stage {}): verified in {:.2f} s, read {} per rank "
               "in {:.2f} s ({:.0f} MB/s per rank)",
               resume->dir.string(), state.step, resume->meta.world_size, resume->meta.zero_stage, ls.verify_s,

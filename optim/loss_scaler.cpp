@@ -1,6 +1,9 @@
 #include "optim/loss_scaler.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
 
 namespace zt {
 
@@ -27,9 +30,20 @@ nlohmann::json LossScaler::state() const {
 }
 
 void LossScaler::load(const nlohmann::json& s) {
-  scale_ = s.at("scale");
-  good_steps_ = s.at("good_steps");
-  skipped_ = s.at("skipped_steps");
+  // What state() wrote, checked before anything changes: a hand-edited value names its key.
+  auto get = [&](const char* key, bool count) -> const nlohmann::json& {
+    static const nlohmann::json missing = "missing";
+    const nlohmann::json& v = s.is_object() && s.contains(key) ? s.at(key) : missing;
+    const bool ok = count ? v.is_number_integer() && v.get<int64_t>() >= 0
+                          : v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 1;
+    if (!ok) fail("loss_scaler.{} is {}, expected {}", key, v.dump(), count ? "a non-negative integer" : "a finite number >= 1");
+    return v;
+  };
+  const double scale = get("scale", false).get<double>();
+  const int64_t good_steps = get("good_steps", true).get<int64_t>(), skipped = get("skipped_steps", true).get<int64_t>();
+  scale_ = scale;
+  good_steps_ = good_steps;
+  skipped_ = skipped;
 }
 
 }  // namespace zt

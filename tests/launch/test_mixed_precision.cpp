@@ -13,6 +13,8 @@
 #include "core/error.h"
 #include "launch/train_data.h"
 #include "launch/train_setup.h"
+#include "parallel/checkpoint_format.h"
+#include "tests/support/checkpoint_edit.h"
 #include "tests/support/run_dir.h"
 #include "tests/support/weights.h"
 
@@ -182,6 +184,15 @@ TEST(MixedPrecision, AnFp16OverflowSkipsThatStepOnEveryRankHalvesTheScaleAndReco
     EXPECT_EQ(resumed.at(step)["skipped_steps"], 1) << "step " << step;
     EXPECT_NEAR(resumed.at(step)["loss"].get<double>(), m.at(step)["loss"].get<double>(), 1e-5) << "step " << step;
   }
+
+  // A hand-edited scale (the checksum fixed too) is refused, naming the file and the key.
+  fs::create_directories(tmp.path() / "edited");
+  fs::copy(tmp.path() / "stopped" / "checkpoints", tmp.path() / "edited" / "checkpoints", fs::copy_options::recursive);
+  const fs::path ckpt = tmp.path() / "edited" / "checkpoints" / "step-00000012";
+  testing::reseal_meta(ckpt, [](nlohmann::json& j) { j["state"]["loss_scaler"]["scale"] = "big"; });
+  r = run_command(fp16_run(tmp, "edited", 14));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr((ckpt / kMetaFile).string() + ": state.loss_scaler.scale is \"big\", expected a finite number >= 1"));
 }
 
 TEST(MixedPrecision, ConfigErrorsNameTheKey) {

@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "core/kernels.h"
+#include "core/error.h"
 #include "optim/clip.h"
+#include "optim/loss_scaler.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
@@ -143,6 +145,35 @@ TEST(Clip, GlobalNormAndScale) {
   EXPECT_NEAR(clip_scale(5.0, 1.0), 0.2, 1e-6);
   EXPECT_EQ(clip_scale(0.5, 1.0), 1.f);
   EXPECT_EQ(clip_scale(100.0, 0.0), 1.f);  // off
+}
+
+TEST(LossScaler, StateLoadsBackAndABadValueNamesItsKeyAndChangesNothing) {
+  LossScaler a(true, 1024, 2);
+  a.update(false);
+  a.update(false);  // two clean steps: doubled
+  a.update(true);   // overflow: halved, one skipped
+  a.update(false);
+  LossScaler b(true, 8, 2);
+  b.load(a.state());
+  EXPECT_EQ(b.state(), a.state());
+  auto error_of = [&](const char* key, nlohmann::json value) {
+    nlohmann::json s = a.state();
+    s[key] = value;
+    try {
+      b.load(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_EQ(error_of("scale", "big"), "loss_scaler.scale is \"big\", expected a finite number >= 1");
+  EXPECT_EQ(error_of("scale", 0.5), "loss_scaler.scale is 0.5, expected a finite number >= 1");
+  EXPECT_EQ(error_of("good_steps", -1), "loss_scaler.good_steps is -1, expected a non-negative integer");
+  EXPECT_EQ(error_of("skipped_steps", 1.5), "loss_scaler.skipped_steps is 1.5, expected a non-negative integer");
+  nlohmann::json missing = a.state();
+  missing.erase("good_steps");
+  EXPECT_THROW(b.load(missing), Error);
+  EXPECT_EQ(b.state(), a.state()) << "a refused state leaves the scaler as it was";
 }
 
 }  // namespace
