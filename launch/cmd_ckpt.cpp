@@ -38,11 +38,12 @@ int inspect(const fs::path& path) {
   }
   int64_t params = 0;
   for (const CkptUnit& u : meta.units) params += u.numel;
-  const auto& sampler = meta.state.value("sampler", nlohmann::json::object());
+  // Shown as written (resuming checks it): a hand-edited value must not stop inspect.
+  const nlohmann::json& sampler = meta.state.contains("sampler") ? meta.state["sampler"] : nlohmann::json::object();
+  const std::string epoch = sampler.is_object() && sampler.contains("epoch") ? sampler["epoch"].dump() : "0";
   std::printf("checkpoint %s\n", dir.string().c_str());
-  std::printf("  step %lld, consumed samples %lld (epoch %lld), global batch %lld\n", static_cast<long long>(meta.step),
-              static_cast<long long>(meta.consumed_samples), static_cast<long long>(sampler.value("epoch", int64_t{0})),
-              static_cast<long long>(meta.global_batch));
+  std::printf("  step %lld, consumed samples %lld (epoch %s), global batch %lld\n", static_cast<long long>(meta.step),
+              static_cast<long long>(meta.consumed_samples), epoch.c_str(), static_cast<long long>(meta.global_batch));
   std::printf("  saved by %d rank(s) at ZeRO stage %d; tensors: %s\n", meta.world_size, meta.zero_stage,
               fmt::format("{}", fmt::join(meta.tensors, ", ")).c_str());
   std::printf("  %lld parameters in %zu units, %s on disk\n", static_cast<long long>(params), meta.units.size(),

@@ -251,6 +251,11 @@ TEST(CheckpointFaults, ABadSamplerStateIsRefusedNamingTheKey) {
   EXPECT_THAT(r.output, HasSubstr((dir / kMetaFile).string()));
   EXPECT_THAT(r.output, HasSubstr("epoch"));
   EXPECT_EQ(tree(tmp.path() / "run"), before);
+  // `zt ckpt inspect` shows such a value as written rather than failing on it.
+  testing::reseal_meta(dir, [](nlohmann::json& j) { j["state"]["sampler"]["epoch"] = "three"; });
+  r = run_zt("ckpt inspect " + dir.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(epoch \"three\")"));
 }
 
 // Step -> ids, from every PREFIX.rank<r> file, in rank order (= stream order).
