@@ -40,28 +40,43 @@ inline int64_t visible(int64_t t, int64_t c0, int64_t cols) {
   return std::clamp<int64_t>(t + 1 - c0, 0, cols);
 }
 
-// Row operations in whole vectors of kLanes, with a lane array per reduction added up as a
-// tree. GCC runs an `omp simd` loop's last n % 16 values in a scalar loop (fast_exp there
-// ~20 cycles a value), which the diagonal tile's rows all have, and combines an `omp simd
-// reduction`'s lanes one after another. Here a row's last partial vector is computed whole
-// and its lanes past n are selected away; a score row is kBc floats long, so reading and
-// writing up to the next multiple of kLanes stays inside it. The default job's attention
-// forward ran 5-8% faster, backward 2-3% (bench_attention, Zen 4).
+// Row operations in vectors of kLanes, with a lane array per reduction added up as a tree.
+// GCC runs an `omp simd` loop's last n % 16 values in a scalar loop (fast_exp there ~20
+// cycles a value), which the diagonal tile's rows all have, and combines an `omp simd
+// reduction`'s lanes one after another. Here a row's whole vectors run unmasked and its last
+// partial vector is computed whole with its lanes past n selected away; a score row is kBc
+// floats long, so reading and writing up to the next multiple of kLanes stays inside it.
+// Lane arrays made the default job's attention forward 5-8% faster, backward 2-3%; leaving
+// the whole vectors unmasked (they were all selected) and vectorizing the trees took another
+// 4-15% off forward (bench_attention, Zen 4).
 constexpr int64_t kLanes = 16;  // one zmm, two ymm
 static_assert(kBc % kLanes == 0);
 
-inline int64_t whole_vectors(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+// A row of n values as n / kLanes whole vectors and a tail of n % kLanes values.
+struct RowSplit {
+  int64_t whole, tail;
+  explicit RowSplit(int64_t n) : whole(n / kLanes * kLanes), tail(n % kLanes) {}
+  int64_t end() const { return whole + (tail > 0 ? kLanes : 0); }  // past the last vector touched
+};
 
-// The sum (max) of acc[0, kLanes), pairwise; acc is overwritten.
+// The sum (max) of acc[0, kLanes), pairwise: halves added lane by lane, 8 + 4 + 2 + 1 wide,
+// each step a loop of constant length that GCC vectorizes (with a variable width it ran
+// them as scalars through the stack, ~15% of forward's own time). acc is overwritten.
+template <int64_t kWidth = kLanes / 2, typename Op>
+inline float tree(float* acc, Op op) {
+  if constexpr (kWidth == 0) {
+    return acc[0];
+  } else {
+#pragma omp simd
+    for (int64_t l = 0; l < kWidth; ++l) acc[l] = op(acc[l], acc[l + kWidth]);
+    return tree<kWidth / 2>(acc, op);
+  }
+}
 inline float tree_sum(float* acc) {
-  for (int64_t w = kLanes / 2; w > 0; w /= 2)
-    for (int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
-  return acc[0];
+  return tree(acc, [](float a, float b) { return a + b; });
 }
 inline float tree_max(float* acc) {
-  for (int64_t w = kLanes / 2; w > 0; w /= 2)
-    for (int64_t l = 0; l < w; ++l) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
-  return acc[0];
+  return tree(acc, [](float a, float b) { return b > a ? b : a; });
 }
 
 // Sum of a[i] * b[i] over a head's D values (D a multiple of kLanes in every model shape; a
@@ -87,22 +102,33 @@ inline void scale_row(float* x, int64_t n, float a) {
 // hold cannot make a NaN), m <- m' = max(m, s[0, n)), l <- l * exp(m - m') + sum(s).
 // Returns exp(m - m'), the factor that rescales what was accumulated under the old max.
 inline float online_softmax_row(float* s, int64_t n, int64_t cols, float& m, float& l) {
-  const int64_t vec = whole_vectors(n);
+  const RowSplit row(n);
+  float* t = s + row.whole;
   float acc[kLanes];
   for (int64_t x = 0; x < kLanes; ++x) acc[x] = m;
-  for (int64_t j = 0; j < vec; j += kLanes)
+  for (int64_t j = 0; j < row.whole; j += kLanes)
 #pragma omp simd
-    for (int64_t x = 0; x < kLanes; ++x) acc[x] = j + x < n && s[j + x] > acc[x] ? s[j + x] : acc[x];
+    for (int64_t x = 0; x < kLanes; ++x) acc[x] = s[j + x] > acc[x] ? s[j + x] : acc[x];
+  if (row.tail > 0)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) acc[x] = x < row.tail && t[x] > acc[x] ? t[x] : acc[x];
   const float mx = tree_max(acc);
   float sums[kLanes] = {};
-  for (int64_t j = 0; j < vec; j += kLanes)
+  for (int64_t j = 0; j < row.whole; j += kLanes)
 #pragma omp simd
     for (int64_t x = 0; x < kLanes; ++x) {
-      const float p = j + x < n ? fast_exp(s[j + x] - mx) : 0.f;
+      const float p = fast_exp(s[j + x] - mx);
       s[j + x] = p;
       sums[x] += p;
     }
-  if (vec < cols) std::fill(s + vec, s + cols, 0.f);
+  if (row.tail > 0)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) {
+      const float p = x < row.tail ? fast_exp(t[x] - mx) : 0.f;
+      t[x] = p;
+      sums[x] += p;
+    }
+  if (row.end() < cols) std::fill(s + row.end(), s + cols, 0.f);
   const float alpha = m == -INFINITY ? 0.f : std::exp(m - mx);  // -inf - -inf would be NaN
   l = l * alpha + tree_sum(sums);
   m = mx;
@@ -111,21 +137,30 @@ inline float online_softmax_row(float* s, int64_t n, int64_t cols, float& m, flo
 
 // Backward's probabilities from forward's log-sum-exp: s <- exp(s - lse), 0 where masked.
 inline void probs_row(float* s, int64_t n, int64_t cols, float lse) {
-  const int64_t vec = whole_vectors(n);
-  for (int64_t j = 0; j < vec; j += kLanes)
+  const RowSplit row(n);
+  float* t = s + row.whole;
+  for (int64_t j = 0; j < row.whole; j += kLanes)
 #pragma omp simd
-    for (int64_t x = 0; x < kLanes; ++x) s[j + x] = j + x < n ? fast_exp(s[j + x] - lse) : 0.f;
-  if (vec < cols) std::fill(s + vec, s + cols, 0.f);
+    for (int64_t x = 0; x < kLanes; ++x) s[j + x] = fast_exp(s[j + x] - lse);
+  if (row.tail > 0)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) t[x] = x < row.tail ? fast_exp(t[x] - lse) : 0.f;
+  if (row.end() < cols) std::fill(s + row.end(), s + cols, 0.f);
 }
 
 // Softmax backward on a row: ds <- p * (dp - di) * scale, di = rowsum(dP * P) = rowsum(dO * O)
 // (ds holds dp on entry; masked entries, where p is 0, become exactly 0).
 inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, float di, float scale) {
-  const int64_t vec = whole_vectors(n);
-  for (int64_t j = 0; j < vec; j += kLanes)
+  const RowSplit row(n);
+  float* t = ds + row.whole;
+  const float* pt = p + row.whole;
+  for (int64_t j = 0; j < row.whole; j += kLanes)
 #pragma omp simd
-    for (int64_t x = 0; x < kLanes; ++x) ds[j + x] = j + x < n ? p[j + x] * (ds[j + x] - di) * scale : 0.f;
-  if (vec < cols) std::fill(ds + vec, ds + cols, 0.f);
+    for (int64_t x = 0; x < kLanes; ++x) ds[j + x] = p[j + x] * (ds[j + x] - di) * scale;
+  if (row.tail > 0)
+#pragma omp simd
+    for (int64_t x = 0; x < kLanes; ++x) t[x] = x < row.tail ? pt[x] * (t[x] - di) * scale : 0.f;
+  if (row.end() < cols) std::fill(ds + row.end(), ds + cols, 0.f);
 }
 
 // Scores S = alpha A B^T (rows x cols, K = D). oneDNN's sgemm costs ~0.5-1 us a call on top
