@@ -177,6 +177,20 @@ inline void scores(int64_t rows, int64_t cols, int64_t D, float alpha, const flo
   sgemm_small(false, true, rows, cols, D, alpha, A, lda, B, ldb, 0.f, S, lds);
 }
 
+// Backward's tile products C += op(A) B (dQ += dS K, dK += dS^T Q, dV += P^T dO; N = D).
+// With AVX-512 and heads of at most 64, the blocked kernel: oneDNN's dispatch and per-call
+// malloc were ~10% of backward's time (perf), and on the blocked kernel backward ran 2-10%
+// faster at T <= 256, level at longer T (bench_attention, Zen 4). Forward's P V, whose K runs
+// to kBc keys, stays on oneDNN, which is faster there. As in scores(), the choice depends on
+// shape and ISA alone.
+inline void add_product(bool ta, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                        int64_t ldb, float* C, int64_t ldc) {
+  const Isa isa = active_isa();
+  if (N <= 64 && isa >= Isa::avx512)
+    return sgemm_blocked_isa(isa, ta, false, M, N, K, 1.f, A, lda, B, ldb, 1.f, C, ldc);
+  sgemm_small(ta, false, M, N, K, 1.f, A, lda, B, ldb, 1.f, C, ldc);
+}
+
 // Rows of q, k or v (or out) as the f32 operands oneDNN's sgemm needs: f32 storage as it is
 // (row stride ld), bf16 widened exactly into buf (row stride D) while it is in cache, which
 // gives the same values as the widened copy of the whole tensor that it replaces.
@@ -312,9 +326,9 @@ void backward_impl(float* dqkv, const float* dout, const Elem* qkv, const Elem* 
           for (int64_t t = 0; t < rows; ++t)
             dsoftmax_row(ds + t * kBc, p + t * kBc, visible(a + t, c0, cols), cols, di[a - r0 + t], scale);
           // dQ += dS K;  dK += dS^T Q;  dV += P^T dO   (over these keys)
-          sgemm_small(false, false, rows, D, cols, 1.f, ds, kBc, kc, k.ld, 1.f, dq, W);
-          sgemm_small(true, false, cols, D, rows, 1.f, ds, kBc, q, qt.ld, 1.f, dk + c0 * W, W);
-          sgemm_small(true, false, cols, D, rows, 1.f, p, kBc, go, HD, 1.f, dv + c0 * W, W);
+          add_product(false, rows, D, cols, ds, kBc, kc, k.ld, dq, W);
+          add_product(true, cols, D, rows, ds, kBc, q, qt.ld, dk + c0 * W, W);
+          add_product(true, cols, D, rows, p, kBc, go, HD, dv + c0 * W, W);
         };
         // Keys left of the diagonal are unmasked. The diagonal (kBr, kBr) tile goes by row
         // halves, the first against only the keys it sees: a quarter of the tile's work
