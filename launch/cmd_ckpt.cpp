@@ -39,8 +39,8 @@ int inspect(const fs::path& path) {
   int64_t params = 0;
   for (const CkptUnit& u : meta.units) params += u.numel;
   // Shown as written (resuming checks it): a hand-edited value must not stop inspect.
-  const nlohmann::json& sampler = meta.state.contains("sampler") ? meta.state["sampler"] : nlohmann::json::object();
-  const std::string epoch = sampler.is_object() && sampler.contains("epoch") ? sampler["epoch"].dump() : "0";
+  const nlohmann::json sampler = meta.state.value("sampler", nlohmann::json());
+  const std::string epoch = sampler.contains("epoch") ? sampler["epoch"].dump() : "0";
   std::printf("checkpoint %s\n", dir.string().c_str());
   std::printf("  step %lld, consumed samples %lld (epoch %s), global batch %lld\n", static_cast<long long>(meta.step),
               static_cast<long long>(meta.consumed_samples), epoch.c_str(), static_cast<long long>(meta.global_batch));

@@ -280,8 +280,8 @@ TrainSummary run_training(const Config& cfg_in) {
     const TrainingState state = checkpoints.load(*resume, &ls);
     start_step = state.step;
     consumed_samples = state.consumed_samples;
-    const nlohmann::json& saved = state.extra.contains("loss_scaler") ? state.extra["loss_scaler"] : nlohmann::json();
-    if (scaler.dynamic() && saved.is_object() && saved.contains("dynamic") && saved["dynamic"] == true) {
+    const nlohmann::json saved = state.extra.value("loss_scaler", nlohmann::json());
+    if (scaler.dynamic() && saved.contains("dynamic") && saved["dynamic"] == true) {
       try {
         scaler.load(saved);
       } catch (const Error& e) {

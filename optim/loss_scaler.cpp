@@ -31,16 +31,16 @@ nlohmann::json LossScaler::state() const {
 
 void LossScaler::load(const nlohmann::json& s) {
   // What state() wrote, checked before anything changes: a hand-edited value names its key.
-  auto get = [&](const char* key, bool count) -> const nlohmann::json& {
-    static const nlohmann::json missing = "missing";
-    const nlohmann::json& v = s.is_object() && s.contains(key) ? s.at(key) : missing;
-    const bool ok = count ? v.is_number_integer() && v.get<int64_t>() >= 0
-                          : v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 1;
-    if (!ok) fail("loss_scaler.{} is {}, expected {}", key, v.dump(), count ? "a non-negative integer" : "a finite number >= 1");
+  auto field = [&](const char* key, bool ok(const nlohmann::json&), const char* expected) {
+    const nlohmann::json v = s.is_object() ? s.value(key, nlohmann::json("missing")) : nlohmann::json("missing");
+    if (!ok(v)) fail("loss_scaler.{} is {}, expected {}", key, v.dump(), expected);
     return v;
   };
-  const double scale = get("scale", false).get<double>();
-  const int64_t good_steps = get("good_steps", true).get<int64_t>(), skipped = get("skipped_steps", true).get<int64_t>();
+  auto is_scale = [](const nlohmann::json& v) { return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 1; };
+  auto is_count = [](const nlohmann::json& v) { return v.is_number_integer() && v.get<int64_t>() >= 0; };
+  const double scale = field("scale", is_scale, "a finite number >= 1").get<double>();
+  const int64_t good_steps = field("good_steps", is_count, "a non-negative integer").get<int64_t>();
+  const int64_t skipped = field("skipped_steps", is_count, "a non-negative integer").get<int64_t>();
   scale_ = scale;
   good_steps_ = good_steps;
   skipped_ = skipped;

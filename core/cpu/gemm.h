@@ -10,9 +10,8 @@ namespace zt::cpu {
 // fp32 GEMM for small products (attention's tiles, a few hundred thousand FLOPs per call):
 // oneDNN's JIT sgemm on every ISA (attention.cpp sends its narrowest score tiles and
 // backward's tile products to the blocked kernel with AVX-512, where oneDNN's per-call cost
-// is the larger). It picks its kernels
-// by cpuid; ZT_CPU_ISA caps them too, from the first call on (ScopedIsa does not: oneDNN
-// fixes its ISA once per process).
+// is the larger). It picks its kernels by cpuid; ZT_CPU_ISA caps them too, from the first
+// call on (ScopedIsa does not: oneDNN fixes its ISA once per process).
 void sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

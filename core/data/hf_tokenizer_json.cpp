@@ -132,7 +132,7 @@ std::string hf_tokenizer_json(const Tokenizer& tokenizer) {
 }
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const std::string& path, const nlohmann::json& j) {
-  if (!j.contains("model") || !j["model"].is_object() || !j["model"].contains("type") || j["model"]["type"] != "WordLevel")
+  if (!j.contains("model") || !j["model"].is_object() || j["model"].value("type", nlohmann::json()) != "WordLevel")
     return load_hf_tokenizer(path, j);
   // Only the char form hf_tokenizer_json writes: anything else would not give these ids.
   auto null_or_absent = [&](const char* key) { return !j.contains(key) || j[key].is_null(); };

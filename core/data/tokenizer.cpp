@@ -194,8 +194,9 @@ std::unique_ptr<Tokenizer> load_record(const std::string& path, const nlohmann::
     if (format == "hf" && files.size() == 1) return load_hf_tokenizer(files[0]);
     if (format == "gpt2" && files.size() == 2) return load_gpt2_tokenizer(files[0], files[1]);
     if (format == "tiktoken" && files.size() == 1) {
-      if (j.contains("pattern") && !j["pattern"].is_string()) fail("{}: \"pattern\" must be a string", path);
-      const std::string name = j.contains("pattern") ? j["pattern"].get<std::string>() : "";
+      const nlohmann::json pattern_name = j.value("pattern", nlohmann::json(""));
+      if (!pattern_name.is_string()) fail("{}: \"pattern\" must be a string", path);
+      const std::string name = pattern_name.get<std::string>();
       auto pattern = pretok_pattern_named(name);
       if (!pattern) fail("{}: unknown pre-tokenizer pattern '{}' (expected gpt2, cl100k or qwen2)", path, name);
       return load_tiktoken(files[0], *pattern);
