@@ -12,6 +12,6 @@ int main() {
   const int threads = omp_get_max_threads();
   const double one = zt::bench::fma_peak_gflops(1), all = zt::bench::fma_peak_gflops(threads);
   std::printf("FMA peak (%s): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n",
-              zt::cpu::isa_name(zt::cpu::best_isa()), one, all, threads);
+              zt::bench::fma_peak_width(), one, all, threads);
   return 0;
 }

@@ -111,7 +111,7 @@ struct Timed {
                 static_cast<long long>(bench.B * bench.T), static_cast<long long>(4 * spec.d_model),
                 static_cast<long long>(spec.d_model), 100.0 * gflops / sgemm_peak);
     std::printf("FMA peak    %.1f GFLOP/s (%s, %d threads); step reaches %.0f%% of it\n", fma_peak,
-                cpu::isa_name(cpu::best_isa()), omp_get_max_threads(), 100.0 * gflops / fma_peak);
+                bench::fma_peak_width(), omp_get_max_threads(), 100.0 * gflops / fma_peak);
   }
 };
 

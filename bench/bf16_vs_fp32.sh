@@ -2,9 +2,9 @@
 # bf16 against fp32 step time (build/bench/bench_step --versus): both models live in one
 # process and take turns step by step, so that a shared machine's noise hits both alike. For
 # each config and each ISA this CPU has (the native one, then through ZT_CPU_ISA the other
-# AVX-512 bf16 kernel on an AVX512-BF16 machine and AVX2 on an AVX-512 one), ROUNDS such
+# AVX-512 levels on an AVX512-BF16 machine and AVX2 on an AVX-512 one), ROUNDS such
 # runs; prints each run's median ms/step and % of the fp32 FMA peak measured in that run
-# (vdpbf16ps can take bf16 past 100%), then per config and ISA the median over rounds of
+# (vdpbf16ps and AMX can take bf16 past 100%), then per config and ISA the median over rounds of
 # bf16's speed relative to fp32 (> 1: bf16 is faster), the same over the rounds of the
 # fastest phase (below), and the fastest round's numbers.
 #   bash bench/bf16_vs_fp32.sh [ROUNDS] [CONFIG...]   (default: 3 rounds, the default job and gpt2-124m)
@@ -16,14 +16,15 @@ rounds=${1:-3}
 shift || true
 configs=("$@")
 [[ ${#configs[@]} -gt 0 ]] || configs=(configs/shakespeare-char.yaml configs/gpt2-124m.yaml)
-# The other levels: on an AVX512-BF16 CPU the AVX-512 level that is not its default (as zt
-# reports it: avx512bf16 is the default on Zen 4 only), then AVX2.
+# The other levels: on an AVX512-BF16 CPU the AVX-512 levels that are not its default (as zt
+# reports it: amx where the CPU has AMX, avx512bf16 on Zen 4, else avx512), then AVX2.
 default_isa=$(env -u ZT_CPU_ISA ./build/zt --version | sed -n 's/^cpu kernels: //p')
 isas=(native)
 if grep -qw avx512f /proc/cpuinfo; then
-  if grep -qw avx512_bf16 /proc/cpuinfo; then
-    if [[ $default_isa == avx512bf16 ]]; then isas+=(avx512); else isas+=(avx512bf16); fi
-  fi
+  for level in avx512bf16 avx512; do
+    [[ $level == avx512bf16 ]] && ! grep -qw avx512_bf16 /proc/cpuinfo && continue
+    [[ $level != "$default_isa" ]] && isas+=("$level")
+  done
   isas+=(avx2)
 fi
 echo "machine: $(machine_line)"

@@ -51,10 +51,21 @@ __attribute__((target("avx2,fma"), noinline)) inline float fma_loop_avx2(long it
 
 }  // namespace detail
 
-// GFLOP/s of `threads` threads together at the widest FMA this CPU has (best_isa(); a CPU
-// without AVX2 reports 0). About 0.5 s.
+// The level whose FMA width the peak is measured at: the kernels' (the process's level, so
+// ZT_CPU_ISA=avx2 measures ymm FMAs: half the zmm peak on an Intel CPU with two AVX-512 FMA
+// ports, the same on Zen 4, which splits a zmm FMA in two), or this CPU's best where that is
+// generic (plain C++, vectorized as the compiler likes).
+inline cpu::Isa fma_peak_isa() {
+  return cpu::process_isa() == cpu::Isa::generic ? cpu::best_isa() : cpu::process_isa();
+}
+
+// "avx512 FMA" or "avx2 FMA": the width fma_peak_gflops measures, for the lines that quote it.
+inline const char* fma_peak_width() { return fma_peak_isa() >= cpu::Isa::avx512 ? "avx512 FMA" : "avx2 FMA"; }
+
+// GFLOP/s of `threads` threads together at fma_peak_isa()'s width (a CPU without AVX2 reports
+// 0). About 0.5 s.
 inline double fma_peak_gflops(int threads) {
-  const cpu::Isa isa = cpu::best_isa();
+  const cpu::Isa isa = fma_peak_isa();
   if (isa == cpu::Isa::generic) return 0;
   const double flop_per_iter = detail::kFmaAcc * 2.0 * (isa >= cpu::Isa::avx512 ? 16 : 8);
   const long iters = 20'000'000;

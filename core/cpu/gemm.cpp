@@ -35,6 +35,9 @@ namespace {
 void run_blocked(Isa isa, const blocked::Args& g) {
   ZT_CHECK(cpu_supports(isa), "the {} GEMM kernel on a CPU without {}", isa_name(isa), isa_name(isa));
   switch (isa) {
+    case Isa::amx:  // AMX tiles for bf16 GEMMs; an exact fp32 operand needs fp32 FMAs
+      if (g.A.storage != blocked::Storage::f32 && g.B.storage != blocked::Storage::f32) return blocked::gemm_amx(g);
+      return blocked::gemm_avx512(g);
     case Isa::avx512bf16:  // bf16 pairs for bf16 GEMMs; an exact fp32 operand needs fp32 FMAs
       if (g.A.storage != blocked::Storage::f32 && g.B.storage != blocked::Storage::f32)
         return blocked::gemm_avx512_bf16(g);

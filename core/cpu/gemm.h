@@ -49,7 +49,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            int64_t ldc, const Epilogue& epilogue = {});
 
 // bf16 A and B, fp32 accumulation and C: our blocked kernel (gemm_blocked.h) for
-// active_isa(). Results are bitwise independent of the thread count.
+// active_isa(), or at Isa::amx oneDNN's AMX matmul (gemm_amx.cpp). Results are bitwise
+// independent of the thread count.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc, const Epilogue& epilogue = {});
@@ -66,7 +67,7 @@ void gemm_bf16_tn_row_blocks(int64_t M, int64_t N, int64_t K, Bf16Operand A, int
 
 // gemm_bf16 through the kernel of one ISA (one this CPU supports), for tests and benchmarks
 // that compare them; sgemm_blocked_isa runs the same kernels on fp32 operands as they are (no
-// rounding; at avx512bf16 that is the avx512 kernel), which checks their arithmetic at full
+// rounding; at avx512bf16 and amx that is the avx512 kernel), which checks their arithmetic at full
 // precision and measures them against oneDNN's sgemm (slower at gpt2-124m's shapes, so not
 // the fp32 path).
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,

@@ -234,5 +234,7 @@ void gemm_avx512(const Args& g);
 void gemm_avx512_bf16(const Args& g);  // bf16 and rounded-fp32 operands only
 void gemm_avx2(const Args& g);
 void gemm_generic(const Args& g);
+// Not blocked here: oneDNN's AMX matmul (core/cpu/gemm_amx.cpp), on the same arguments.
+void gemm_amx(const Args& g);  // bf16 and rounded-fp32 operands only
 
 }  // namespace zt::cpu::blocked

@@ -1,6 +1,8 @@
 #include "core/cpu/isa.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -13,7 +15,7 @@
 namespace zt::cpu {
 namespace {
 
-constexpr Isa kLevels[] = {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512bf16};
+constexpr Isa kLevels[] = {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx};
 
 // The highest level this CPU supports.
 Isa highest_supported() {
@@ -34,6 +36,26 @@ bool amd_family_19h() {
   if (std::string_view(vendor) != "AuthenticAMD" || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
   const unsigned family = ((eax >> 8) & 0xF) + ((eax >> 8 & 0xF) == 0xF ? (eax >> 20) & 0xFF : 0);
   return family == 0x19;
+}
+
+// AMX-TILE and AMX-BF16 (cpuid leaf 7), tile state enabled by the OS (XCR0 bits 17 and 18),
+// and this process's leave to use it: Linux hands out the 8 KiB tile state only on request
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA), and a process without it dies of
+// SIGILL at its first tile instruction. Asked once; oneDNN asks the same.
+bool amx_usable() {
+  static const bool usable = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
+    if (!amx_bf16 || !amx_tile || !__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return false;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;  // xgetbv(0); OSXSAVE (cpuid 1 ecx bit 27) makes it legal
+    asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    constexpr unsigned kTileState = (1u << 17) | (1u << 18);
+    if ((xcr0_lo & kTileState) != kTileState) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return usable;
 }
 
 // ZT_CPU_ISA, validated against the CPU; the best level when unset or empty.
@@ -61,6 +83,7 @@ const char* isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512bf16: return "avx512bf16";
+    case Isa::amx: return "amx";
   }
   return "?";
 }
@@ -74,6 +97,7 @@ bool cpu_supports(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
     case Isa::avx512bf16: return cpu_supports(Isa::avx512) && __builtin_cpu_supports("avx512bf16");
+    case Isa::amx: return cpu_supports(Isa::avx512bf16) && amx_usable();
   }
   return false;
 }
@@ -82,7 +106,8 @@ Isa best_isa() {
   static const Isa isa = [] {
     const Isa highest = highest_supported();
     // vdpbf16ps retires one zmm per cycle on Zen 4, as the FMA does there: twice the FLOPs
-    // (bench/bench_bf16_dot). Elsewhere it is not known to be faster (Zen 5: half the FMA's).
+    // (bench/bench_bf16_dot). Elsewhere it is not known to be faster (Zen 5 and Intel Emerald
+    // Rapids: half the FMA's).
     if (highest == Isa::avx512bf16 && !amd_family_19h()) return Isa::avx512;
     return highest;
   }();

@@ -8,18 +8,22 @@
 namespace zt::cpu {
 
 // Ordered: each level includes the ones below it. avx512bf16 is avx512 with bf16 GEMMs on
-// AVX512-BF16's vdpbf16ps (pairs of bf16 products) instead of widening to fp32 FMAs.
-enum class Isa { generic, avx2, avx512, avx512bf16 };
+// AVX512-BF16's vdpbf16ps (pairs of bf16 products) instead of widening to fp32 FMAs; amx is
+// avx512bf16 with bf16 GEMMs on AMX tiles (Intel Sapphire Rapids and later).
+enum class Isa { generic, avx2, avx512, avx512bf16, amx };
 
 const char* isa_name(Isa isa);
 
-// Whether this CPU and OS can run the level: avx512bf16 needs AVX512-BF16 on top of avx512,
-// which needs AVX-512 F, BW and VL; avx2 needs AVX2 and FMA; generic is plain C++.
+// Whether this CPU and OS can run the level: amx needs AMX-TILE and AMX-BF16 on top of
+// avx512bf16, and the kernel's leave to use the tile registers (asked for here, once);
+// avx512bf16 needs AVX512-BF16 on top of avx512, which needs AVX-512 F, BW and VL; avx2 needs
+// AVX2 and FMA; generic is plain C++.
 bool cpu_supports(Isa isa);
 
 // The level the kernels use by default: the highest this CPU supports, except avx512bf16
 // only where vdpbf16ps is known to be the faster way (AMD Zen 4: twice the FMA's FLOPs; on
-// Zen 5 it ran at half the FMA's).
+// Zen 5 and Intel Emerald Rapids it ran at half the FMA's). amx, where the CPU has it, is the
+// default: its bf16 GEMMs ran at 1.4-7.6x oneDNN's fp32 sgemm (bench/bench_kernels).
 Isa best_isa();
 
 // The level the kernels use: best_isa(), or ZT_CPU_ISA's level (read once) if set. A value

@@ -186,18 +186,20 @@ TEST(GemmBf16, Fp32OperandsRoundExactlyAsConversion) {
 }
 
 // Each C tile is summed by one thread in one K order, so the result cannot depend on threads.
+// The second shape (few C tiles, a deep K) is where a library could split K among threads.
 TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
-  const int64_t M = 150, N = 300, K = 500;
-  const auto A = random_bf16(size_t(M * K), 4), B = random_bf16(size_t(N * K), 5);
   const int saved = omp_get_max_threads();
-  for (const Impl& impl : impls()) {
-    SCOPED_TRACE(impl.name);
-    std::vector<float> one(size_t(M * N)), many(size_t(M * N));
-    omp_set_num_threads(1);
-    impl.fn(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, one.data(), N);
-    omp_set_num_threads(3);
-    impl.fn(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, many.data(), N);
-    EXPECT_EQ(one, many);
+  for (const Case c : {Case{150, 300, 500}, Case{32, 48, 8192}}) {
+    const auto A = random_bf16(size_t(c.M * c.K), 4), B = random_bf16(size_t(c.N * c.K), 5);
+    for (const Impl& impl : impls()) {
+      SCOPED_TRACE(::testing::Message() << impl.name << " M " << c.M << " N " << c.N << " K " << c.K);
+      std::vector<float> one(size_t(c.M * c.N)), many(size_t(c.M * c.N));
+      omp_set_num_threads(1);
+      impl.fn(false, true, c.M, c.N, c.K, 1.f, A.data(), c.K, B.data(), c.K, 0.f, one.data(), c.N);
+      omp_set_num_threads(3);
+      impl.fn(false, true, c.M, c.N, c.K, 1.f, A.data(), c.K, B.data(), c.K, 0.f, many.data(), c.N);
+      EXPECT_EQ(one, many);
+    }
   }
   omp_set_num_threads(saved);
 }

@@ -23,10 +23,14 @@ TEST(CpuIsa, LevelsAreOrderedAndIncludeTheBest) {
   EXPECT_EQ(isas.front(), cpu::Isa::generic);
   EXPECT_TRUE(std::is_sorted(isas.begin(), isas.end()));
   EXPECT_NE(std::find(isas.begin(), isas.end(), cpu::best_isa()), isas.end());
-  for (cpu::Isa isa : {cpu::Isa::generic, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16})
+  for (cpu::Isa isa : {cpu::Isa::generic, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16, cpu::Isa::amx})
     EXPECT_EQ(cpu::cpu_supports(isa), std::find(isas.begin(), isas.end(), isa) != isas.end()) << cpu::isa_name(isa);
   // The default skips avx512bf16 only where the CPU has it (it is not the faster way there).
   EXPECT_TRUE(cpu::best_isa() == isas.back() || isas.back() == cpu::Isa::avx512bf16);
+  if (cpu::cpu_supports(cpu::Isa::amx)) {
+    EXPECT_EQ(cpu::best_isa(), cpu::Isa::amx);
+  }
+  EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::amx)), "amx");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx512bf16)), "avx512bf16");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx512)), "avx512");
   EXPECT_EQ(std::string(cpu::isa_name(cpu::Isa::avx2)), "avx2");
@@ -67,10 +71,10 @@ TEST(CpuIsa, ZtTrainNamesTheIsaFirstAndRefusesBadValuesBeforeWriting) {
   const std::string fresh_args = "train configs/test-tiny-gpt2.yaml --set train.steps=1 --set run.out_dir=" + fresh.string();
   r = testing::run_command("ZT_CPU_ISA=sse9 OMP_NUM_THREADS=1 '" ZT_BINARY "' " + fresh_args);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=sse9: must be one of avx512bf16, avx512, avx2, generic"));
+  EXPECT_THAT(r.output, HasSubstr("ZT_CPU_ISA=sse9: must be one of amx, avx512bf16, avx512, avx2, generic"));
   EXPECT_FALSE(std::filesystem::exists(fresh));
-  // The lowest level this CPU lacks (none on a CPU with AVX512-BF16).
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16}) {
+  // The lowest level this CPU lacks (none on a CPU with AMX).
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16, cpu::Isa::amx}) {
     if (cpu::cpu_supports(isa)) continue;
     const std::string name = cpu::isa_name(isa);
     r = testing::run_command("ZT_CPU_ISA=" + name + " OMP_NUM_THREADS=1 '" ZT_BINARY "' " + fresh_args);
