@@ -42,8 +42,10 @@ struct ShapeHash {
   }
 };
 
+// The engine and the primitives live to the end of the process and are never destroyed: at
+// exit their destructors would run in no defined order against oneDNN's own static state.
 const dnnl::engine& engine() {
-  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  static const dnnl::engine& e = *new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return e;
 }
 
@@ -63,7 +65,7 @@ struct Built {
 // The primitive for a shape: built once (a few hundred microseconds), then shared.
 Built primitive(const Shape& s) {
   static std::mutex mu;
-  static std::unordered_map<Shape, Built, ShapeHash> cache;
+  static auto& cache = *new std::unordered_map<Shape, Built, ShapeHash>;
   const std::lock_guard lock(mu);
   if (auto it = cache.find(s); it != cache.end()) return it->second;
   using dt = dnnl::memory::data_type;
