@@ -6,12 +6,12 @@
 //
 // The arithmetic is a bf16 GEMM's: products of bf16 are exact in fp32 and sums are fp32, in
 // oneDNN's K order, which the tests find independent of the thread count (1 against 3, also
-// at a deep K with few C blocks, where a library could split K). An fp32 operand to be rounded is converted into a scratch copy first
-// (AMX reads only bf16), with its row stride, so that it runs the primitive a bf16 operand of
-// the same layout would: the same product bit for bit as converting it beforehand.
+// at a deep K with few C blocks, where a library could split K). An fp32 operand to be
+// rounded is converted into a scratch copy first (AMX reads only bf16), with its row stride,
+// so that it runs the primitive a bf16 operand of the same layout would: the same product bit
+// for bit as converting it beforehand.
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -62,7 +62,7 @@ struct Built {
   dnnl::memory::desc scratchpad;
 };
 
-// The primitive for a shape: built once (a few hundred microseconds), then shared.
+// The primitive for a shape: built on its first call, then shared.
 Built primitive(const Shape& s) {
   static std::mutex mu;
   static auto& cache = *new std::unordered_map<Shape, Built, ShapeHash>;
@@ -126,15 +126,18 @@ void gemm_amx(const Args& g) {
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     const Shape s{g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha, g.beta, threads};
     const Built built = primitive(s);
-    thread_local std::vector<char> scratchpad;  // kept: it grows to the largest need once
-    if (scratchpad.size() < built.scratchpad.get_size()) scratchpad.resize(built.scratchpad.get_size());
+    // Kept: it grows to the largest need once. 64-byte aligned, as oneDNN's own would be.
+    thread_local std::vector<char> scratchpad;
+    const size_t scratch_bytes = built.scratchpad.get_size() + 64;
+    if (scratchpad.size() < scratch_bytes) scratchpad.resize(scratch_bytes);
+    void* aligned = scratchpad.data() + (-reinterpret_cast<uintptr_t>(scratchpad.data()) & 63);
     using dt = dnnl::memory::data_type;
     const dnnl::engine& eng = engine();
     dnnl::memory am(matrix(dt::bf16, s.ta, s.M, s.K, s.lda), eng, const_cast<uint16_t*>(a));
     dnnl::memory bm(matrix(dt::bf16, s.tb, s.K, s.N, s.ldb), eng, const_cast<uint16_t*>(b));
     dnnl::memory cm(matrix(dt::f32, false, s.M, s.N, s.ldc), eng, g.C);
     thread_local dnnl::stream stream(eng);
-    dnnl::memory sm(built.scratchpad, eng, scratchpad.data());
+    dnnl::memory sm(built.scratchpad, eng, aligned);
     built.matmul.execute(stream,
                          {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
   }
