@@ -60,10 +60,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (active_isa() == Isa::avx2)
     return sgemm_blocked_isa(Isa::avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
   sgemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (!epilogue.active()) return;
-  // The blocked kernel's epilogue, row by row after oneDNN's product.
-#pragma omp parallel for schedule(static) if (M * N >= (int64_t{1} << 16))
-  for (int64_t i = 0; i < M; ++i) blocked::finish_tile(epilogue, C, ldc, i, 0, 1, N);
+  if (epilogue.active()) blocked::finish_rows(epilogue, C, ldc, M, N);
 }
 
 void gemm_bf16_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,

@@ -141,9 +141,7 @@ void gemm_amx(const Args& g) {
     built.matmul.execute(stream,
                          {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
   }
-  if (!g.epilogue.active()) return;
-#pragma omp parallel for schedule(static) if (g.M * g.N >= (int64_t{1} << 16) && !omp_in_parallel())
-  for (int64_t i = 0; i < g.M; ++i) finish_tile(g.epilogue, g.C, g.ldc, i, 0, 1, g.N);
+  if (g.epilogue.active()) finish_rows(g.epilogue, g.C, g.ldc, g.M, g.N);
 }
 
 }  // namespace zt::cpu::blocked

@@ -109,6 +109,13 @@ inline void finish_tile(const Epilogue& e, float* C, int64_t ldc, int64_t i, int
   }
 }
 
+// The epilogue on a whole M x N product that a library computed (oneDNN's sgemm and AMX matmul),
+// row by row; in parallel for large C unless the caller already runs inside a parallel region.
+inline void finish_rows(const Epilogue& e, float* C, int64_t ldc, int64_t M, int64_t N) {
+#pragma omp parallel for schedule(static) if (M * N >= (int64_t{1} << 16) && !omp_in_parallel())
+  for (int64_t i = 0; i < M; ++i) finish_tile(e, C, ldc, i, 0, 1, N);
+}
+
 // A packing buffer on a cache-line boundary, so that the micro-kernel's loads of packed B
 // and the packing stores never straddle two lines (at std::vector's 16-byte alignment every
 // 64-byte one did; aligning was worth 0.5-3% on the model's shapes).
