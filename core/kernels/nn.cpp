@@ -1,6 +1,7 @@
 // Tensor-level layer kernels: check shapes, then dispatch to the device backend.
 #include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <string_view>
 #include <utility>
 
@@ -13,14 +14,18 @@
 namespace zt {
 
 using detail::check_f32_cpu;
-using detail::check_i32_cpu;
 using detail::cols;
 using detail::rows;
 
 namespace {
-template <typename... Ts>
-void check_all_f32(const char* what, const Ts&... ts) {
-  (check_f32_cpu(ts, what), ...);
+// Each tensor f32 on `device`; optional ones are passed as null and skipped.
+struct Named {
+  const Tensor* t;
+  const char* what;
+};
+void check_f32_each(const Device& device, std::initializer_list<Named> tensors) {
+  for (const Named& n : tensors)
+    if (n.t) detail::check_f32_on(*n.t, device, n.what);
 }
 
 // Token ids and targets index rows of a table: one out of range would read or write outside
@@ -343,33 +348,27 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   gemm(true, false, OC, C, N, dout_c, OC, inp_c, C, 1.f, dweight.data<float>(), C);
 }
 
+// Each kernel below checks its tensors once, against the device of its first tensor, then
+// runs on that device.
+
 void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& inp,
                        const Tensor& weight, const Tensor* bias, float eps) {
-  if (detail::on_cuda(out, "layernorm_forward")) {
-    const Device dev = out.device();
-    const int64_t N = rows(inp), C = cols(inp);
-    detail::check_float_on(out, dev, "layernorm out");
-    for (const Tensor* t : detail::TensorList{&inp, &weight, &mean, &rstd, bias})
-      if (t) detail::check_f32_on(*t, dev, "layernorm tensor");
-    detail::check_same_numel(out, inp, "layernorm out");
-    ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
-             "layernorm shapes: inp {}", inp.shape_str());
-    if constexpr (detail::kWithCuda)
-      cuda::layernorm_forward(out.raw(), detail::elem_of(out), mean.data<float>(), rstd.data<float>(),
-                              inp.data<float>(), weight.data<float>(), detail::f32_or_null(bias), N, C, eps);
-    return;
-  }
+  const bool cuda = detail::on_cuda(out, "layernorm_forward");
+  const Device dev = out.device();
   const int64_t N = rows(inp), C = cols(inp);
-  check_f32_cpu(inp, "inp");
-  detail::check_float_cpu(out, "layernorm out");
-  check_f32_cpu(weight, "weight");
-  check_f32_cpu(mean, "mean");
-  check_f32_cpu(rstd, "rstd");
-  if (bias) check_f32_cpu(*bias, "bias");
+  detail::check_float_on(out, dev, "layernorm out");
+  check_f32_each(dev, {{&inp, "layernorm inp"}, {&weight, "layernorm weight"}, {&mean, "layernorm mean"},
+                       {&rstd, "layernorm rstd"}, {bias, "layernorm bias"}});
   detail::check_same_numel(out, inp, "layernorm out");
   ZT_CHECK(weight.numel() == C && mean.numel() == N && rstd.numel() == N && (!bias || bias->numel() == C),
            "layernorm shapes: inp {}", inp.shape_str());
-  const float* b = bias ? bias->data<float>() : nullptr;
+  const float* b = detail::f32_or_null(bias);
+  if (cuda) {
+    if constexpr (detail::kWithCuda)
+      cuda::layernorm_forward(out.raw(), detail::elem_of(out), mean.data<float>(), rstd.data<float>(),
+                              inp.data<float>(), weight.data<float>(), b, N, C, eps);
+    return;
+  }
   if (out.dtype() == DType::bf16) {
     cpu::layernorm_forward(detail::bf16_data(out), mean.data<float>(), rstd.data<float>(), inp.data<float>(),
                            weight.data<float>(), b, N, C, eps);
@@ -384,17 +383,19 @@ void layernorm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in
 void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
                         const Tensor& inp, const Tensor& weight, const Tensor& mean,
                         const Tensor& rstd) {
-  if (detail::on_cuda(dinp, "layernorm_backward")) {
-    const Device dev = dinp.device();
-    const int64_t N = rows(inp), C = cols(inp);
-    for (const Tensor* t : detail::TensorList{&dinp, &dweight, &dout, &inp, &weight, &mean, &rstd, static_cast<const Tensor*>(dbias)})
-      if (t) detail::check_f32_on(*t, dev, "layernorm backward tensor");
-    detail::check_same_numel(dinp, inp, "layernorm dinp");
-    detail::check_same_numel(dout, inp, "layernorm dout");
-    ZT_CHECK(dweight.numel() == C && weight.numel() == C && (!dbias || dbias->numel() == C) && mean.numel() == N &&
-                 rstd.numel() == N,
-             "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
-             dweight.shape_str());
+  const bool cuda = detail::on_cuda(dinp, "layernorm_backward");
+  const Device dev = dinp.device();
+  const int64_t N = rows(inp), C = cols(inp);
+  check_f32_each(dev, {{&dinp, "layernorm dinp"}, {&dweight, "layernorm dweight"}, {dbias, "layernorm dbias"},
+                       {&dout, "layernorm dout"}, {&inp, "layernorm inp"}, {&weight, "layernorm weight"},
+                       {&mean, "layernorm mean"}, {&rstd, "layernorm rstd"}});
+  detail::check_same_numel(dinp, inp, "layernorm dinp");
+  detail::check_same_numel(dout, inp, "layernorm dout");
+  ZT_CHECK(dweight.numel() == C && weight.numel() == C && (!dbias || dbias->numel() == C) && mean.numel() == N &&
+               rstd.numel() == N,
+           "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
+           dweight.shape_str());
+  if (cuda) {
     if constexpr (detail::kWithCuda) {
       Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
       cuda::layernorm_backward(dinp.data<float>(), dweight.data<float>(), detail::f32_or_null(dbias),
@@ -403,41 +404,24 @@ void layernorm_backward(Tensor& dinp, Tensor& dweight, Tensor* dbias, const Tens
     }
     return;
   }
-  const int64_t N = rows(inp), C = cols(inp);
-  check_all_f32("layernorm backward tensor", dinp, dweight, dout, inp, weight, mean, rstd);
-  if (dbias) check_f32_cpu(*dbias, "dbias");
-  detail::check_same_numel(dinp, inp, "layernorm dinp");
-  detail::check_same_numel(dout, inp, "layernorm dout");
-  ZT_CHECK(dweight.numel() == C && weight.numel() == C && (!dbias || dbias->numel() == C) &&
-               mean.numel() == N && rstd.numel() == N,
-           "layernorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(),
-           weight.shape_str(), dweight.shape_str());
-  cpu::layernorm_backward(dinp.data<float>(), dweight.data<float>(),
-                          dbias ? dbias->data<float>() : nullptr, dout.data<float>(),
-                          inp.data<float>(), weight.data<float>(), mean.data<float>(),
-                          rstd.data<float>(), N, C);
+  cpu::layernorm_backward(dinp.data<float>(), dweight.data<float>(), detail::f32_or_null(dbias), dout.data<float>(),
+                          inp.data<float>(), weight.data<float>(), mean.data<float>(), rstd.data<float>(), N, C);
 }
 
 void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor& weight, float eps) {
-  if (detail::on_cuda(out, "rmsnorm_forward")) {
-    const Device dev = out.device();
-    const int64_t N = rows(inp), C = cols(inp);
-    detail::check_float_on(out, dev, "rmsnorm out");
-    for (const Tensor* t : detail::TensorList{&inp, &weight, &rstd}) detail::check_f32_on(*t, dev, "rmsnorm tensor");
-    detail::check_same_numel(out, inp, "rmsnorm out");
-    ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
+  const bool cuda = detail::on_cuda(out, "rmsnorm_forward");
+  const Device dev = out.device();
+  const int64_t N = rows(inp), C = cols(inp);
+  detail::check_float_on(out, dev, "rmsnorm out");
+  check_f32_each(dev, {{&inp, "rmsnorm inp"}, {&weight, "rmsnorm weight"}, {&rstd, "rmsnorm rstd"}});
+  detail::check_same_numel(out, inp, "rmsnorm out");
+  ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
+  if (cuda) {
     if constexpr (detail::kWithCuda)
       cuda::rmsnorm_forward(out.raw(), detail::elem_of(out), rstd.data<float>(), inp.data<float>(),
                             weight.data<float>(), N, C, eps);
     return;
   }
-  const int64_t N = rows(inp), C = cols(inp);
-  check_f32_cpu(inp, "inp");
-  detail::check_float_cpu(out, "rmsnorm out");
-  check_f32_cpu(weight, "weight");
-  check_f32_cpu(rstd, "rstd");
-  detail::check_same_numel(out, inp, "rmsnorm out");
-  ZT_CHECK(weight.numel() == C && rstd.numel() == N, "rmsnorm shapes: inp {}", inp.shape_str());
   if (out.dtype() == DType::bf16) {
     cpu::rmsnorm_forward(detail::bf16_data(out), rstd.data<float>(), inp.data<float>(), weight.data<float>(), N, C, eps);
     return;
@@ -449,16 +433,17 @@ void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& inp, const Tensor&
 
 void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const Tensor& inp,
                       const Tensor& weight, const Tensor& rstd) {
-  if (detail::on_cuda(dinp, "rmsnorm_backward")) {
-    const Device dev = dinp.device();
-    const int64_t N = rows(inp), C = cols(inp);
-    for (const Tensor* t : detail::TensorList{&dinp, &dweight, &dout, &inp, &weight, &rstd})
-      detail::check_f32_on(*t, dev, "rmsnorm backward tensor");
-    detail::check_same_numel(dinp, inp, "rmsnorm dinp");
-    detail::check_same_numel(dout, inp, "rmsnorm dout");
-    ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
-             "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
-             dweight.shape_str());
+  const bool cuda = detail::on_cuda(dinp, "rmsnorm_backward");
+  const Device dev = dinp.device();
+  const int64_t N = rows(inp), C = cols(inp);
+  check_f32_each(dev, {{&dinp, "rmsnorm dinp"}, {&dweight, "rmsnorm dweight"}, {&dout, "rmsnorm dout"},
+                       {&inp, "rmsnorm inp"}, {&weight, "rmsnorm weight"}, {&rstd, "rmsnorm rstd"}});
+  detail::check_same_numel(dinp, inp, "rmsnorm dinp");
+  detail::check_same_numel(dout, inp, "rmsnorm dout");
+  ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
+           "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(), weight.shape_str(),
+           dweight.shape_str());
+  if (cuda) {
     if constexpr (detail::kWithCuda) {
       Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, C)}, DType::f32, MemTag::workspace, dev);
       cuda::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(), inp.data<float>(),
@@ -466,29 +451,20 @@ void rmsnorm_backward(Tensor& dinp, Tensor& dweight, const Tensor& dout, const T
     }
     return;
   }
-  const int64_t N = rows(inp), C = cols(inp);
-  check_all_f32("rmsnorm backward tensor", dinp, dweight, dout, inp, weight, rstd);
-  detail::check_same_numel(dinp, inp, "rmsnorm dinp");
-  detail::check_same_numel(dout, inp, "rmsnorm dout");
-  ZT_CHECK(dweight.numel() == C && weight.numel() == C && rstd.numel() == N,
-           "rmsnorm backward shapes: inp {} weight {} dweight {}", inp.shape_str(),
-           weight.shape_str(), dweight.shape_str());
-  cpu::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(),
-                        inp.data<float>(), weight.data<float>(), rstd.data<float>(), N, C);
+  cpu::rmsnorm_backward(dinp.data<float>(), dweight.data<float>(), dout.data<float>(), inp.data<float>(),
+                        weight.data<float>(), rstd.data<float>(), N, C);
 }
 
 void gelu_forward(Tensor& out, const Tensor& inp) {
-  if (detail::on_cuda(out, "gelu_forward")) {
-    detail::check_float_on(out, out.device(), "gelu out");
-    detail::check_float_on(inp, out.device(), "gelu inp");
-    detail::check_same_numel(out, inp, "gelu");
+  const bool cuda = detail::on_cuda(out, "gelu_forward");
+  detail::check_float_on(out, out.device(), "gelu out");
+  detail::check_float_on(inp, out.device(), "gelu inp");
+  detail::check_same_numel(out, inp, "gelu");
+  if (cuda) {
     if constexpr (detail::kWithCuda)
       cuda::gelu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), inp.numel());
     return;
   }
-  detail::check_float_cpu(inp, "gelu inp");
-  detail::check_float_cpu(out, "gelu out");
-  detail::check_same_numel(out, inp, "gelu");
   if (inp.dtype() == DType::bf16 && out.dtype() == DType::bf16) {
     cpu::gelu_forward(detail::bf16_data(out), detail::bf16_data(inp), inp.numel());
     return;
@@ -501,21 +477,17 @@ void gelu_forward(Tensor& out, const Tensor& inp) {
 
 void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write) {
   const bool accumulate = write == GradWrite::accumulate;
-  if (detail::on_cuda(dinp, "gelu_backward")) {
-    detail::check_f32_on(dinp, dinp.device(), "gelu dinp");
-    detail::check_f32_on(dout, dinp.device(), "gelu dout");
-    detail::check_float_on(inp, dinp.device(), "gelu backward inp");
-    detail::check_same_numel(dinp, inp, "gelu dinp");
-    detail::check_same_numel(dout, inp, "gelu dout");
+  const bool cuda = detail::on_cuda(dinp, "gelu_backward");
+  check_f32_each(dinp.device(), {{&dinp, "gelu dinp"}, {&dout, "gelu dout"}});
+  detail::check_float_on(inp, dinp.device(), "gelu backward inp");
+  detail::check_same_numel(dinp, inp, "gelu dinp");
+  detail::check_same_numel(dout, inp, "gelu dout");
+  if (cuda) {
     if (!accumulate) dinp.zero_();  // the CUDA kernel accumulates
     if constexpr (detail::kWithCuda)
       cuda::gelu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), inp.numel());
     return;
   }
-  check_all_f32("gelu backward tensor", dinp, dout);
-  detail::check_float_cpu(inp, "gelu backward inp");
-  detail::check_same_numel(dinp, inp, "gelu dinp");
-  detail::check_same_numel(dout, inp, "gelu dout");
   if (inp.dtype() == DType::bf16) {
     cpu::gelu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), inp.numel(), accumulate);
     return;
@@ -525,21 +497,17 @@ void gelu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrit
 }
 
 void swiglu_forward(Tensor& out, const Tensor& inp) {
-  if (detail::on_cuda(out, "swiglu_forward")) {
-    detail::check_float_on(out, out.device(), "swiglu out");
-    detail::check_float_on(inp, out.device(), "swiglu inp");
-    const int64_t N = rows(inp), F = cols(inp) / 2;
-    ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}", inp.shape_str(),
-             out.shape_str());
+  const bool cuda = detail::on_cuda(out, "swiglu_forward");
+  detail::check_float_on(out, out.device(), "swiglu out");
+  detail::check_float_on(inp, out.device(), "swiglu inp");
+  const int64_t N = rows(inp), F = cols(inp) / 2;
+  ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}", inp.shape_str(),
+           out.shape_str());
+  if (cuda) {
     if constexpr (detail::kWithCuda)
       cuda::swiglu_forward(out.raw(), detail::elem_of(out), inp.raw(), detail::elem_of(inp), N, F);
     return;
   }
-  detail::check_float_cpu(inp, "swiglu inp");
-  detail::check_float_cpu(out, "swiglu out");
-  const int64_t N = rows(inp), F = cols(inp) / 2;
-  ZT_CHECK(cols(inp) % 2 == 0 && rows(out) == N && cols(out) == F, "swiglu: inp {} out {}",
-           inp.shape_str(), out.shape_str());
   if (inp.dtype() == DType::bf16 && out.dtype() == DType::bf16) {
     cpu::swiglu_forward(detail::bf16_data(out), detail::bf16_data(inp), N, F);
     return;
@@ -552,25 +520,19 @@ void swiglu_forward(Tensor& out, const Tensor& inp) {
 
 void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWrite write) {
   const bool accumulate = write == GradWrite::accumulate;
-  if (detail::on_cuda(dinp, "swiglu_backward")) {
-    detail::check_f32_on(dinp, dinp.device(), "swiglu dinp");
-    detail::check_f32_on(dout, dinp.device(), "swiglu dout");
-    detail::check_float_on(inp, dinp.device(), "swiglu backward inp");
-    const int64_t N = rows(inp), F = cols(inp) / 2;
-    ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
-    detail::check_same_numel(dinp, inp, "swiglu dinp");
-    ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+  const bool cuda = detail::on_cuda(dinp, "swiglu_backward");
+  check_f32_each(dinp.device(), {{&dinp, "swiglu dinp"}, {&dout, "swiglu dout"}});
+  detail::check_float_on(inp, dinp.device(), "swiglu backward inp");
+  const int64_t N = rows(inp), F = cols(inp) / 2;
+  ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
+  detail::check_same_numel(dinp, inp, "swiglu dinp");
+  ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
+  if (cuda) {
     if (!accumulate) dinp.zero_();  // the CUDA kernel accumulates
     if constexpr (detail::kWithCuda)
       cuda::swiglu_backward(dinp.data<float>(), dout.data<float>(), inp.raw(), detail::elem_of(inp), N, F);
     return;
   }
-  check_all_f32("swiglu backward tensor", dinp, dout);
-  detail::check_float_cpu(inp, "swiglu backward inp");
-  const int64_t N = rows(inp), F = cols(inp) / 2;
-  ZT_CHECK(cols(inp) % 2 == 0, "swiglu: inp {} has an odd last dim", inp.shape_str());
-  detail::check_same_numel(dinp, inp, "swiglu dinp");
-  ZT_CHECK(dout.numel() == N * F, "swiglu dout {}", dout.shape_str());
   if (inp.dtype() == DType::bf16) {
     cpu::swiglu_backward(dinp.data<float>(), dout.data<float>(), detail::bf16_data(inp), N, F, accumulate);
     return;
@@ -581,51 +543,40 @@ void swiglu_backward(Tensor& dinp, const Tensor& dout, const Tensor& inp, GradWr
 
 void embedding_forward(Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor* wpe,
                        int64_t T) {
-  if (detail::on_cuda(out, "embedding_forward")) {
-    const Device dev = out.device();
-    detail::check_i32_on(tokens, dev, "tokens");
-    detail::check_f32_on(out, dev, "out");
-    detail::check_f32_on(wte, dev, "wte");
-    if (wpe) detail::check_f32_on(*wpe, dev, "wpe");
-    ZT_CHECK(wte.ndim() == 2, "embedding: wte {} must be (V, C)", wte.shape_str());
-    const int64_t N = tokens.numel(), C = wte.dim(1);
-    ZT_CHECK(T > 0 && out.numel() == N * C && N % T == 0 &&
-                 (!wpe || (wpe->ndim() == 2 && wpe->dim(0) >= T && wpe->dim(1) == C)),
-             "embedding: tokens {} wte {} out {} T {}", tokens.shape_str(), wte.shape_str(), out.shape_str(), T);
-    if constexpr (detail::kWithCuda)
-      cuda::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(), detail::f32_or_null(wpe),
-                              N, T, C);
-    return;
-  }
-  check_i32_cpu(tokens, "tokens");
-  check_f32_cpu(out, "out");
-  check_f32_cpu(wte, "wte");
-  if (wpe) check_f32_cpu(*wpe, "wpe");
+  const bool cuda = detail::on_cuda(out, "embedding_forward");
+  const Device dev = out.device();
+  detail::check_i32_on(tokens, dev, "embedding tokens");
+  check_f32_each(dev, {{&out, "embedding out"}, {&wte, "embedding wte"}, {wpe, "embedding wpe"}});
   ZT_CHECK(wte.ndim() == 2, "embedding: wte {} must be (V, C)", wte.shape_str());
   const int64_t N = tokens.numel(), C = wte.dim(1);
   ZT_CHECK(T > 0 && out.numel() == N * C && N % T == 0 &&
                (!wpe || (wpe->ndim() == 2 && wpe->dim(0) >= T && wpe->dim(1) == C)),
            "embedding: tokens {} wte {} wpe {} out {} T {}", tokens.shape_str(), wte.shape_str(),
            wpe ? wpe->shape_str() : "none", out.shape_str(), T);
+  if (cuda) {
+    if constexpr (detail::kWithCuda)
+      cuda::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(), detail::f32_or_null(wpe),
+                              N, T, C);
+    return;
+  }
   check_token_range(tokens, wte.dim(0));
-  cpu::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(),
-                         wpe ? wpe->data<float>() : nullptr, N, T, C);
+  cpu::embedding_forward(out.data<float>(), tokens.data<int32_t>(), wte.data<float>(), detail::f32_or_null(wpe), N, T,
+                         C);
 }
 
 void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Tensor& tokens,
                         int64_t T) {
-  if (detail::on_cuda(dwte, "embedding_backward")) {
-    const Device dev = dwte.device();
-    detail::check_i32_on(tokens, dev, "tokens");
-    detail::check_f32_on(dwte, dev, "dwte");
-    detail::check_f32_on(dout, dev, "dout");
-    if (dwpe) detail::check_f32_on(*dwpe, dev, "dwpe");
-    ZT_CHECK(dwte.ndim() == 2, "embedding backward: dwte {} must be (V, C)", dwte.shape_str());
-    const int64_t N = tokens.numel(), C = dwte.dim(1);
-    ZT_CHECK(T > 0 && dout.numel() == N * C && N % T == 0 &&
-                 (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
-             "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(), dout.shape_str(),
-             dwte.shape_str(), T);
+  const bool cuda = detail::on_cuda(dwte, "embedding_backward");
+  const Device dev = dwte.device();
+  detail::check_i32_on(tokens, dev, "embedding tokens");
+  check_f32_each(dev, {{&dwte, "embedding dwte"}, {&dout, "embedding dout"}, {dwpe, "embedding dwpe"}});
+  ZT_CHECK(dwte.ndim() == 2, "embedding backward: dwte {} must be (V, C)", dwte.shape_str());
+  const int64_t N = tokens.numel(), C = dwte.dim(1);
+  ZT_CHECK(T > 0 && dout.numel() == N * C && N % T == 0 &&
+               (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
+           "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(), dout.shape_str(),
+           dwte.shape_str(), T);
+  if (cuda) {
     ZT_CHECK(N < (int64_t{1} << 31), "embedding backward: {} rows are past the device sort's int32 row numbers", N);
     if constexpr (detail::kWithCuda) {
       const int64_t words = (static_cast<int64_t>(cuda::embedding_backward_scratch_bytes(N)) + 3) / 4;
@@ -635,73 +586,45 @@ void embedding_backward(Tensor& dwte, Tensor* dwpe, const Tensor& dout, const Te
     }
     return;
   }
-  check_i32_cpu(tokens, "tokens");
-  check_f32_cpu(dwte, "dwte");
-  check_f32_cpu(dout, "dout");
-  if (dwpe) check_f32_cpu(*dwpe, "dwpe");
-  ZT_CHECK(dwte.ndim() == 2, "embedding backward: dwte {} must be (V, C)", dwte.shape_str());
-  const int64_t N = tokens.numel(), C = dwte.dim(1);
-  ZT_CHECK(T > 0 && dout.numel() == N * C && N % T == 0 &&
-               (!dwpe || (dwpe->ndim() == 2 && dwpe->dim(0) >= T && dwpe->dim(1) == C)),
-           "embedding backward: tokens {} dout {} dwte {} T {}", tokens.shape_str(),
-           dout.shape_str(), dwte.shape_str(), T);
   check_token_range(tokens, dwte.dim(0));
-  cpu::embedding_backward(dwte.data<float>(), dwpe ? dwpe->data<float>() : nullptr,
-                          dout.data<float>(), tokens.data<int32_t>(), N, T, C);
+  cpu::embedding_backward(dwte.data<float>(), detail::f32_or_null(dwpe), dout.data<float>(), tokens.data<int32_t>(),
+                          N, T, C);
 }
 
-void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets) {
-  if (detail::on_cuda(losses, "cross_entropy_forward")) {
-    const Device dev = losses.device();
-    detail::check_i32_on(targets, dev, "targets");
-    detail::check_f32_on(logits, dev, "logits");
-    detail::check_f32_on(losses, dev, "losses");
-    const int64_t N = rows(logits), V = cols(logits);
-    ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}", logits.shape_str(),
-             targets.shape_str());
+namespace {
+
+// Both cross-entropy kernels (dlogits null: the loss alone).
+void cross_entropy(Tensor& losses, Tensor* dlogits, const Tensor& logits, const Tensor& targets, float dloss_scale,
+                   const char* kernel) {
+  const bool cuda = detail::on_cuda(losses, kernel);
+  const Device dev = losses.device();
+  detail::check_i32_on(targets, dev, "cross entropy targets");
+  check_f32_each(dev, {{&logits, "cross entropy logits"}, {dlogits, "cross entropy dlogits"},
+                       {&losses, "cross entropy losses"}});
+  const int64_t N = rows(logits), V = cols(logits);
+  if (dlogits) detail::check_same_numel(*dlogits, logits, "dlogits");
+  ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}", logits.shape_str(),
+           targets.shape_str());
+  float* grad = detail::f32_or_null(dlogits);
+  if (cuda) {
     if constexpr (detail::kWithCuda)
-      cuda::cross_entropy(losses.data<float>(), nullptr, logits.data<float>(), targets.data<int32_t>(), N, V, 0.f);
+      cuda::cross_entropy(losses.data<float>(), grad, logits.data<float>(), targets.data<int32_t>(), N, V,
+                          dloss_scale);
     return;
   }
-  check_i32_cpu(targets, "targets");
-  check_f32_cpu(logits, "logits");
-  check_f32_cpu(losses, "losses");
-  const int64_t N = rows(logits), V = cols(logits);
-  ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
-           logits.shape_str(), targets.shape_str());
   check_token_range(targets, V);
-  cpu::cross_entropy(losses.data<float>(), nullptr, logits.data<float>(), targets.data<int32_t>(),
-                     N, V, 0.f);
+  cpu::cross_entropy(losses.data<float>(), grad, logits.data<float>(), targets.data<int32_t>(), N, V, dloss_scale);
+}
+
+}  // namespace
+
+void cross_entropy_forward(Tensor& losses, const Tensor& logits, const Tensor& targets) {
+  cross_entropy(losses, nullptr, logits, targets, 0.f, "cross_entropy_forward");
 }
 
 void cross_entropy_forward_backward(Tensor& losses, Tensor& dlogits, const Tensor& logits,
                                     const Tensor& targets, float dloss_scale) {
-  if (detail::on_cuda(losses, "cross_entropy_forward_backward")) {
-    const Device dev = losses.device();
-    detail::check_i32_on(targets, dev, "targets");
-    detail::check_f32_on(logits, dev, "logits");
-    detail::check_f32_on(dlogits, dev, "dlogits");
-    detail::check_f32_on(losses, dev, "losses");
-    const int64_t N = rows(logits), V = cols(logits);
-    detail::check_same_numel(dlogits, logits, "dlogits");
-    ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}", logits.shape_str(),
-             targets.shape_str());
-    if constexpr (detail::kWithCuda)
-      cuda::cross_entropy(losses.data<float>(), dlogits.data<float>(), logits.data<float>(), targets.data<int32_t>(),
-                          N, V, dloss_scale);
-    return;
-  }
-  check_i32_cpu(targets, "targets");
-  check_f32_cpu(logits, "logits");
-  check_f32_cpu(dlogits, "dlogits");
-  check_f32_cpu(losses, "losses");
-  const int64_t N = rows(logits), V = cols(logits);
-  detail::check_same_numel(dlogits, logits, "dlogits");
-  ZT_CHECK(losses.numel() == N && targets.numel() == N, "cross entropy: logits {} targets {}",
-           logits.shape_str(), targets.shape_str());
-  check_token_range(targets, V);
-  cpu::cross_entropy(losses.data<float>(), dlogits.data<float>(), logits.data<float>(),
-                     targets.data<int32_t>(), N, V, dloss_scale);
+  cross_entropy(losses, &dlogits, logits, targets, dloss_scale, "cross_entropy_forward_backward");
 }
 
 }  // namespace zt
