@@ -2,6 +2,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include <atomic>
+
 #include "core/cpu/gemm_blocked.h"
 #include "core/cpu/reduce.h"
 #include "core/error.h"
@@ -20,6 +22,19 @@ void cap_onednn_isa() {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<int> g_bf16_a_read{-1};  // a forced Bf16ARead, or -1: this CPU's
+}  // namespace
+
+Bf16ARead avx512_bf16_a_read() {
+  const int forced = g_bf16_a_read.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Bf16ARead>(forced);
+  return shuffles_share_fma_ports() ? Bf16ARead::packed : Bf16ARead::in_place;
+}
+
+ScopedBf16ARead::ScopedBf16ARead(Bf16ARead read) : saved_(g_bf16_a_read.exchange(static_cast<int>(read))) {}
+ScopedBf16ARead::~ScopedBf16ARead() { g_bf16_a_read.store(saved_); }
 
 void sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -77,4 +77,26 @@ void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                        const Epilogue& epilogue = {});
 
+// How the AVX-512 widening kernel (gemm_avx512.cpp) reads a bf16 A. in_place: each value is
+// widened as the micro-kernel broadcasts it (a shuffle and an AND per row of the tile per k),
+// with no pass of its own; packed: A is widened once into fp32 panels that the micro-kernel
+// broadcasts from memory (loads only). On AMD's Zen 5 in place ran the bf16 step 2-4% faster;
+// on Intel, whose shuffles take the FMAs' ports (shuffles_share_fma_ports()), packed ran the
+// forward and input-gradient GEMMs 8-38% faster (one thread) and the default job's bf16 step
+// at avx512 13-25% faster (2 threads, Emerald Rapids). The choice is this CPU's, or the
+// one a ScopedBf16ARead forces (tests run both); the products are the same either way.
+enum class Bf16ARead { in_place, packed };
+Bf16ARead avx512_bf16_a_read();
+
+class ScopedBf16ARead {
+ public:
+  explicit ScopedBf16ARead(Bf16ARead read);
+  ~ScopedBf16ARead();
+  ScopedBf16ARead(const ScopedBf16ARead&) = delete;
+  ScopedBf16ARead& operator=(const ScopedBf16ARead&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace zt::cpu

@@ -3,8 +3,8 @@
 // CPU's vdpbf16ps is the faster way (Zen 4), bf16 GEMMs run gemm_avx512_bf16.cpp instead; on
 // Zen 5 vdpbf16ps retired at about half the FLOP rate of vfmadd231ps (bench/bench_bf16_dot:
 // ~80 vs ~170 GFLOP/s per core, registers only), and there this kernel's bf16 win is halved
-// operand bytes, not arithmetic. A is read in place (bf16 widened as it is broadcast), not
-// packed, unless it is fp32 to be rounded to bf16.
+// operand bytes, not arithmetic. A bf16 A is read in place (widened as it is broadcast) on
+// AMD and packed on Intel (Bf16ARead, gemm.h); fp32 to be rounded to bf16 is packed.
 #include "core/cpu/gemm_avx512.h"
 
 #include <immintrin.h>
@@ -250,14 +250,15 @@ struct Avx512 {
     tile_from_rows(kc, rows, ta ? MR : 1, b, mr, nr, alpha, beta, C, ldc);
   }
 
-  // bf16 and exact fp32 A are read where they lie: the micro-kernel's broadcasts fetch each
-  // value of a panel once per tile either way, so packing A (a widening copy, or for a
-  // transposed A a gather of MR values from rows lda apart) was a pass of its own. In place,
-  // the default job's bf16 weight gradients (TN) ran 5-13% faster and its dinp (NN) 3-5% (2
-  // threads, Zen 5), its bf16 step 2-4%. fp32 to be rounded to bf16 is still packed, so that
-  // it is rounded once.
+  // Exact fp32 A, and bf16 A where the CPU widens it cheaply (Bf16ARead, gemm.h), are read
+  // where they lie: the micro-kernel's broadcasts fetch each value of a panel once per tile
+  // either way, so packing A (a widening copy, or for a transposed A a gather of MR values
+  // from rows lda apart) was a pass of its own. In place, the default job's bf16 weight
+  // gradients (TN) ran 5-13% faster and its dinp (NN) 3-5% (2 threads, Zen 5), its bf16 step
+  // 2-4%. fp32 to be rounded to bf16 is always packed, so that it is rounded once.
   static bool reads_a_in_place(const blocked::Args& g) {
-    return g.A.storage == blocked::Storage::f32 || g.A.storage == blocked::Storage::bf16;
+    if (g.A.storage == blocked::Storage::bf16) return avx512_bf16_a_read() == Bf16ARead::in_place;
+    return g.A.storage == blocked::Storage::f32;
   }
 
   ZT_AVX512 static void tile_in_place(const blocked::Args& g, int64_t i, int64_t k0, int64_t kc, const float* b,

@@ -25,15 +25,21 @@ Isa highest_supported() {
   return best;
 }
 
+// The vendor string of cpuid leaf 0 ("AuthenticAMD", "GenuineIntel"), empty if none.
+std::string vendor() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return {};
+  char name[13] = {};
+  std::memcpy(name, &ebx, 4);
+  std::memcpy(name + 4, &edx, 4);
+  std::memcpy(name + 8, &ecx, 4);
+  return name;
+}
+
 // AMD family 19h (Zen 3 and Zen 4; Zen 3 has no AVX-512), from cpuid leaves 0 and 1.
 bool amd_family_19h() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
-  char vendor[13] = {};
-  std::memcpy(vendor, &ebx, 4);
-  std::memcpy(vendor + 4, &edx, 4);
-  std::memcpy(vendor + 8, &ecx, 4);
-  if (std::string_view(vendor) != "AuthenticAMD" || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  if (vendor() != "AuthenticAMD" || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
   const unsigned family = ((eax >> 8) & 0xF) + ((eax >> 8 & 0xF) == 0xF ? (eax >> 20) & 0xFF : 0);
   return family == 0x19;
 }
@@ -100,6 +106,11 @@ bool cpu_supports(Isa isa) {
     case Isa::amx: return cpu_supports(Isa::avx512bf16) && amx_usable();
   }
   return false;
+}
+
+bool shuffles_share_fma_ports() {
+  static const bool intel = vendor() == "GenuineIntel";
+  return intel;
 }
 
 Isa best_isa() {

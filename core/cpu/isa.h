@@ -20,6 +20,12 @@ const char* isa_name(Isa isa);
 // AVX2 and FMA; generic is plain C++.
 bool cpu_supports(Isa isa);
 
+// Whether this CPU's cores issue vector shuffles and logic on the ports that run its FMAs, so
+// that each such instruction in a GEMM's inner loop takes an FMA's slot: Intel's (ports 0 and
+// 5 for 512-bit work). AMD's Zen 4 and 5 have pipes for them beside the FMA pipes. It decides
+// how the AVX-512 kernel widens a bf16 A (core/cpu/gemm.h, Bf16ARead).
+bool shuffles_share_fma_ports();
+
 // The level the kernels use by default: the highest this CPU supports, except avx512bf16
 // only where vdpbf16ps is known to be the faster way (AMD Zen 4: twice the FMA's FLOPs; on
 // Zen 5 and Intel Emerald Rapids it ran at half the FMA's). amx, where the CPU has it, is the

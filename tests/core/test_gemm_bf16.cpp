@@ -14,6 +14,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cpu/gemm.h"
@@ -29,11 +30,18 @@ struct Impl {
   GemmFn fn;
 };
 
-// The kernel of every ISA this CPU runs, and the dispatching entry point.
+// The kernel of every ISA this CPU runs (the AVX-512 widening one with each way of reading a
+// bf16 A, whichever this CPU's is), and the dispatching entry point.
 std::vector<Impl> impls() {
   std::vector<Impl> out;
   for (cpu::Isa isa : cpu::supported_isas())
     out.push_back({cpu::isa_name(isa), [isa](auto... args) { cpu::gemm_bf16_isa(isa, args...); }});
+  if (cpu::cpu_supports(cpu::Isa::avx512))
+    for (cpu::Bf16ARead read : {cpu::Bf16ARead::in_place, cpu::Bf16ARead::packed})
+      out.push_back({read == cpu::Bf16ARead::packed ? "avx512, A packed" : "avx512, A in place", [read](auto... args) {
+                       const cpu::ScopedBf16ARead forced(read);
+                       cpu::gemm_bf16_isa(cpu::Isa::avx512, args...);
+                     }});
   out.push_back({"dispatch", [](auto... args) { cpu::gemm_bf16(args...); }});
   return out;
 }
@@ -202,6 +210,30 @@ TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
     }
   }
   omp_set_num_threads(saved);
+}
+
+// The AVX-512 kernel's two ways of reading a bf16 A (widened as broadcast, or packed widened)
+// feed the same micro-kernel the same values in the same K order: the same bits, at every
+// transpose, and the forced way is restored afterwards.
+TEST(GemmBf16, Avx512ReadsOfABothGiveTheSameBits) {
+  if (!cpu::cpu_supports(cpu::Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const cpu::Bf16ARead own = cpu::avx512_bf16_a_read();
+  const Case c{37, 150, 800};  // partial tiles and panels, two K blocks
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "ta " << ta << " tb " << tb);
+      const int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 3;
+      const auto A = random_bf16(size_t((ta ? c.K : c.M) * lda), 21), B = random_bf16(size_t((tb ? c.N : c.K) * ldb), 22);
+      std::vector<float> in_place(size_t(c.M * c.N)), packed(size_t(c.M * c.N));
+      for (auto [read, out] : {std::pair{cpu::Bf16ARead::in_place, &in_place}, std::pair{cpu::Bf16ARead::packed, &packed}}) {
+        const cpu::ScopedBf16ARead forced(read);
+        EXPECT_EQ(cpu::avx512_bf16_a_read(), read);
+        cpu::gemm_bf16_isa(cpu::Isa::avx512, ta, tb, c.M, c.N, c.K, 1.f, A.data(), lda, B.data(), ldb, 0.f, out->data(),
+                           c.N);
+      }
+      EXPECT_EQ(in_place, packed);
+    }
+  EXPECT_EQ(cpu::avx512_bf16_a_read(), own);
 }
 
 // The weight-gradient GEMM split by rows: at 1-3 threads (one block per thread, K = 2 with 3

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "core/cpu/isa.h"
 #include "tests/support/run_dir.h"
@@ -39,6 +41,16 @@ TEST(CpuIsa, LevelsAreOrderedAndIncludeTheBest) {
 
 // Under ctest's isa-NAME labels the whole process runs the forced level: this proves the
 // variable reached the kernels the other tests of that label run.
+// The kernel's view of the vendor against the kernel's own (/proc/cpuinfo's vendor_id).
+TEST(CpuIsa, ShufflesShareFmaPortsExactlyOnIntel) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, vendor;
+  while (vendor.empty() && std::getline(cpuinfo, line))
+    if (line.rfind("vendor_id", 0) == 0) vendor = line.substr(line.find(':') + 2);
+  if (vendor.empty()) GTEST_SKIP() << "no vendor_id in /proc/cpuinfo";
+  EXPECT_EQ(cpu::shuffles_share_fma_ports(), vendor == "GenuineIntel") << vendor;
+}
+
 TEST(CpuIsa, TheEnvironmentPicksTheActiveLevel) {
   const char* env = std::getenv("ZT_CPU_ISA");
   const std::string want = env && *env ? env : cpu::isa_name(cpu::best_isa());
