@@ -21,10 +21,8 @@ void cap_onednn_isa() {
   ZT_CHECK(st == dnnl_success, "dnnl_set_max_cpu_isa({}) failed with status {}", isa_name(isa), static_cast<int>(st));
 }
 
-}  // namespace
-
-namespace {
 std::atomic<int> g_bf16_a_read{-1};  // a forced Bf16ARead, or -1: this CPU's
+
 }  // namespace
 
 Bf16ARead avx512_bf16_a_read() {
