@@ -1,7 +1,7 @@
 // Test-only fault injection, driven by the environment so that end-to-end tests can
 // preempt, kill or crash a real run at an exact point:
 //
-//   ZT_TEST_FAULT=KIND@STEP[@RANK]   e.g. sigterm@20, sigkill@15@1, crash_in_save@20
+//   ZT_TEST_FAULT=KIND@STEP[@RANK]   e.g. sigterm@20, sigterm_twice@2, sigkill@15@1, crash_in_save@20
 //
 // fires on rank RANK (default: every rank) when training reaches STEP, and only in the
 // first attempt of a `zt launch` group (ZT_RESTART_COUNT unset or 0), so a restarted group

@@ -425,11 +425,19 @@ TrainSummary run_training(const Config& cfg_in) {
     if (stats.skipped)
       log::warn_once("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
                      loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
-    if (fault_injected("sigterm", step + 1, rank)) {
+    const bool sigterm_twice = fault_injected("sigterm_twice", step + 1, rank);
+    if (fault_injected("sigterm", step + 1, rank) || sigterm_twice) {
       // To the process, as a scheduler sends it (a raise() would pend on this thread, which
       // blocks it), then wait for the signal thread to record it so the stop step is exact.
       kill(getpid(), SIGTERM);
       for (int i = 0; i < 5000 && preemption_signal() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      // A second signal once the first is recorded (so the two cannot merge into one): the
+      // signal thread ends the process at once. Were it not to, the save below would run and
+      // the test would find its checkpoint.
+      if (sigterm_twice) {
+        kill(getpid(), SIGTERM);
+        std::this_thread::sleep_for(std::chrono::seconds(10));
+      }
     }
     if (fault_injected("sigkill", step + 1, rank)) std::raise(SIGKILL);
     if (fault_injected("hang", step + 1, rank))  // a rank stuck outside the collectives
