@@ -3,8 +3,8 @@
 // three alike: fp32 as training runs it (cpu::sgemm: oneDNN with AVX-512, the blocked kernel
 // with AVX2), the blocked kernel of the ISA in use on the same fp32 operands
 // (cpu::sgemm_blocked_isa), and bf16 as training runs it (cpu::gemm_bf16). Per shape and
-// case (the linear layer's forward, input gradient and weight gradient, as BM_Gemm in
-// bench_kernels) it prints each path's median GFLOP/s over the rounds and the ratios to fp32.
+// case (the linear layer's forward, input gradient and weight gradient: bench/linear_gemm.h)
+// it prints each path's median GFLOP/s over the rounds and the ratios to fp32.
 //
 //   build/bench/bench_gemm_ab [ROUNDS]        (default 15; ZT_CPU_ISA picks the level)
 #include <omp.h>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench/fma_peak.h"
+#include "bench/linear_gemm.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/isa.h"
 #include "core/dtype.h"
@@ -33,20 +34,6 @@ struct Shape {
 // input gradient's shape) and the default job (configs/shakespeare-char.yaml).
 constexpr Shape kShapes[] = {{256, 768, 2304}, {256, 768, 3072}, {256, 768, 768}, {256, 3072, 768},
                              {1024, 128, 384}, {1024, 128, 512}, {1024, 128, 128}, {1024, 512, 128}};
-constexpr const char* kCases[] = {"NT fwd", "NN dinp", "TN dweight"};
-
-struct Gemm {
-  bool ta, tb;
-  int64_t M, N, K, lda, ldb;
-  float beta;
-};
-
-Gemm gemm_of(const Shape& s, int which) {
-  if (which == 0) return {false, true, s.rows, s.out, s.in, s.in, s.in, 0.f};  // x w^T
-  if (which == 1) return {false, false, s.rows, s.in, s.out, s.out, s.in, 1.f};  // dy w
-  return {true, false, s.out, s.in, s.rows, s.out, s.in, 1.f};                    // dy^T x
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -74,7 +61,7 @@ int main(int argc, char** argv) {
       bh[i] = f32_to_bf16(b[i]);
     }
     for (int which = 0; which < 3; ++which) {
-      const Gemm g = gemm_of(s, which);
+      const bench::LinearGemm g = bench::linear_gemm(s.rows, s.in, s.out, which);
       const double flop = 2.0 * double(g.M) * double(g.N) * double(g.K);
       const int calls = std::max(2, int(2e8 / flop));  // ~1 ms of work per timing on 2 cores
       auto run = [&](int path) {
@@ -100,7 +87,7 @@ int main(int argc, char** argv) {
         }
       const double f = median(rate[0]), bl = median(rate[1]), bf = median(rate[2]);
       const std::string dims = std::to_string(s.rows) + " x " + std::to_string(s.in) + " x " + std::to_string(s.out);
-      std::printf("%-20s %-10s %10.1f %10.1f %10.1f %11.2fx %11.2fx\n", dims.c_str(), kCases[which], f, bl, bf, bl / f,
+      std::printf("%-20s %-10s %10.1f %10.1f %10.1f %11.2fx %11.2fx\n", dims.c_str(), bench::kLinearCaseNames[which], f, bl, bf, bl / f,
                   bf / f);
     }
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "bench/linear_gemm.h"
 #include "core/cpu/gemm.h"
 #include "core/kernels.h"
 #include "core/rng.h"
@@ -60,16 +61,16 @@ void BM_Gemm(benchmark::State& st) {
       cpu::gemm_bf16(ta, tb, M, Nn, K, 1.f, A.data<uint16_t>(), lda, B.data<uint16_t>(), ldb, beta,
                      Cm.data<float>(), ldc);
   };
+  const bench::LinearGemm c = bench::linear_gemm(N, C, OC, int(which));
+  // The operands of each case: x w^T, dy w, dy^T x.
+  const Tensor& a = which == 0 ? x : g;
+  const Tensor& b = which == 2 ? x : w;
+  Tensor& out = which == 0 ? y : which == 1 ? dx : dw;
   for (auto _ : st) {
-    if (which == 0)
-      gemm(false, true, N, OC, C, x, C, w, C, 0.f, y, OC);
-    else if (which == 1)
-      gemm(false, false, N, C, OC, g, OC, w, C, 1.f, dx, C);
-    else
-      gemm(true, false, OC, C, N, g, OC, x, C, 1.f, dw, C);
+    gemm(c.ta, c.tb, c.M, c.N, c.K, a, c.lda, b, c.ldb, c.beta, out, c.N);
     benchmark::ClobberMemory();
   }
-  st.SetLabel(std::string(which == 0 ? "NT fwd" : which == 1 ? "NN dinp" : "TN dweight") +
+  st.SetLabel(std::string(bench::kLinearCaseNames[which]) +
               (kKind != GemmKind::f32 ? std::string(" ") + cpu::isa_name(cpu::active_isa()) : ""));
   flops_counter(st, 2.0 * N * C * OC);
 }
