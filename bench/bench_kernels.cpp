@@ -248,10 +248,17 @@ BENCHMARK_TEMPLATE(BM_LinearForward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearBackward, false)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearForward, true)->Apply(linear_shapes);
 BENCHMARK_TEMPLATE(BM_LinearBackward, true)->Apply(linear_shapes);
-BENCHMARK(BM_LayerNormForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_LayerNormBackward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_GeluForward)->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_GeluBackward)->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
+// gpt2-124m's rows and width, then the default job's (1024 rows, d_model 128).
+void norm_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C"})->Args({kRows, kC})->Args({1024, 128})->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+void mlp_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C"})->Args({kRows, 4 * kC})->Args({1024, 4 * 128})->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_LayerNormForward)->Apply(norm_shapes);
+BENCHMARK(BM_LayerNormBackward)->Apply(norm_shapes);
+BENCHMARK(BM_GeluForward)->Apply(mlp_shapes);
+BENCHMARK(BM_GeluBackward)->Apply(mlp_shapes);
 BENCHMARK(BM_CrossEntropyForward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CrossEntropyForwardBackward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EmbeddingForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
