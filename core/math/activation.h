@@ -10,7 +10,10 @@ namespace zt::math {
 
 ZT_DECLARE_SIMD
 ZT_HD float fast_exp(float x) {
-  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  // Two selects, each the max/min instruction's own NaN rule (a NaN x passes through): one
+  // nested select made GCC run the polynomial unclamped and blend in constants afterwards.
+  x = x < -87.f ? -87.f : x;
+  x = x > 88.f ? 88.f : x;
   // Round to nearest by adding and subtracting 1.5 * 2^23 (vectorizes; roundf is a call).
   const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
   float r = x - n * 0.693359375f;  // ln 2 split in two for exact reduction
