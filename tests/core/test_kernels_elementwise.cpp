@@ -40,6 +40,28 @@ TEST(KernelElementwiseCases, FillAddAxpyScaleMatchReference) {
   EXPECT_NE(error_of([&] { axpy(y, 1.f, half); }), "(no error)");
 }
 
+// Fills of 32 MiB and more stream their stores (cpu::fill): every value is written, from an
+// unaligned start to an odd end, at any thread count, and nothing around the range is.
+TEST(KernelElementwiseCases, LargeFillWritesExactlyItsRangeAtAnyThreadCount) {
+  const int saved = omp_get_max_threads();
+  const int64_t n = (int64_t{32} << 20) / 4 + 4099;  // past the streaming size, odd
+  Tensor whole = Tensor::empty({n + 2}, DType::f32);
+  Tensor range = whole.view(1, {n});  // 4 bytes past an aligned start
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    omp_set_num_threads(threads);
+    for (int64_t i = 0; i < n + 2; ++i) f32(whole)[i] = 7.f;
+    const float value = -1.5f * static_cast<float>(threads);
+    fill(range, value);
+    EXPECT_EQ(f32(whole)[0], 7.f);
+    EXPECT_EQ(f32(whole)[n + 1], 7.f);
+    int64_t wrong = 0;
+    for (int64_t i = 1; i <= n; ++i) wrong += f32(whole)[i] != value;
+    EXPECT_EQ(wrong, 0) << "values the fill did not write";
+  }
+  omp_set_num_threads(saved);
+}
+
 TEST(KernelElementwiseCases, SumSquaresMatchesF64AndIgnoresThreadCount) {
   const int64_t n = 1000003;
   Tensor x = random_tensor({n}, 4, 3.f);
