@@ -121,6 +121,25 @@ TEST(KernelLossCases, Gpt2VocabularyIsAccurateAndDeterministic) {
   EXPECT_TRUE(bitwise_equal(losses, losses2));
 }
 
+// The row maximum that the exps are taken against, wherever it lies: in each lane of the
+// whole vectors and in the tail (53 = 3 x 16 + 5). At 200 above the rest, exp of a logit
+// measured against a smaller maximum would overflow (fast_exp clamps it) and the loss be wrong.
+// A NaN logit makes its row's loss NaN.
+TEST(KernelLossCases, FindsTheRowMaximumAtEveryPosition) {
+  const int64_t v = 53;
+  Tensor logits = random_tensor({v, v}, 6, 1.f), targets = targets_for(v, v);
+  for (int64_t p = 0; p < v; ++p) f32(logits)[p * v + p] = 200.f;  // row p's maximum at p
+  Tensor losses = Tensor::empty({v}, DType::f32), d = Tensor::empty({v, v}, DType::f32);
+  cross_entropy_forward_backward(losses, d, logits, targets, 1.f);
+  const CeRef ref = ce_ref(logits, targets, v, v, 1.0);
+  expect_matches(losses, ref.loss, 1e-5, 1e-6, "losses");
+  expect_matches(d, ref.grad, 1e-5, 1e-7, "dlogits");
+  f32(logits)[2 * v + 40] = std::numeric_limits<float>::quiet_NaN();
+  cross_entropy_forward(losses, logits, targets);
+  EXPECT_TRUE(std::isnan(f32(losses)[2]));
+  EXPECT_TRUE(std::isfinite(f32(losses)[1]));
+}
+
 TEST(KernelLossCases, RejectsOutOfRangeTargetsAndBadShapes) {
   Tensor logits = random_tensor({N, V}, 5), targets = targets_for(N, V);
   Tensor losses = Tensor::empty({N}, DType::f32);
