@@ -80,6 +80,21 @@ TEST(KernelElementwiseCases, SumSquaresMatchesF64AndIgnoresThreadCount) {
   EXPECT_EQ(one, got);
   EXPECT_EQ(three, got);
   EXPECT_EQ(sum_squares(Tensor::zeros({0}, DType::f32)), 0.0);
+  // The fixed order: chunks of 2^16 values, each summed alone, added in chunk order, however
+  // many chunks a thread takes at once. With one chunk non-zero the total is that chunk's
+  // sum, which must be bitwise what the chunk alone gives, for every chunk of six (taken four
+  // and two at once, the last one short). Magnitudes from 2^-20 to 2^20 make the f64 sums
+  // round, so a different order shows.
+  constexpr int64_t kChunk = int64_t{1} << 16, m = 5 * kChunk + 1234;
+  Tensor wide = Tensor::zeros({m}, DType::f32);
+  for (int64_t c = 0; c < m; c += kChunk) {
+    SCOPED_TRACE("chunk at " + std::to_string(c));
+    const int64_t len = std::min(kChunk, m - c);
+    wide.zero_();
+    for (int64_t i = c; i < c + len; ++i)
+      f32(wide)[i] = std::ldexp(f32(x)[i % n], static_cast<int>(i * 7919 % 41) - 20);
+    EXPECT_EQ(sum_squares(wide), sum_squares(wide.view(c, {len})));
+  }
 }
 
 // The accumulating sums add to what total holds: the first call is sum_squares' (or the
