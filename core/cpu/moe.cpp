@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/f64_lanes.h"
 #include "core/cpu/ops.h"
 
 namespace zt::cpu {
@@ -133,24 +134,6 @@ void combine_rows(float* out, const float* inp, const int32_t* slots, const floa
   }
 }
 
-namespace {
-// sum of a[c] * b[c] in f64, in a fixed order: lane l adds c = l mod kLanes in rising order,
-// then the lanes are added in order. (One f64 chain, which GCC cannot reorder, retired a
-// value per 4 cycles: combine_rows_backward was 7% of configs/tiny-moe.yaml's step.)
-double dot_f64(const float* a, const float* b, int64_t n) {
-  constexpr int64_t kLanes = 8;
-  double lane[kLanes] = {};
-  const int64_t whole = n / kLanes * kLanes;
-  for (int64_t c = 0; c < whole; c += kLanes)
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(a[c + l]) * b[c + l];
-  for (int64_t c = whole; c < n; ++c) lane[c - whole] += static_cast<double>(a[c]) * b[c];
-  double sum = 0;
-  for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
-  return sum;
-}
-}  // namespace
-
 void combine_rows_backward(float* dinp, float* dweights, const float* dout, const float* inp, const int32_t* slots,
                            const float* weights, int64_t N, int64_t K, int64_t C) {
 #pragma omp parallel for schedule(static)
@@ -162,6 +145,7 @@ void combine_rows_backward(float* dinp, float* dweights, const float* dout, cons
       const float w = weights[n * K + j];
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) di[c] += w * d[c];
+      // The f64 dot in lanes: one chain was 7% of configs/tiny-moe.yaml's step.
       dweights[n * K + j] += static_cast<float>(dot_f64(d, inp + s * C, C));
     }
   }
