@@ -62,11 +62,18 @@ struct Built {
   dnnl::memory::desc scratchpad;
 };
 
-// The primitive for a shape: built on its first call, then shared.
+// The primitive for a shape: built on its first call, then shared. This cache is the only
+// one: oneDNN's own primitive cache keys a matmul by its description, not by the threads its
+// work split was planned for, and handed a primitive planned for 2 threads to a build for one
+// (a weight gradient's row block), which then ran the 2-thread plan in a scratchpad sized for
+// one and wrote ~47 KB past its end (24 x 40 x 144). So oneDNN's is off, and the scratchpad
+// is sized by the primitive that runs.
 Built primitive(const Shape& s) {
   static std::mutex mu;
   static auto& cache = *new std::unordered_map<Shape, Built, ShapeHash>;
   const std::lock_guard lock(mu);
+  static const bool onednn_cache_off = (dnnl::set_primitive_cache_capacity(0), true);
+  (void)onednn_cache_off;
   if (auto it = cache.find(s); it != cache.end()) return it->second;
   using dt = dnnl::memory::data_type;
   dnnl::primitive_attr attr;
@@ -85,7 +92,11 @@ Built primitive(const Shape& s) {
     const dnnl::matmul::primitive_desc pd(desc, attr, engine());
     omp_set_num_threads(saved_threads);
     if (cache.size() >= 1024) cache.clear();  // a bound for callers that sweep shapes (tests)
-    return cache.emplace(s, Built{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
+    const dnnl::matmul matmul(pd);
+    const dnnl_memory_desc_t* scratchpad =
+        dnnl_primitive_desc_query_md(matmul.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+    ZT_CHECK(scratchpad != nullptr, "oneDNN AMX matmul ({} x {} x {}): no scratchpad description", s.M, s.N, s.K);
+    return cache.emplace(s, Built{matmul, dnnl::memory::desc(*scratchpad)}).first->second;
   } catch (const dnnl::error& e) {
     omp_set_num_threads(saved_threads);
     fail("oneDNN AMX bf16 matmul ({} x {} x {}, ta {} tb {}) could not be built: {}", s.M, s.N, s.K, s.ta, s.tb,

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "core/cpu/gemm.h"
 #include "core/dtype.h"
 
@@ -209,6 +211,43 @@ TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
       EXPECT_EQ(one, many);
     }
   }
+  omp_set_num_threads(saved);
+}
+
+// One GEMM at AMX built for the process's threads, then the same GEMM built for one thread
+// (a weight gradient's row blocks run one product per thread inside a parallel region): each
+// runs its own primitive with a scratchpad of that primitive's size. oneDNN's own primitive
+// cache keys a matmul without the threads it was planned for; it handed the 2-thread primitive
+// to the 1-thread build, which overran the scratchpad sized for one (and corrupted the heap).
+TEST(GemmBf16, AmxOneThreadBuildOfAGemmAlsoBuiltForTwoRunsItsOwnPlan) {
+  if (!cpu::cpu_supports(cpu::Isa::amx)) GTEST_SKIP() << "no AMX on this CPU";
+  const int saved = omp_get_max_threads();
+  const cpu::ScopedIsa forced(cpu::Isa::amx);
+  const int64_t M = 24, N = 40, rows = 288;  // two row blocks of 144, which 2 threads also run whole
+  const auto A = random_bf16(size_t(rows * M), 41), B = random_bf16(size_t(rows * N), 42);
+  std::vector<double> want(size_t(M * N), 0.0);
+  for (int64_t k = 0; k < rows; ++k)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j)
+        want[i * N + j] += double(bf16_to_f32(A[k * M + i])) * bf16_to_f32(B[k * N + j]);
+  omp_set_num_threads(2);
+  for (int round = 0; round < 20; ++round) {
+    // Each block's product at 2 threads, then both blocks at once at one thread each.
+    std::vector<float> C(size_t(M * N), 0.f), partials(size_t(M * N));
+    for (int64_t k0 : {int64_t{0}, rows / 2})
+      cpu::gemm_bf16_isa(cpu::Isa::amx, true, false, M, N, rows / 2, 1.f, A.data() + k0 * M, M, B.data() + k0 * N, N,
+                         1.f, C.data(), N);
+    std::vector<float> by_blocks(size_t(M * N), 0.f);
+    cpu::gemm_bf16_tn_row_blocks(M, N, rows, A.data(), M, B.data(), N, by_blocks.data(), N, partials.data());
+    for (int64_t i = 0; i < M * N; ++i) {
+      ASSERT_NEAR(C[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "round " << round << " at " << i;
+      ASSERT_NEAR(by_blocks[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "round " << round << " at " << i;
+    }
+    std::vector<std::vector<char>> churn(64);  // allocations a corrupted heap would trip over
+    for (size_t b = 0; b < churn.size(); ++b) churn[b].resize(1000 + 997 * b);
+  }
+  EXPECT_EQ(dnnl::get_primitive_cache_capacity(), 0) << "oneDNN's primitive cache is on: it may hand a primitive "
+                                                        "planned for other threads to a build";
   omp_set_num_threads(saved);
 }
 
