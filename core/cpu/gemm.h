@@ -77,6 +77,10 @@ void sgemm_blocked_isa(Isa isa, bool trans_a, bool trans_b, int64_t M, int64_t N
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                        const Epilogue& epilogue = {});
 
+// How many AMX matmul primitives this process has built (gemm_amx.cpp builds one per shape,
+// a JIT compile each, and cuts a batch's row count so that few shapes arise): for tests.
+int64_t amx_primitives_built();
+
 // How the AVX-512 widening kernel (gemm_avx512.cpp) reads a bf16 A. in_place: each value is
 // widened as the micro-kernel broadcasts it (a shuffle and an AND per row of the tile per k),
 // with no pass of its own; packed: A is widened once into fp32 panels that the micro-kernel

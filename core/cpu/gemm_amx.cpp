@@ -12,6 +12,8 @@
 // for bit as converting it beforehand.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <array>
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -62,6 +64,8 @@ struct Built {
   dnnl::memory::desc scratchpad;
 };
 
+std::atomic<int64_t> g_built{0};
+
 // The primitive for a shape: built on its first call, then shared. This cache is the only
 // one: oneDNN's own primitive cache keys a matmul by its description, not by the threads its
 // work split was planned for, and handed a primitive planned for 2 threads to a build for one
@@ -91,6 +95,7 @@ Built primitive(const Shape& s) {
                                   matrix(dt::f32, false, s.M, s.N, s.ldc));
     const dnnl::matmul::primitive_desc pd(desc, attr, engine());
     omp_set_num_threads(saved_threads);
+    g_built.fetch_add(1, std::memory_order_relaxed);
     if (cache.size() >= 1024) cache.clear();  // a bound for callers that sweep shapes (tests)
     const dnnl::matmul matmul(pd);
     const dnnl_memory_desc_t* scratchpad =
@@ -123,6 +128,31 @@ const uint16_t* as_bf16(const Operand& x, bool trans, int64_t rows, int64_t cols
   return dst;
 }
 
+// A batch's rows, cut into a multiple of 256, a multiple of 16 below 256 and the rest below
+// 16. oneDNN builds (JIT-compiles) a primitive per shape, 0.3-0.7 ms each here, and a
+// Mixture of Experts' expert GEMMs have new row counts every step: configs/tiny-moe.yaml's
+// bf16 step built ~110 primitives per step, most of its time. Cut, any row count up to 4096
+// runs as at most 3 products among 16 + 15 + 15 shapes.
+std::array<int64_t, 3> cuts(int64_t rows) { return {rows / 256 * 256, rows % 256 / 16 * 16, rows % 16}; }
+
+// One product on bf16 operands by the shape's primitive.
+void run(const Shape& s, const uint16_t* a, const uint16_t* b, float* c) {
+  const Built built = primitive(s);
+  // Kept: it grows to the largest need once. 64-byte aligned, as oneDNN's own would be.
+  thread_local std::vector<char> scratchpad;
+  const size_t scratch_bytes = built.scratchpad.get_size() + 64;
+  if (scratchpad.size() < scratch_bytes) scratchpad.resize(scratch_bytes);
+  void* aligned = scratchpad.data() + (-reinterpret_cast<uintptr_t>(scratchpad.data()) & 63);
+  using dt = dnnl::memory::data_type;
+  const dnnl::engine& eng = engine();
+  dnnl::memory am(matrix(dt::bf16, s.ta, s.M, s.K, s.lda), eng, const_cast<uint16_t*>(a));
+  dnnl::memory bm(matrix(dt::bf16, s.tb, s.K, s.N, s.ldb), eng, const_cast<uint16_t*>(b));
+  dnnl::memory cm(matrix(dt::f32, false, s.M, s.N, s.ldc), eng, c);
+  thread_local dnnl::stream stream(eng);
+  dnnl::memory sm(built.scratchpad, eng, aligned);
+  built.matmul.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
+}
+
 }  // namespace
 
 void gemm_amx(const Args& g) {
@@ -135,24 +165,28 @@ void gemm_amx(const Args& g) {
     const uint16_t* a = as_bf16(g.A, g.ta, g.M, g.K, g.lda, scratch_a);
     const uint16_t* b = as_bf16(g.B, g.tb, g.K, g.N, g.ldb, scratch_b);
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    const Shape s{g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha, g.beta, threads};
-    const Built built = primitive(s);
-    // Kept: it grows to the largest need once. 64-byte aligned, as oneDNN's own would be.
-    thread_local std::vector<char> scratchpad;
-    const size_t scratch_bytes = built.scratchpad.get_size() + 64;
-    if (scratchpad.size() < scratch_bytes) scratchpad.resize(scratch_bytes);
-    void* aligned = scratchpad.data() + (-reinterpret_cast<uintptr_t>(scratchpad.data()) & 63);
-    using dt = dnnl::memory::data_type;
-    const dnnl::engine& eng = engine();
-    dnnl::memory am(matrix(dt::bf16, s.ta, s.M, s.K, s.lda), eng, const_cast<uint16_t*>(a));
-    dnnl::memory bm(matrix(dt::bf16, s.tb, s.K, s.N, s.ldb), eng, const_cast<uint16_t*>(b));
-    dnnl::memory cm(matrix(dt::f32, false, s.M, s.N, s.ldc), eng, g.C);
-    thread_local dnnl::stream stream(eng);
-    dnnl::memory sm(built.scratchpad, eng, aligned);
-    built.matmul.execute(stream,
-                         {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
+    // The batch's rows (M of op(A) as it is, K of A transposed) in cuts; the others whole.
+    const auto m_cuts = g.ta ? std::array<int64_t, 3>{g.M, 0, 0} : cuts(g.M);
+    const auto k_cuts = g.ta ? cuts(g.K) : std::array<int64_t, 3>{g.K, 0, 0};
+    for (int64_t i0 = 0; int64_t m : m_cuts) {
+      for (int64_t k0 = 0; int64_t k : k_cuts) {
+        if (m > 0 && k > 0) {
+          // Later K cuts add onto what the first wrote.
+          const Shape s{g.ta, g.tb, m, g.N, k, g.lda, g.ldb, g.ldc, g.alpha, k0 == 0 ? g.beta : 1.f, threads};
+          const uint16_t* a_cut = a + (g.ta ? k0 * g.lda + i0 : i0 * g.lda + k0);
+          const uint16_t* b_cut = b + (g.tb ? k0 : k0 * g.ldb);
+          run(s, a_cut, b_cut, g.C + i0 * g.ldc);
+        }
+        k0 += k;
+      }
+      i0 += m;
+    }
   }
   if (g.epilogue.active()) finish_rows(g.epilogue, g.C, g.ldc, g.M, g.N);
 }
 
 }  // namespace zt::cpu::blocked
+
+namespace zt::cpu {
+int64_t amx_primitives_built() { return blocked::g_built.load(std::memory_order_relaxed); }
+}  // namespace zt::cpu

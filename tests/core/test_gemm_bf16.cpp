@@ -214,6 +214,48 @@ TEST(GemmBf16, ResultIsBitwiseIndependentOfThreadCount) {
   omp_set_num_threads(saved);
 }
 
+// At AMX a product's batch rows (M of a forward or input-gradient product, K of a weight
+// gradient) are cut into at most three products of few shapes (gemm_amx.cpp), since oneDNN
+// JIT-compiles a primitive per shape and an MoE expert's row count changes every step: every
+// row count from 1 to 600 builds at most 2 + 15 + 15 primitives for the forward, not 600, and
+// twice that for the weight gradient (a cut that follows another adds onto C: beta 1, not the
+// call's), and every product matches the f64 sum.
+TEST(GemmBf16, AmxCutsRowCountsIntoFewShapes) {
+  if (!cpu::cpu_supports(cpu::Isa::amx)) GTEST_SKIP() << "no AMX on this CPU";
+  const int64_t N = 24, D = 40, rows_max = 600;
+  const auto X = random_bf16(size_t(rows_max * D), 31), W = random_bf16(size_t(N * D), 32);
+  const auto G = random_bf16(size_t(rows_max * N), 33);
+  for (bool weight_gradient : {false, true}) {
+    SCOPED_TRACE(weight_gradient ? "weight gradient (K = rows)" : "forward (M = rows)");
+    const int64_t before = cpu::amx_primitives_built();
+    int misses = 0;
+    for (int64_t rows = 1; rows <= rows_max; ++rows) {
+      // forward: C (rows, N) = X W^T; weight gradient: C (N, D) = 0.5 C + G^T X.
+      const int64_t M = weight_gradient ? N : rows, n = weight_gradient ? D : N, K = weight_gradient ? rows : D;
+      std::vector<float> C(size_t(M * n), 0.25f);
+      const float beta = weight_gradient ? 0.5f : 0.f;
+      if (weight_gradient)
+        cpu::gemm_bf16_isa(cpu::Isa::amx, true, false, M, n, K, 1.f, G.data(), N, X.data(), D, beta, C.data(), n);
+      else
+        cpu::gemm_bf16_isa(cpu::Isa::amx, false, true, M, n, K, 1.f, X.data(), D, W.data(), D, beta, C.data(), n);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double want = beta * 0.25, mag = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            const double p = weight_gradient ? double(bf16_to_f32(G[k * N + i])) * bf16_to_f32(X[k * D + j])
+                                             : double(bf16_to_f32(X[i * D + k])) * bf16_to_f32(W[j * D + k]);
+            want += p;
+            mag += std::fabs(p);
+          }
+          if (!(std::fabs(C[i * n + j] - want) <= double(K) * 0x1p-23 * mag + 1e-6) && ++misses <= 5)
+            ADD_FAILURE() << "rows " << rows << " C[" << i << "," << j << "] = " << C[i * n + j] << ", want " << want;
+        }
+    }
+    EXPECT_EQ(misses, 0);
+    EXPECT_LE(cpu::amx_primitives_built() - before, (weight_gradient ? 2 : 1) * (2 + 15 + 15));
+  }
+}
+
 // One GEMM at AMX built for the process's threads, then the same GEMM built for one thread
 // (a weight gradient's row blocks run one product per thread inside a parallel region): each
 // runs its own primitive with a scratchpad of that primitive's size. oneDNN's own primitive
