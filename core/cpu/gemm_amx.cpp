@@ -2,11 +2,13 @@
 // tdpbf16ps on 16 x 32 bf16 tiles. On 2 cores of an Intel Emerald Rapids it ran the linear
 // layers' GEMMs of gpt2-124m and the default job at 420-1920 GFLOP/s: 1.4-7.6x oneDNN's fp32
 // sgemm and 2.5-11x our widening AVX-512 kernel there, against an fp32 FMA peak of ~330
-// (bench/bench_kernels, BM_Gemm). One primitive per GEMM shape is built on first use and kept.
+// (bench/bench_kernels, BM_Gemm). One primitive per GEMM shape is built on first use and kept;
+// a batch's row count is cut so that few shapes arise (cuts() below).
 //
 // The arithmetic is a bf16 GEMM's: products of bf16 are exact in fp32 and sums are fp32, in
-// oneDNN's K order, which the tests find independent of the thread count (1 against 3, also
-// at a deep K with few C blocks, where a library could split K). An fp32 operand to be
+// oneDNN's K order (a weight gradient's K cuts in order), which the tests find independent of
+// the thread count (1 against 3, also at a deep K with few C blocks, where a library could
+// split K). An fp32 operand to be
 // rounded is converted into a scratch copy first (AMX reads only bf16), with its row stride,
 // so that it runs the primitive a bf16 operand of the same layout would: the same product bit
 // for bit as converting it beforehand.
