@@ -8,10 +8,9 @@
 // The arithmetic is a bf16 GEMM's: products of bf16 are exact in fp32 and sums are fp32, in
 // oneDNN's K order (a weight gradient's K cuts in order), which the tests find independent of
 // the thread count (1 against 3, also at a deep K with few C blocks, where a library could
-// split K). An fp32 operand to be
-// rounded is converted into a scratch copy first (AMX reads only bf16), with its row stride,
-// so that it runs the primitive a bf16 operand of the same layout would: the same product bit
-// for bit as converting it beforehand.
+// split K). An fp32 operand to be rounded is converted into a scratch copy first (AMX reads
+// only bf16), with its row stride, so that it runs the primitive a bf16 operand of the same
+// layout would: the same product bit for bit as converting it beforehand.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
