@@ -16,9 +16,7 @@ namespace {
 
 TEST(CommMpi, EveryCollectiveAtWorldSizesOneToFour) {
   for (int world = 1; world <= 4; ++world) {
-    auto r = testing::run_command(
-        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np " +
-        std::to_string(world) + " '" ZT_COMM_CHECK "'");
+    auto r = testing::run_command(testing::mpirun(world) + "'" ZT_COMM_CHECK "'");
     EXPECT_EQ(r.exit_code, 0) << "world " << world << ":\n" << r.output;
     for (int rank = 0; rank < world; ++rank)
       EXPECT_THAT(r.output, ::testing::HasSubstr("rank " + std::to_string(rank) + " of " + std::to_string(world)));

@@ -1,5 +1,7 @@
 // Temporary directories and `zt` subprocess runs for end-to-end tests.
 #pragma once
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +10,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 namespace zt::testing {
 
@@ -59,9 +62,31 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
-// "mpirun ... -np N " as root, oversubscribed, unbound: prefix of a command run on N ranks.
+// A session-directory base of its own for each mpirun (OMPI_MCA_orte_tmpdir_base), under one
+// directory per test process that is removed at exit. By default every mpirun creates
+// /tmp/ompi.HOST.UID, and of two that start at once (ctest -j2) OpenMPI 4.1's mkdir failed
+// in the one that lost ("File exists"), and orte_init with it.
+inline std::string mpi_session_base() {
+  struct Parent {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("zt-ompi-" + std::to_string(static_cast<long>(::getpid())));
+    ~Parent() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static Parent parent;
+  static int next = 0;
+  const std::filesystem::path dir = parent.path / std::to_string(next++);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// "mpirun ... -np N " as root, oversubscribed, unbound, with a session directory of its own:
+// prefix of a command run on N ranks.
 inline std::string mpirun(int np) {
   return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+         "OMPI_MCA_orte_tmpdir_base='" + mpi_session_base() + "' "
          "mpirun --oversubscribe --bind-to none -np " + std::to_string(np) + " ";
 }
 
