@@ -91,6 +91,6 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
                   float beta2, float eps, float weight_decay, int64_t step, float grad_scale,
                   Bf16* compute_out = nullptr);
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
-                float weight_decay, float grad_scale);
+                float weight_decay, float grad_scale, Bf16* compute_out = nullptr);
 
 }  // namespace zt::cpu

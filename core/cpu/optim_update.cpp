@@ -22,7 +22,15 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
 
 // torch.optim.SGD (dampening 0, no Nesterov); buf is null when momentum is 0.
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
-                float weight_decay, float grad_scale) {
+                float weight_decay, float grad_scale, Bf16* compute_out) {
+  if (compute_out) {  // as in adamw_update
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      math::sgd_element(p[i], g[i], buf ? buf + i : nullptr, lr, momentum, weight_decay, grad_scale);
+      store(compute_out + i, p[i]);
+    }
+    return;
+  }
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i)
     math::sgd_element(p[i], g[i], buf ? buf + i : nullptr, lr, momentum, weight_decay, grad_scale);

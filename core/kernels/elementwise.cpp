@@ -246,10 +246,11 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
   check_f32_cpu(param, "param");
   check_same_numel(param, grad, "sgd grad");
   if (momentum_buf) check_same_numel(param, *momentum_buf, "sgd momentum");
+  cpu::Bf16* fused = compute && compute->dtype() == DType::bf16 ? detail::bf16_data(*compute) : nullptr;
   cpu::sgd_update(param.data<float>(), grad.data<float>(),
                   momentum_buf ? momentum_buf->data<float>() : nullptr, param.numel(), s.lr,
-                  s.momentum, s.weight_decay, s.grad_scale);
-  if (compute) convert(*compute, param);
+                  s.momentum, s.weight_decay, s.grad_scale, fused);
+  if (compute && !fused) convert(*compute, param);
 }
 
 }  // namespace zt

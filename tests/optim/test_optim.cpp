@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "core/kernels.h"
 #include "core/error.h"
@@ -99,12 +100,14 @@ TEST(Optimizers, GradScaleEqualsPrescaledGradients) {
 }
 
 // A shard with a compute copy: the step also writes the updated params rounded, bitwise what
-// convert() gives afterwards, for bf16 (written in the update's own loop) and f16, and for
-// ranges with and without decay. 1000 values cross the vector loop's remainder.
+// convert() gives afterwards, for bf16 (written in the update's own loop) and f16, for AdamW
+// and SGD with and without momentum, and for ranges with and without decay. 1000 values cross
+// the vector loop's remainder.
 TEST(Optimizers, StepWritesTheComputeCopyAsConvertWould) {
   for (DType dt : {DType::bf16, DType::f16})
-    for (bool adamw : {true, false}) {
-      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << (adamw ? " adamw" : " sgd"));
+    for (const char* kind : {"adamw", "sgd momentum", "sgd"}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " " << kind);
+      const bool adamw = std::string(kind) == "adamw";
       const int64_t n = 1000;
       std::vector<float> p(n), g(n);
       for (int64_t i = 0; i < n; ++i) {
@@ -112,7 +115,8 @@ TEST(Optimizers, StepWritesTheComputeCopyAsConvertWould) {
         g[i] = std::cos(0.11f * float(i)) * 0.2f;
       }
       ParamShard shard{vec(p), vec(g), {{0, 600, true}, {600, n, false}}, Tensor::empty({n}, dt)};
-      auto opt = adamw ? make_adamw({0.9f, 0.95f, 1e-8f, 0.1f}) : make_sgd({0.9f, 0.1f});
+      auto opt = adamw ? make_adamw({0.9f, 0.95f, 1e-8f, 0.1f})
+                       : make_sgd({std::string(kind) == "sgd" ? 0.f : 0.9f, 0.1f});
       for (int step = 0; step < 2; ++step) {
         opt->step(std::span<ParamShard>(&shard, 1), 0.01f);
         Tensor want = Tensor::empty({n}, dt);
