@@ -242,13 +242,32 @@ void BM_EmbeddingBackward(benchmark::State& st) {
   st.SetBytesProcessed(st.iterations() * 5 * N * C * int64_t{sizeof(float)});
 }
 
+// f32 <-> f16 and bf16 conversions of gpt2-124m's MLP weight (768 x 3072), as fp16 and bf16
+// compute convert GEMM operands and compute copies: 0 f32 -> f16, 1 f16 -> f32, 2 f32 -> bf16.
+void BM_Convert(benchmark::State& st) {
+  const int64_t n = 4 * kC * kC;
+  const int which = int(st.range(0));
+  Tensor f = randn({n}, 1), h = Tensor::empty({n}, which == 2 ? DType::bf16 : DType::f16);
+  if (which == 1) convert(h, f);
+  for (auto _ : st) {
+    if (which == 1)
+      convert(f, h);
+    else
+      convert(h, f);
+    benchmark::DoNotOptimize(f.raw());
+    benchmark::DoNotOptimize(h.raw());
+  }
+  st.SetBytesProcessed(st.iterations() * n * 6);
+  st.SetItemsProcessed(st.iterations() * n);
+}
+
 // The AdamW update over gpt2-124m's parameters as the optimizer runs it, one call per
 // tensor (the token embedding, then per layer qkv, attention projection, fc, MLP projection:
-// 124M values, 2 GB of state, far past any cache), with the bf16 compute copy
-// (precision.compute: bf16) or without (fp32). Bytes: p, grad, m, v read; p, m, v (and the
-// copy) written.
+// 124M values, 2 GB of state, far past any cache), without a compute copy (fp32), or writing
+// the bf16 or the f16 one. Bytes: p, grad, m, v read; p, m, v (and the copy) written.
 void BM_AdamWGpt2(benchmark::State& st) {
-  const bool with_copy = st.range(0) != 0;
+  const int copy = int(st.range(0));  // 0 none, 1 bf16, 2 f16
+  const bool with_copy = copy != 0;
   std::vector<int64_t> sizes{kVocab * kC};
   for (int layer = 0; layer < 12; ++layer)
     for (int64_t n : {3 * kC * kC, kC * kC, 4 * kC * kC, 4 * kC * kC}) sizes.push_back(n);
@@ -259,7 +278,7 @@ void BM_AdamWGpt2(benchmark::State& st) {
   int64_t total = 0;
   for (int64_t n : sizes) {
     Param x{randn({n}, 1, 0.02f), randn({n}, 2, 1e-3f), Tensor::zeros({n}, DType::f32), Tensor::zeros({n}, DType::f32),
-            with_copy ? Tensor::empty({n}, DType::bf16) : Tensor()};
+            with_copy ? Tensor::empty({n}, copy == 1 ? DType::bf16 : DType::f16) : Tensor()};
     params.push_back(std::move(x));
     total += n;
   }
@@ -296,7 +315,8 @@ BENCHMARK(BM_CrossEntropyForward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->
 BENCHMARK(BM_CrossEntropyForwardBackward)->ArgNames({"N", "V"})->Args({kRows, kVocab})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EmbeddingForward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EmbeddingBackward)->ArgNames({"N", "C"})->Args({kRows, kC})->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_AdamWGpt2)->ArgName("bf16_copy")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Convert)->ArgName("f32_f16_bf16")->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AdamWGpt2)->ArgName("copy_none_bf16_f16")->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace zt

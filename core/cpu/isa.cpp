@@ -44,6 +44,13 @@ bool amd_family_19h() {
   return family == 0x19;
 }
 
+// F16C (cpuid leaf 1, ecx bit 29): every CPU with AVX2 has it; Clang 14's
+// __builtin_cpu_supports does not know the name.
+bool has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
+
 // AMX-TILE and AMX-BF16 (cpuid leaf 7), tile state enabled by the OS (XCR0 bits 17 and 18),
 // and this process's leave to use it: Linux hands out the 8 KiB tile state only on request
 // (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA), and a process without it dies of
@@ -98,7 +105,7 @@ bool cpu_supports(Isa isa) {
   // __builtin_cpu_supports also checks that the OS saves the wider registers (XCR0).
   switch (isa) {
     case Isa::generic: return true;
-    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");

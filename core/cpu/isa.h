@@ -17,7 +17,7 @@ const char* isa_name(Isa isa);
 // Whether this CPU and OS can run the level: amx needs AMX-TILE and AMX-BF16 on top of
 // avx512bf16, and the kernel's leave to use the tile registers (asked for here, once);
 // avx512bf16 needs AVX512-BF16 on top of avx512, which needs AVX-512 F, BW and VL; avx2 needs
-// AVX2 and FMA; generic is plain C++.
+// AVX2, FMA and F16C (half conversions); generic is plain C++.
 bool cpu_supports(Isa isa);
 
 // Whether this CPU's cores issue vector shuffles and logic on the ports that run its FMAs, so

@@ -14,6 +14,13 @@ struct Bf16;
 void colsum_accumulate(float* out, const float* x, int64_t N, int64_t C, Bf16* rounded = nullptr,
                        bool stream = false);
 
+// IEEE half conversions of n values, rounding to nearest even, on all threads. round_to_f16
+// writes src rounded to f16 and widened back (what an fp16 GEMM operand holds, in f32).
+void to_f16(uint16_t* dst, const float* src, int64_t n);
+void to_f16_one_thread(uint16_t* dst, const float* src, int64_t n);  // for callers' own threads
+void from_f16(float* dst, const uint16_t* src, int64_t n);
+void round_to_f16(float* dst, const float* src, int64_t n);
+
 // The norms' forwards also write a bf16 out directly (Bf16, bf16_elem.h).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
@@ -85,12 +92,18 @@ double sum_squares(const float* x, int64_t n);
 // y may alias a or b. Single-threaded: communication backends call it from their own thread.
 void sum_bf16(uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n);
 
-// Both read grads as g * grad_scale.
-// compute_out, when not null, receives the updated p rounded to bf16 (the compute copy).
+// The mixed-precision compute copy an update writes: the updated p rounded to bf16 or to f16
+// (at most one of the two set), or none.
+struct ComputeOut {
+  Bf16* bf16 = nullptr;
+  uint16_t* f16 = nullptr;
+};
+
+// Both read grads as g * grad_scale and write the compute copy in the same pass.
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step, float grad_scale,
-                  Bf16* compute_out = nullptr);
+                  ComputeOut compute_out = {});
 void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
-                float weight_decay, float grad_scale, Bf16* compute_out = nullptr);
+                float weight_decay, float grad_scale, ComputeOut compute_out = {});
 
 }  // namespace zt::cpu

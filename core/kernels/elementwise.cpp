@@ -156,8 +156,7 @@ void convert(Tensor& dst, const Tensor& src) {
 #pragma omp parallel for simd schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
     } else {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < n; ++i) d[i] = f16_to_f32(s[i]);
+      cpu::from_f16(d, s, n);
     }
     return;
   }
@@ -171,8 +170,7 @@ void convert(Tensor& dst, const Tensor& src) {
 #pragma omp parallel for simd simdlen(16) schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
     } else {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(s[i]);
+      cpu::to_f16(d, s, n);
     }
     return;
   }
@@ -200,6 +198,12 @@ void check_compute_copy(const Tensor* compute, const Tensor& param) {
            "the compute copy an update writes must be a bf16 or f16 tensor on the param's device");
   check_same_numel(param, *compute, "update compute copy");
 }
+// The CPU update's compute copy (checked by check_compute_copy).
+cpu::ComputeOut compute_out(Tensor* compute) {
+  if (!compute) return {};
+  if (compute->dtype() == DType::bf16) return {detail::bf16_data(*compute), nullptr};
+  return {nullptr, compute->data<uint16_t>()};
+}
 }  // namespace
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s, Tensor* compute) {
@@ -221,10 +225,8 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   check_same_numel(param, m, "adamw m");
   check_same_numel(param, v, "adamw v");
   ZT_CHECK(s.step >= 1, "AdamW step count starts at 1, got {}", s.step);
-  cpu::Bf16* fused = compute && compute->dtype() == DType::bf16 ? detail::bf16_data(*compute) : nullptr;
   cpu::adamw_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), s.lr,
-                    s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale, fused);
-  if (compute && !fused) convert(*compute, param);
+                    s.beta1, s.beta2, s.eps, s.weight_decay, s.step, s.grad_scale, compute_out(compute));
 }
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const SgdStep& s, Tensor* compute) {
@@ -246,11 +248,9 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
   check_f32_cpu(param, "param");
   check_same_numel(param, grad, "sgd grad");
   if (momentum_buf) check_same_numel(param, *momentum_buf, "sgd momentum");
-  cpu::Bf16* fused = compute && compute->dtype() == DType::bf16 ? detail::bf16_data(*compute) : nullptr;
   cpu::sgd_update(param.data<float>(), grad.data<float>(),
                   momentum_buf ? momentum_buf->data<float>() : nullptr, param.numel(), s.lr,
-                  s.momentum, s.weight_decay, s.grad_scale, fused);
-  if (compute && !fused) convert(*compute, param);
+                  s.momentum, s.weight_decay, s.grad_scale, compute_out(compute));
 }
 
 }  // namespace zt

@@ -58,10 +58,8 @@ class GemmOperand {
  public:
   GemmOperand(const Tensor& t, DType compute) : t_(t), compute_(compute) {
     if (compute == DType::f16 && t.dtype() == DType::f32) {
-      Tensor h = Tensor::empty(t.shape(), DType::f16, MemTag::workspace);
-      convert(h, t);
       t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
-      convert(t_, h);
+      cpu::round_to_f16(t_.data<float>(), t.data<float>(), t.numel());
     } else if (compute == DType::f16) {
       t_ = Tensor::empty(t.shape(), DType::f32, MemTag::workspace);
       convert(t_, t);

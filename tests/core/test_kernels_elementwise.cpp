@@ -3,8 +3,11 @@
 #include <omp.h>
 
 #include <bit>
+#include <cmath>
 #include <limits>
+#include <vector>
 
+#include "core/cpu/ops.h"
 #include "tests/core/test_kernels_util.h"
 
 namespace zt {
@@ -185,6 +188,75 @@ TEST(KernelElementwiseCases, ConvertToBf16IsTheScalarRoundingInEveryLane) {
   Tensor b = Tensor::empty({n}, DType::bf16);
   convert(b, x);
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(b.data<uint16_t>()[i], f32_to_bf16(f32(x)[i])) << i;
+}
+
+// IEEE half by integer arithmetic, independent of the compiler's and the CPU's conversions:
+// round to nearest even, overflow to inf, f16 subnormals, NaN kept NaN (payloads not compared).
+uint16_t reference_f32_to_f16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f), sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu,
+                 man = x & 0x7fffffu;
+  if (exp == 0xffu) return uint16_t(sign | 0x7c00u | (man ? 0x200u : 0u));
+  const int e = int(exp) - 127 + 15;
+  if (e >= 1) {  // an f16 normal (or overflow): keep 10 of 23 mantissa bits
+    uint32_t h = (uint32_t(std::min(e, 31)) << 10) | (man >> 13);
+    const uint32_t rem = man & 0x1fffu;
+    if (e < 31 && (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))) ++h;  // a carry may reach inf
+    return uint16_t(sign | std::min(h, 0x7c00u));
+  }
+  const int shift = 14 - e;  // units of 2^-24 from a 24-bit significand
+  if (exp == 0 || shift >= 25) return uint16_t(sign);  // below half the smallest subnormal
+  const uint32_t m = man | 0x800000u, half = 1u << (shift - 1);
+  uint32_t h = m >> shift;
+  const uint32_t rem = m & ((1u << shift) - 1);
+  if (rem > half || (rem == half && (h & 1u))) ++h;
+  return uint16_t(sign | h);
+}
+
+float reference_f16_to_f32(uint16_t h) {
+  const int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  const float sign = (h & 0x8000) ? -1.f : 1.f;
+  if (exp == 31) return man ? std::numeric_limits<float>::quiet_NaN() : sign * std::numeric_limits<float>::infinity();
+  return sign * (exp == 0 ? std::ldexp(float(man), -24) : std::ldexp(float(1024 + man), exp - 25));
+}
+
+// The bulk half conversions (vectorized on F16C at avx2 and above, scalar at generic) against
+// the integer reference: every f16 value widened, and f32 values over the whole range
+// (a stride through all bit patterns, ties and overflow edges, subnormals) rounded, both
+// directly and as the f16 GEMM operand's round trip. 1M + values cross the thread chunks.
+TEST(KernelElementwiseCases, HalfConversionsMatchAnIntegerReferenceEverywhere) {
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = uint16_t(i);
+  std::vector<float> widened(all.size());
+  cpu::from_f16(widened.data(), all.data(), int64_t(all.size()));
+  for (size_t i = 0; i < all.size(); ++i) {
+    const float want = reference_f16_to_f32(all[i]);
+    if (std::isnan(want))
+      ASSERT_TRUE(std::isnan(widened[i])) << i;
+    else
+      ASSERT_EQ(std::bit_cast<uint32_t>(widened[i]), std::bit_cast<uint32_t>(want)) << i;
+  }
+  std::vector<float> x;
+  for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 4099) x.push_back(std::bit_cast<float>(uint32_t(b)));
+  for (uint32_t b : {0x477ff000u, 0x477fefffu, 0x477fe000u, 0x477fe001u, 0x38800000u, 0x387fe000u, 0x33000000u,
+                     0x33000001u, 0x32ffffffu, 0x33800000u, 0x3f801000u, 0x3f803000u, 0x3f801001u, 0x7f800000u,
+                     0xff800000u, 0x7fc00001u, 0x80000000u, 0x00000001u})
+    for (uint32_t sign : {0u, 0x80000000u}) x.push_back(std::bit_cast<float>(b ^ sign));
+  const int64_t n = int64_t(x.size());
+  std::vector<uint16_t> h(x.size());
+  std::vector<float> rounded(x.size());
+  cpu::to_f16(h.data(), x.data(), n);
+  cpu::round_to_f16(rounded.data(), x.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t want = reference_f32_to_f16(x[size_t(i)]);
+    if ((want & 0x7fffu) > 0x7c00u) {
+      ASSERT_GT(h[size_t(i)] & 0x7fffu, 0x7c00u) << std::hex << std::bit_cast<uint32_t>(x[size_t(i)]);
+      ASSERT_TRUE(std::isnan(rounded[size_t(i)])) << i;
+      continue;
+    }
+    ASSERT_EQ(h[size_t(i)], want) << std::hex << std::bit_cast<uint32_t>(x[size_t(i)]);
+    ASSERT_EQ(std::bit_cast<uint32_t>(rounded[size_t(i)]), std::bit_cast<uint32_t>(reference_f16_to_f32(want)))
+        << std::hex << std::bit_cast<uint32_t>(x[size_t(i)]);
+  }
 }
 
 TEST(KernelElementwiseCases, ConvertSameTypeCopiesAndHalfTypesCrossViaF32) {
