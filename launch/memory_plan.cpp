@@ -63,8 +63,9 @@ int64_t host_kernel_workspace(const PlanInput& in, int64_t Nc, int64_t M, int64_
     if (n_moe > 0) widened = std::max(widened, rounded(M * 2 * F * 4) + rounded(M * F * 4));
     extra += widened;
   }
-  // fp16: a linear's backward holds its dout, its input and its weight rounded through an
-  // f16 temporary and held as f32; the largest linear sets the peak. (bf16 GEMMs round
+  // fp16: a linear's backward holds its dout, its input and its weight rounded through fp16
+  // and held as f32 (each rounded in one pass, no f16 temporary); the largest linear sets
+  // the peak. (bf16 GEMMs round
   // their operands while packing them, into buffers outside the allocator; a linear's
   // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
   // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
@@ -74,8 +75,7 @@ int64_t host_kernel_workspace(const PlanInput& in, int64_t Nc, int64_t M, int64_
     const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};
     int64_t worst = 0;
     for (const auto& [cin, cout, n] : linears)
-      worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4) +
-                                  rounded(std::max(n * cin, cout * cin) * 2));
+      worst = std::max(worst, rounded(n * cout * 4) + rounded(n * cin * 4) + rounded(cout * cin * 4));
     extra += worst;
   }
   return extra;
