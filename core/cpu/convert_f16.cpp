@@ -1,9 +1,10 @@
-// f32 <-> IEEE half conversions in bulk. GCC 12 vectorizes _Float16 conversions with F16C
-// alone but leaves them scalar where the target has AVX512-FP16 (one vcvtss2sh per value:
-// 2.6 values/ns f32 -> f16 and 1.3 back on 2 threads of an Emerald Rapids, against 7.7 for
-// the bf16 rounding; gpt2-124m's fp16 step spent a quarter of its time converting), so at the
-// avx2 level and above they run 8 at a time on F16C here. vcvtps2ph with an immediate rounding
-// mode rounds to nearest even as the scalar conversion does, whatever MXCSR says.
+// f32 <-> IEEE half conversions in bulk. As plain loops they ran one value at a time (2.6
+// values/ns f32 -> f16 and 1.3 back on 2 threads of an Emerald Rapids, against 7.7 for the
+// bf16 rounding; gpt2-124m's fp16 step spent a quarter of its time converting), and GCC 12
+// leaves _Float16 conversions scalar even in a simd loop where the target has AVX512-FP16
+// (it vectorizes them with F16C alone), so at the avx2 level and above they run 8 at a time
+// on F16C here. vcvtps2ph with an immediate rounding mode rounds to nearest even as the
+// scalar conversion does, whatever MXCSR says.
 #include <immintrin.h>
 
 #include <algorithm>
