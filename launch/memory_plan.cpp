@@ -65,11 +65,10 @@ int64_t host_kernel_workspace(const PlanInput& in, int64_t Nc, int64_t M, int64_
   }
   // fp16: a linear's backward holds its dout, its input and its weight rounded through fp16
   // and held as f32 (each rounded in one pass, no f16 temporary); the largest linear sets
-  // the peak. (bf16 GEMMs round
-  // their operands while packing them, into buffers outside the allocator; a linear's
-  // backward also holds its dout rounded to bf16, at most 4 MiB, while its GEMMs run: not
-  // counted, as the tiny configs' measured peaks do not move with it and at gpt2-124m it is
-  // under 0.1% of the peak.)
+  // the peak. (bf16 GEMMs round their operands while packing them, into buffers outside the
+  // allocator; a linear's backward also holds its dout rounded to bf16, at most 4 MiB, while
+  // its GEMMs run: not counted, as the tiny configs' measured peaks do not move with it and
+  // at gpt2-124m it is under 0.1% of the peak.)
   if (in.compute == Precision::fp16) {
     // in, out, rows: the block's linears run on the Nc core rows, the head on all N
     const std::vector<std::array<int64_t, 3>> linears = {{C, qkv, Nc}, {q_out, C, Nc}, {C, ff, Nc}, {F, C, Nc}, {C, V, N}};

@@ -16,29 +16,6 @@
 namespace zt::cpu {
 namespace {
 
-#define ZT_F16C __attribute__((target("avx,f16c")))
-
-ZT_F16C void to_f16_f16c(uint16_t* d, const float* s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
-  for (; i < n; ++i) d[i] = f32_to_f16(s[i]);
-}
-
-ZT_F16C void from_f16_f16c(float* d, const uint16_t* s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
-  for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
-}
-
-ZT_F16C void round_f16c(float* d, const float* s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT)));
-  for (; i < n; ++i) d[i] = f16_to_f32(f32_to_f16(s[i]));
-}
-
 void to_f16_scalar(uint16_t* d, const float* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(s[i]);
 }
@@ -47,6 +24,41 @@ void from_f16_scalar(float* d, const uint16_t* s, int64_t n) {
 }
 void round_scalar(float* d, const float* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = f16_to_f32(f32_to_f16(s[i]));
+}
+
+// 8 values at a time; the last n % 8 by the scalar loops.
+#define ZT_F16C __attribute__((target("avx,f16c")))
+
+ZT_F16C void to_f16_f16c(uint16_t* d, const float* s, int64_t n) {
+  const int64_t whole = n / 8 * 8;
+  for (int64_t i = 0; i < whole; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+  to_f16_scalar(d + whole, s + whole, n - whole);
+}
+
+ZT_F16C void from_f16_f16c(float* d, const uint16_t* s, int64_t n) {
+  const int64_t whole = n / 8 * 8;
+  for (int64_t i = 0; i < whole; i += 8)
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+  from_f16_scalar(d + whole, s + whole, n - whole);
+}
+
+ZT_F16C void round_f16c(float* d, const float* s, int64_t n) {
+  const int64_t whole = n / 8 * 8;
+  for (int64_t i = 0; i < whole; i += 8)
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT)));
+  round_scalar(d + whole, s + whole, n - whole);
+}
+
+// The conversions of the active level: F16C at avx2 and above (the avx2 level requires it).
+struct Kernels {
+  void (*to)(uint16_t*, const float*, int64_t);
+  void (*from)(float*, const uint16_t*, int64_t);
+  void (*round)(float*, const float*, int64_t);
+};
+const Kernels& kernels() {
+  static constexpr Kernels f16c{to_f16_f16c, from_f16_f16c, round_f16c}, scalar{to_f16_scalar, from_f16_scalar, round_scalar};
+  return active_isa() >= Isa::avx2 ? f16c : scalar;
 }
 
 // f over [0, n) in chunks shared among the threads (one thread for small n).
@@ -58,24 +70,11 @@ void in_chunks(Dst* d, const Src* s, int64_t n, void (*f)(Dst*, const Src*, int6
   for (int64_t c = 0; c < chunks; ++c) f(d + c * kChunk, s + c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
-bool f16c() { return active_isa() >= Isa::avx2; }  // the avx2 level requires F16C
-
 }  // namespace
 
-void to_f16_one_thread(uint16_t* dst, const float* src, int64_t n) {
-  (f16c() ? to_f16_f16c : to_f16_scalar)(dst, src, n);
-}
-
-void to_f16(uint16_t* dst, const float* src, int64_t n) {
-  in_chunks(dst, src, n, f16c() ? to_f16_f16c : to_f16_scalar);
-}
-
-void from_f16(float* dst, const uint16_t* src, int64_t n) {
-  in_chunks(dst, src, n, f16c() ? from_f16_f16c : from_f16_scalar);
-}
-
-void round_to_f16(float* dst, const float* src, int64_t n) {
-  in_chunks(dst, src, n, f16c() ? round_f16c : round_scalar);
-}
+void to_f16_one_thread(uint16_t* dst, const float* src, int64_t n) { kernels().to(dst, src, n); }
+void to_f16(uint16_t* dst, const float* src, int64_t n) { in_chunks(dst, src, n, kernels().to); }
+void from_f16(float* dst, const uint16_t* src, int64_t n) { in_chunks(dst, src, n, kernels().from); }
+void round_to_f16(float* dst, const float* src, int64_t n) { in_chunks(dst, src, n, kernels().round); }
 
 }  // namespace zt::cpu
