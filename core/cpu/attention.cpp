@@ -48,7 +48,12 @@ inline int64_t visible(int64_t t, int64_t c0, int64_t cols) {
 // floats long, so reading and writing up to the next multiple of kLanes stays inside it.
 // Lane arrays made the default job's attention forward 5-8% faster, backward 2-3%; leaving
 // the whole vectors unmasked (they were all selected) and vectorizing the trees took another
-// 4-15% off forward (bench_attention, Zen 4).
+// 4-15% off forward (bench_attention, Zen 4). The partial vector's loads are unconditional
+// (its lanes past n hold finite values left in the row): with `x < tail ? f(t[x]) : 0`, GCC
+// loaded t under a mask merged into a spilled register, and the stale bits in its other
+// lanes made every tail multiply in dsoftmax_row take a denormal assist on Intel (the cost
+// went away with FTZ/DAZ set): 29% of bf16 backward's own time, 0.3 ms of a 37 ms
+// default-job step at avx2 (perf, Emerald Rapids).
 constexpr int64_t kLanes = 16;  // one zmm, two ymm
 static_assert(kBc % kLanes == 0);
 
@@ -124,7 +129,8 @@ inline float online_softmax_row(float* s, int64_t n, int64_t cols, float& m, flo
   if (row.tail > 0)
 #pragma omp simd
     for (int64_t x = 0; x < kLanes; ++x) {
-      const float p = x < row.tail ? fast_exp(t[x] - mx) : 0.f;
+      const float e = fast_exp(t[x] - mx);
+      const float p = x < row.tail ? e : 0.f;
       t[x] = p;
       sums[x] += p;
     }
@@ -144,7 +150,10 @@ inline void probs_row(float* s, int64_t n, int64_t cols, float lse) {
     for (int64_t x = 0; x < kLanes; ++x) s[j + x] = fast_exp(s[j + x] - lse);
   if (row.tail > 0)
 #pragma omp simd
-    for (int64_t x = 0; x < kLanes; ++x) t[x] = x < row.tail ? fast_exp(t[x] - lse) : 0.f;
+    for (int64_t x = 0; x < kLanes; ++x) {
+      const float e = fast_exp(t[x] - lse);
+      t[x] = x < row.tail ? e : 0.f;
+    }
   if (row.end() < cols) std::fill(s + row.end(), s + cols, 0.f);
 }
 
@@ -159,7 +168,10 @@ inline void dsoftmax_row(float* ds, const float* p, int64_t n, int64_t cols, flo
     for (int64_t x = 0; x < kLanes; ++x) ds[j + x] = p[j + x] * (ds[j + x] - di) * scale;
   if (row.tail > 0)
 #pragma omp simd
-    for (int64_t x = 0; x < kLanes; ++x) t[x] = x < row.tail ? pt[x] * (t[x] - di) * scale : 0.f;
+    for (int64_t x = 0; x < kLanes; ++x) {
+      const float v = pt[x] * (t[x] - di) * scale;
+      t[x] = x < row.tail ? v : 0.f;
+    }
   if (row.end() < cols) std::fill(ds + row.end(), ds + cols, 0.f);
 }
 
