@@ -5,10 +5,11 @@
 // - Shapes are in the comments: N = rows (B*T), C = channels, OC = out channels, V = vocab.
 // - Weights are [out, in] like torch.nn.Linear.
 // - Backward kernels ACCUMULATE (+=) into every gradient output, activation or parameter;
-//   callers zero buffers where a fresh gradient starts. The exceptions: an activation
-//   gradient that a kernel takes with GradWrite::overwrite (a fresh gradient written without
-//   a zeroing pass first, as a GEMM with beta 0 does), and cross_entropy_forward_backward,
-//   where backward starts: it overwrites dlogits.
+//   callers zero buffers where a fresh gradient starts. The exceptions: a gradient that a
+//   kernel takes with GradWrite::overwrite (a fresh one written without a zeroing pass first,
+//   as a GEMM with beta 0 does: activation gradients, and a linear's weight gradient at a
+//   step's first write), and cross_entropy_forward_backward, where backward starts: it
+//   overwrites dlogits.
 // - Norm statistics, softmax and the loss are computed in fp32 (f64 where noted).
 #pragma once
 #include <cstdint>
@@ -18,7 +19,7 @@
 
 namespace zt {
 
-// How a backward kernel writes an activation gradient: added to what the buffer holds, or
+// How a backward kernel writes a gradient: added to what the buffer holds, or
 // written over it (a fresh gradient: the same values as zeroing it and adding, without the
 // pass over memory that zeroing costs).
 enum class GradWrite { accumulate, overwrite };
@@ -38,9 +39,11 @@ void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulOptions& 
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC)
 void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor* bias);
 // dinp (N,C) += dout @ weight;  dweight (OC,C) += dout^T @ inp;  dbias (OC) += sum_rows(dout).
-// dinp may be null (first layer); dinp_write = overwrite makes it dinp = dout @ weight.
+// dinp may be null (first layer); dinp_write = overwrite makes it dinp = dout @ weight, and
+// dweight_write = overwrite dweight = dout^T @ inp.
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
-                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write = GradWrite::accumulate);
+                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write = GradWrite::accumulate,
+                     GradWrite dweight_write = GradWrite::accumulate);
 // On a GPU with bf16/f16 weights, linear_backward's GEMMs read a workspace copy of dout in
 // the compute dtype whose rows are this many elements apart: 16-byte aligned rows, which
 // cuBLASLt's fast kernels need. Where that pads the rows, dinp's GEMM also reads a copy of

@@ -29,9 +29,9 @@ void TokenEmbedding::forward(Stream& s) {
 
 void TokenEmbedding::backward(Stream& s) {
   Tensor tokens = s.tokens.reshape({s.rows()});
-  Tensor dwte = unit().grad(wte_);
+  Tensor dwte = unit().grad_to_add(wte_);
   if (wpe_ >= 0) {
-    Tensor dwpe = unit().grad(wpe_);
+    Tensor dwpe = unit().grad_to_add(wpe_);
     embedding_backward(dwte, &dwpe, s.dx, tokens, s.T);
   } else {
     embedding_backward(dwte, nullptr, s.dx, tokens, s.T);

@@ -14,12 +14,13 @@ void Linear::forward(Tensor& y, const Tensor& x) const {
 
 void Linear::backward(Tensor* dx, const Tensor& dy, const Tensor& x, GradWrite dx_write) const {
   Tensor w = unit->compute_span(w_first, w_last, {out, in});
+  const GradWrite dw_write = unit->claim_grads(w_first, w_last);
   Tensor dw = dweight();
   if (has_bias()) {
-    Tensor db = unit->grad_span(b_first, b_last, {out});
-    linear_backward(dx, dw, &db, dy, x, w, dx_write);
+    Tensor db = unit->grad_to_add(b_first, b_last, {out});
+    linear_backward(dx, dw, &db, dy, x, w, dx_write, dw_write);
   } else {
-    linear_backward(dx, dw, nullptr, dy, x, w, dx_write);
+    linear_backward(dx, dw, nullptr, dy, x, w, dx_write, dw_write);
   }
 }
 
@@ -38,11 +39,11 @@ void Norm::forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x) const
 void Norm::backward(Tensor& dx, const Tensor& dy, const Tensor& x, const Tensor& mean,
                     const Tensor& rstd) const {
   Tensor weight = unit->param(w);
-  Tensor dweight = unit->grad(w);
+  Tensor dweight = unit->grad_to_add(w);
   if (rms) {
     rmsnorm_backward(dx, dweight, dy, x, weight, rstd);
   } else if (b >= 0) {
-    Tensor dbias = unit->grad(b);
+    Tensor dbias = unit->grad_to_add(b);
     layernorm_backward(dx, dweight, &dbias, dy, x, weight, mean, rstd);
   } else {
     layernorm_backward(dx, dweight, nullptr, dy, x, weight, mean, rstd);
@@ -61,9 +62,9 @@ void CausalConv::forward(Tensor& y, const Tensor& x, int64_t T) const {
 
 void CausalConv::backward(Tensor& dx, const Tensor& dy, const Tensor& x, int64_t T) const {
   Tensor weight = unit->param(w);
-  Tensor dweight = unit->grad(w);
+  Tensor dweight = unit->grad_to_add(w);
   if (b >= 0) {
-    Tensor dbias = unit->grad(b);
+    Tensor dbias = unit->grad_to_add(b);
     causal_conv1d_backward(dx, dweight, &dbias, dy, x, weight, T);
   } else {
     causal_conv1d_backward(dx, dweight, nullptr, dy, x, weight, T);

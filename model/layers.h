@@ -18,7 +18,8 @@ struct Linear {
   bool has_bias() const { return b_first >= 0; }
 
   void forward(Tensor& y, const Tensor& x) const;
-  // dx (may be null) += dy @ W (= with GradWrite::overwrite); dW += dy^T x; db += colsum(dy).
+  // dx (may be null) += dy @ W (= with GradWrite::overwrite); dW += dy^T x, or = where the
+  // unit's gradient for W is stale (Unit::claim_grads); db += colsum(dy).
   void backward(Tensor* dx, const Tensor& dy, const Tensor& x, GradWrite dx_write = GradWrite::accumulate) const;
 };
 

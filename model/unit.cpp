@@ -25,6 +25,43 @@ void Unit::bind_grads(Tensor flat_grads) {
   ZT_CHECK(!flat_grads.defined() || flat_grads.numel() >= numel_, "unit {} needs {} elements, got {}", name_,
            numel_, flat_grads.numel());
   grads_flat_ = std::move(flat_grads);
+  stale_.clear();
+}
+
+void Unit::mark_grads_stale() {
+  ZT_CHECK(grads_flat_.defined(), "unit {} has no gradients bound", name_);
+  stale_.assign(params_.size(), true);
+}
+
+GradWrite Unit::claim_grads(int first, int last) {
+  ZT_CHECK(first >= 0 && first <= last && last < static_cast<int>(params_.size()), "params {}..{} of unit {}", first,
+           last, name_);
+  if (stale_.empty()) return GradWrite::accumulate;
+  bool all = true;
+  for (int i = first; i <= last; ++i) all = all && stale_[i];
+  if (!all) {
+    grad_to_add(first, last, {params_[last].offset + params_[last].numel() - params_[first].offset});
+    return GradWrite::accumulate;
+  }
+  for (int i = first; i <= last; ++i) stale_[i] = false;
+  return GradWrite::overwrite;
+}
+
+Tensor Unit::grad_to_add(int first, int last, const Shape& shape) {
+  Tensor g = grad_span(first, last, shape);
+  if (!stale_.empty())
+    for (int i = first; i <= last; ++i)
+      if (stale_[i]) {
+        grad(i).zero_();
+        stale_[i] = false;
+      }
+  return g;
+}
+
+void Unit::zero_stale_grads() {
+  for (size_t i = 0; i < stale_.size(); ++i)
+    if (stale_[i]) grad(static_cast<int>(i)).zero_();
+  stale_.clear();
 }
 
 Tensor Unit::view_of(const Tensor& flat, int first, int last, const Shape& shape) const {

@@ -23,6 +23,10 @@ void fill(float* x, float value, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = value;
     return;
   }
+  fill_streaming(x, value, n);
+}
+
+void fill_streaming(float* x, float value, int64_t n) {
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();

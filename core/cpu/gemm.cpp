@@ -89,7 +89,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 }
 
 void gemm_bf16_tn_row_blocks(int64_t M, int64_t N, int64_t K, Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb,
-                             float* C, int64_t ldc, float* partials) {
+                             float beta, float* C, int64_t ldc, float* partials) {
   const RowBlocks blocks(K);
   const Isa isa = active_isa();
   // Inside this region each block's GEMM runs on its own thread (blocked::gemm does not nest).
@@ -98,7 +98,7 @@ void gemm_bf16_tn_row_blocks(int64_t M, int64_t N, int64_t K, Bf16Operand A, int
     const int64_t begin = blocks.begin(blk);
     float* out = blk == 0 ? C : partials + (blk - 1) * M * N;
     run_blocked(isa, {true, false, M, N, blocks.end(blk) - begin, 1.f, blocked::offset(operand(A), true, 0, begin, lda),
-                      lda, blocked::offset(operand(B), false, begin, 0, ldb), ldb, blk == 0 ? 1.f : 0.f, out,
+                      lda, blocked::offset(operand(B), false, begin, 0, ldb), ldb, blk == 0 ? beta : 0.f, out,
                       blk == 0 ? ldc : N});
   }
   if (blocks.count == 1) return;

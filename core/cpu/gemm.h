@@ -55,15 +55,15 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb, float beta, float* C,
                int64_t ldc, const Epilogue& epilogue = {});
 
-// C (M,N) += A^T B for A (K,M) and B (K,N) row-major (a weight gradient: K is the batch's
-// rows), bf16 as gemm_bf16, with K split into RowBlocks(K) (core/cpu/reduce.h): thread t
-// multiplies only its block's rows, block 0 onto C and block b > 0 into partials + (b-1) M N
+// C (M,N) = A^T B + beta C for A (K,M) and B (K,N) row-major (a weight gradient: K is the
+// batch's rows), bf16 as gemm_bf16, with K split into RowBlocks(K) (core/cpu/reduce.h): thread
+// t multiplies only its block's rows, block 0 onto beta C and block b > 0 into partials + (b-1) M N
 // (row stride N; (RowBlocks(K).count - 1) M N floats, never read before written), added to
 // C in block order. A dout whose rounded copy the same blocks wrote (colsum_accumulate) is
 // then read by each core from its own cache. Results depend on the thread count, as
 // reduce_rows_into's, never on scheduling.
 void gemm_bf16_tn_row_blocks(int64_t M, int64_t N, int64_t K, Bf16Operand A, int64_t lda, Bf16Operand B, int64_t ldb,
-                             float* C, int64_t ldc, float* partials);
+                             float beta, float* C, int64_t ldc, float* partials);
 
 // gemm_bf16 through the kernel of one ISA (one this CPU supports), for tests and benchmarks
 // that compare them; sgemm_blocked_isa runs the same kernels on fp32 operands as they are (no

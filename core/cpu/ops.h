@@ -85,6 +85,8 @@ void cross_entropy(float* losses, float* dlogits, const float* logits, const int
                    int64_t N, int64_t V, float dloss_scale);
 
 void fill(float* x, float value, int64_t n);
+// fill through non-temporal stores at any size (fill streams only buffers past 32 MB).
+void fill_streaming(float* x, float value, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* x, float s, int64_t n);
 double sum_squares(const float* x, int64_t n);

@@ -198,7 +198,7 @@ void linear_forward_cuda(Tensor& out, const Tensor& inp, const Tensor& weight, c
 }
 
 void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout, const Tensor& inp,
-                          const Tensor& weight, GradWrite dinp_write) {
+                          const Tensor& weight, GradWrite dinp_write, GradWrite dweight_write) {
   const Device dev = dweight.device();
   detail::check_f32_on(dweight, dev, "dweight");
   detail::check_f32_on(dout, dev, "dout");
@@ -239,13 +239,13 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
       g.C = dinp->raw(), g.ldc = C, g.beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
       cuda::gemm(g);
     }
-    // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), accumulated in place in f32.
+    // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), accumulated in place in f32 (or = with overwrite).
     const Tensor inp_c = device_operand(inp, compute);
     cuda::GemmArgs g;
     g.trans_a = true;
     g.M = OC, g.N = C, g.K = N;
     g.A = dout_c.raw(), g.lda = ld_dout, g.B = inp_c.raw(), g.ldb = C, g.ab_type = ab;
-    g.C = dweight.raw(), g.ldc = C, g.beta = 1.f;
+    g.C = dweight.raw(), g.ldc = C, g.beta = dweight_write == GradWrite::accumulate ? 1.f : 0.f;
     cuda::gemm(g);
     if (dbias) {
       Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, OC)}, DType::f32, MemTag::workspace, dev);
@@ -305,9 +305,9 @@ void linear_forward(Tensor& out, const Tensor& inp, const Tensor& weight, const 
 }
 
 void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor& dout,
-                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write) {
+                     const Tensor& inp, const Tensor& weight, GradWrite dinp_write, GradWrite dweight_write) {
   if (detail::on_cuda(dweight, "linear_backward"))
-    return linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight, dinp_write);
+    return linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight, dinp_write, dweight_write);
   const DType compute = compute_dtype_of(weight, inp);
   check_f32_cpu(dout, "dout");
   check_f32_cpu(dweight, "dweight");
@@ -335,15 +335,16 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
     const float beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
     gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta, dinp->data<float>(), C);
   }
-  // dweight (OC,C) += dout^T (OC,N) @ inp (N,C).
+  // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), or = with overwrite.
+  const float dweight_beta = dweight_write == GradWrite::accumulate ? 1.f : 0.f;
   const GemmOperand inp_c(inp, compute);
   if (by_row_blocks && dout_c.bf16_storage()) {  // dout is f32: the copy was made
     Tensor scratch = Tensor::empty({partials}, DType::f32, MemTag::workspace);
-    cpu::gemm_bf16_tn_row_blocks(OC, C, N, dout_c.as_bf16(), OC, inp_c.as_bf16(), C, dweight.data<float>(), C,
-                                 scratch.data<float>());
+    cpu::gemm_bf16_tn_row_blocks(OC, C, N, dout_c.as_bf16(), OC, inp_c.as_bf16(), C, dweight_beta,
+                                 dweight.data<float>(), C, scratch.data<float>());
     return;
   }
-  gemm(true, false, OC, C, N, dout_c, OC, inp_c, C, 1.f, dweight.data<float>(), C);
+  gemm(true, false, OC, C, N, dout_c, OC, inp_c, C, dweight_beta, dweight.data<float>(), C);
 }
 
 // Each kernel below checks its tensors once, against the device of its first tensor, then

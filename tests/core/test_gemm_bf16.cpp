@@ -280,7 +280,7 @@ TEST(GemmBf16, AmxOneThreadBuildOfAGemmAlsoBuiltForTwoRunsItsOwnPlan) {
       cpu::gemm_bf16_isa(cpu::Isa::amx, true, false, M, N, rows / 2, 1.f, A.data() + k0 * M, M, B.data() + k0 * N, N,
                          1.f, C.data(), N);
     std::vector<float> by_blocks(size_t(M * N), 0.f);
-    cpu::gemm_bf16_tn_row_blocks(M, N, rows, A.data(), M, B.data(), N, by_blocks.data(), N, partials.data());
+    cpu::gemm_bf16_tn_row_blocks(M, N, rows, A.data(), M, B.data(), N, 1.f, by_blocks.data(), N, partials.data());
     for (int64_t i = 0; i < M * N; ++i) {
       ASSERT_NEAR(C[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "round " << round << " at " << i;
       ASSERT_NEAR(by_blocks[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "round " << round << " at " << i;
@@ -291,6 +291,37 @@ TEST(GemmBf16, AmxOneThreadBuildOfAGemmAlsoBuiltForTwoRunsItsOwnPlan) {
   EXPECT_EQ(dnnl::get_primitive_cache_capacity(), 0) << "oneDNN's primitive cache is on: it may hand a primitive "
                                                         "planned for other threads to a build";
   omp_set_num_threads(saved);
+}
+
+// With AMX, a beta-0 product that runs as zeroing C and adding onto it (A transposed, or C's
+// rows not a multiple of 16 floats, with C past 1M elements: gemm_amx.cpp) gives what beta 1
+// onto zeros gives, whatever C held (NaN included), and leaves the padding between C's rows.
+TEST(GemmBf16, AmxBetaZeroIgnoresWhatCHeld) {
+  if (!cpu::cpu_supports(cpu::Isa::amx)) GTEST_SKIP() << "no AMX on this CPU";
+  const cpu::ScopedIsa forced(cpu::Isa::amx);
+  struct Shape {
+    bool ta;
+    int64_t M, N, K, ldc;
+  };
+  for (const Shape s : {Shape{true, 1100, 1000, 40, 1000}, Shape{false, 70, 16411, 48, 16411},
+                        Shape{true, 1030, 1024, 24, 1027}}) {
+    SCOPED_TRACE(::testing::Message() << "ta " << s.ta << " " << s.M << " x " << s.N << " x " << s.K << " ldc " << s.ldc);
+    const int64_t lda = s.ta ? s.M : s.K;
+    const auto A = random_bf16(size_t(s.M * s.K), 51), B = random_bf16(size_t(s.N * s.K), 52);
+    std::vector<float> want(size_t(s.M * s.ldc), 0.f);
+    cpu::gemm_bf16(s.ta, true, s.M, s.N, s.K, 1.f, A.data(), lda, B.data(), s.K, 1.f, want.data(), s.ldc);
+    std::vector<float> got(size_t(s.M * s.ldc), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t i = 0; i < s.M; ++i) std::fill_n(got.begin() + i * s.ldc + s.N, s.ldc - s.N, 7.f);
+    cpu::gemm_bf16(s.ta, true, s.M, s.N, s.K, 1.f, A.data(), lda, B.data(), s.K, 0.f, got.data(), s.ldc);
+    int misses = 0;
+    for (int64_t i = 0; i < s.M; ++i)
+      for (int64_t j = 0; j < s.ldc; ++j) {
+        const float expect = j < s.N ? want[i * s.ldc + j] : 7.f;
+        if (!(got[i * s.ldc + j] == expect) && ++misses <= 3)
+          ADD_FAILURE() << "C[" << i << "," << j << "] = " << got[i * s.ldc + j] << ", want " << expect;
+      }
+    EXPECT_EQ(misses, 0);
+  }
 }
 
 // The AVX-512 kernel's two ways of reading a bf16 A (widened as broadcast, or packed widened)
@@ -320,23 +351,28 @@ TEST(GemmBf16, Avx512ReadsOfABothGiveTheSameBits) {
 // The weight-gradient GEMM split by rows: at 1-3 threads (one block per thread, K = 2 with 3
 // threads: two blocks of one row) and every ISA, C gains the f64 sum within fp32's bound, and
 // bitwise what the blocks' own products give, block 0 onto C and the others added in block
-// order. The partials start as NaN: they are written before they are read.
+// order. The partials start as NaN: they are written before they are read. With beta 0, C
+// starts as NaN too (a stale gradient): it is written, never read.
 TEST(GemmBf16, RowBlocksAddEachBlocksProductInBlockOrder) {
   const int saved = omp_get_max_threads();
   const int64_t M = 70, N = 45, pad = 3, lda = M + pad, ldb = N + 1, ldc = N + 2;
   for (cpu::Isa isa : cpu::supported_isas())
     for (int threads : {1, 2, 3})
-      for (int64_t K : {int64_t{2}, int64_t{301}, int64_t{900}}) {
-        SCOPED_TRACE(::testing::Message() << cpu::isa_name(isa) << " threads " << threads << " K " << K);
+      for (int64_t K : {int64_t{2}, int64_t{301}, int64_t{900}})
+        for (float beta : {1.f, 0.f}) {
+        SCOPED_TRACE(::testing::Message() << cpu::isa_name(isa) << " threads " << threads << " K " << K << " beta "
+                                          << beta);
         const cpu::ScopedIsa forced(isa);
         omp_set_num_threads(threads);
         const auto A = random_bf16(size_t(K * lda), 11), B = random_bf16(size_t(K * ldb), 12);
         std::vector<float> C(size_t(M * ldc));
         for (size_t i = 0; i < C.size(); ++i) C[i] = 0.25f * float(i % 7) - 0.5f;
+        if (beta == 0.f)
+          for (int64_t i = 0; i < M; ++i) std::fill_n(C.begin() + i * ldc, N, std::numeric_limits<float>::quiet_NaN());
         const std::vector<float> C0 = C;
         const int blocks = std::min<int>(threads, int(K));
         std::vector<float> partials(size_t(std::max(blocks - 1, 0) * M * N), std::numeric_limits<float>::quiet_NaN());
-        cpu::gemm_bf16_tn_row_blocks(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, partials.data());
+        cpu::gemm_bf16_tn_row_blocks(M, N, K, A.data(), lda, B.data(), ldb, beta, C.data(), ldc, partials.data());
 
         // Bitwise: each block's product through gemm_bf16 (rows K b / blocks on), in block order.
         std::vector<float> want = C0, part(size_t(M * N));
@@ -345,7 +381,7 @@ TEST(GemmBf16, RowBlocksAddEachBlocksProductInBlockOrder) {
           const cpu::Bf16Operand a(A.data() + begin * lda), b(B.data() + begin * ldb);
           omp_set_num_threads(1);
           if (blk == 0) {
-            cpu::gemm_bf16(true, false, M, N, rows, 1.f, a, lda, b, ldb, 1.f, want.data(), ldc);
+            cpu::gemm_bf16(true, false, M, N, rows, 1.f, a, lda, b, ldb, beta, want.data(), ldc);
             continue;
           }
           cpu::gemm_bf16(true, false, M, N, rows, 1.f, a, lda, b, ldb, 0.f, part.data(), N);
@@ -358,7 +394,7 @@ TEST(GemmBf16, RowBlocksAddEachBlocksProductInBlockOrder) {
             const float got = C[i * ldc + j];
             if (std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want[i * ldc + j]) && ++misses <= 3)
               ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", blocks give " << want[i * ldc + j];
-            double s = C0[i * ldc + j], mag = std::fabs(s);
+            double s = beta == 0.f ? 0.0 : C0[i * ldc + j], mag = std::fabs(s);
             for (int64_t k = 0; k < K; ++k) {
               const double p = double(bf16_to_f32(A[k * lda + i])) * bf16_to_f32(B[k * ldb + j]);
               s += p;

@@ -149,6 +149,34 @@ TEST(KernelLinearCases, OverwrittenDinpEqualsAZeroedAccumulationAndWeightsStillA
   }
 }
 
+// GradWrite::overwrite for dweight (a step's first write of a stale weight gradient): it gets
+// exactly what a zeroed dweight accumulates, whatever it held (NaN included), for every
+// compute dtype, at 1 and 2 threads (bf16 at 2: the row-blocks GEMM, 300 rows a block); dinp
+// and dbias still accumulate.
+TEST(KernelLinearCases, OverwrittenDweightEqualsAZeroedAccumulation) {
+  const int saved = omp_get_max_threads();
+  const int64_t n = 600, c = 37, oc = 45;
+  for (int threads : {1, 2})
+    for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+      const std::string what = std::string(dtype_name(dt)) + " at " + std::to_string(threads) + " threads";
+      omp_set_num_threads(threads);
+      Tensor x = random_tensor({n, c}, 31), w32 = random_tensor({oc, c}, 32), g = random_tensor({n, oc}, 33);
+      Tensor w = Tensor::empty({oc, c}, dt);
+      convert(w, w32);
+      Tensor dx_acc = zeros_like(x), dw_acc = zeros_like(w32), db_acc = Tensor::zeros({oc}, DType::f32);
+      linear_backward(&dx_acc, dw_acc, &db_acc, g, x, w);
+
+      Tensor dw = random_tensor({oc, c}, 34);
+      for (int64_t i = 0; i < oc * c; i += 5) f32(dw)[i] = std::nanf("");
+      Tensor dx = copy_of(dx_acc), db = copy_of(db_acc);
+      linear_backward(&dx, dw, &db, g, x, w, GradWrite::accumulate, GradWrite::overwrite);
+      EXPECT_TRUE(bitwise_equal(dw, dw_acc)) << what << ": overwritten dweight";
+      expect_doubled(dx, dx_acc, what + " dinp");
+      expect_doubled(db, db_acc, what + " dbias");
+    }
+  omp_set_num_threads(saved);
+}
+
 // bf16 weights round dout to bf16 for both GEMMs, in the pass that also sums its columns for
 // dbias (an fp32 sum of the unrounded dout). Fed a dout that is already bf16-exact, the
 // GEMMs see the same operands, so dinp and dweight must agree bit for bit; the dout mixes
@@ -260,7 +288,7 @@ TEST(KernelLinearCases, Bf16WeightGradientSumsTheRowBlocksThatRoundedDout) {
     expect_matches(dw, dw_ref, 1e-5, 1e-5, "dweight");
     expect_matches(db, db_ref, 1e-5, 1e-5, "dbias");
     Tensor want = copy_of(dw0), partials = Tensor::empty({(threads - 1) * oc * c + 1}, DType::f32);
-    cpu::gemm_bf16_tn_row_blocks(oc, c, n, g_bf16.data<uint16_t>(), oc, cpu::Bf16Operand::rounded(f32(x)), c,
+    cpu::gemm_bf16_tn_row_blocks(oc, c, n, g_bf16.data<uint16_t>(), oc, cpu::Bf16Operand::rounded(f32(x)), c, 1.f,
                                  f32(want), c, f32(partials));
     EXPECT_TRUE(bitwise_equal(dw, want)) << "dweight against the row-blocks GEMM";
   }

@@ -1,6 +1,8 @@
 // matmul, linear_forward and linear_backward on cuBLASLt against the CPU GEMMs: exact fp32 (no
 // TF32) for f32 operands, fp32 accumulation of bf16 operands, beta = 1 accumulation into f32
 // gradients in place, the bias epilogue.
+#include <cmath>
+
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/support/scoped_env_var.h"
 
@@ -61,6 +63,15 @@ TEST(CudaLinear, ForwardAndBackwardInF32AndBf16) {
     linear_backward(nullptr, dw, nullptr, dout, inp, w);  // the first layer: no dinp
     linear_backward(nullptr, gdw, nullptr, to_gpu(dout), ginp, gw);
     expect_close(dw, gdw, tol, "linear dweight, second call" + tag);
+    // Both gradients overwritten (beta 0): what each held, NaN in the GPU's, is not read.
+    Tensor nan_dinp = random_cpu({N, C}, 17), nan_dw = random_cpu({OC, C}, 18);
+    for (int64_t i = 0; i < N * C; i += 3) nan_dinp.data<float>()[i] = std::nanf("");
+    for (int64_t i = 0; i < OC * C; i += 3) nan_dw.data<float>()[i] = std::nanf("");
+    gdinp = to_gpu(nan_dinp), gdw = to_gpu(nan_dw);
+    linear_backward(&dinp, dw, nullptr, dout, inp, w, GradWrite::overwrite, GradWrite::overwrite);
+    linear_backward(&gdinp, gdw, nullptr, to_gpu(dout), ginp, gw, GradWrite::overwrite, GradWrite::overwrite);
+    expect_close(dinp, gdinp, tol, "linear dinp, overwritten" + tag);
+    expect_close(dw, gdw, tol, "linear dweight, overwritten" + tag);
   }
 }
 
