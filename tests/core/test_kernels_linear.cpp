@@ -126,54 +126,41 @@ TEST(KernelLinearCases, LargeForwardAddsTheBiasAndRoundsTheOutputLikeSeparatePas
   }
 }
 
-// GradWrite::overwrite: dinp gets exactly what a zeroed dinp accumulates, whatever it held
-// (NaN included: a GEMM with beta 0 must not read it), for every compute dtype and with K
-// (= OC) past one packed block; dweight and dbias still accumulate.
-TEST(KernelLinearCases, OverwrittenDinpEqualsAZeroedAccumulationAndWeightsStillAccumulate) {
-  const int64_t n = 301, c = 37, oc = 257;
-  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
-    Tensor x = random_tensor({n, c}, 21), w32 = random_tensor({oc, c}, 22), g = random_tensor({n, oc}, 23);
-    Tensor w = Tensor::empty({oc, c}, dt);
-    convert(w, w32);
-    Tensor dx_acc = zeros_like(x), dw_acc = zeros_like(w32), db_acc = Tensor::zeros({oc}, DType::f32);
-    linear_backward(&dx_acc, dw_acc, &db_acc, g, x, w);
-
-    Tensor dx = random_tensor({n, c}, 24);
-    for (int64_t i = 0; i < n * c; i += 7) f32(dx)[i] = std::nanf("");
-    Tensor dw = copy_of(dw_acc), db = copy_of(db_acc);
-    linear_backward(&dx, dw, &db, g, x, w, GradWrite::overwrite);
-    const std::string what = std::string(dtype_name(dt));
-    EXPECT_TRUE(bitwise_equal(dx, dx_acc)) << what << ": overwritten dinp";
-    expect_doubled(dw, dw_acc, what + " dweight");
-    expect_doubled(db, db_acc, what + " dbias");
-  }
-}
-
-// GradWrite::overwrite for dweight (a step's first write of a stale weight gradient): it gets
-// exactly what a zeroed dweight accumulates, whatever it held (NaN included), for every
-// compute dtype, at 1 and 2 threads (bf16 at 2: the row-blocks GEMM, 300 rows a block); dinp
-// and dbias still accumulate.
-TEST(KernelLinearCases, OverwrittenDweightEqualsAZeroedAccumulation) {
+// GradWrite::overwrite, for dinp (an activation gradient) and for dweight (a step's first
+// write of a stale weight gradient): the overwritten gradient gets exactly what a zeroed one
+// accumulates, whatever it held (NaN included: a GEMM with beta 0 must not read it), and the
+// others bitwise what a call accumulating all three adds. Every compute dtype, K past one
+// packed block (dinp's K = OC),
+// at 1 and 2 threads (bf16 at 2: dweight by the row-blocks GEMM, 300 rows a block).
+TEST(KernelLinearCases, AnOverwrittenGradientEqualsAZeroedAccumulationAndTheOthersAccumulate) {
   const int saved = omp_get_max_threads();
-  const int64_t n = 600, c = 37, oc = 45;
+  const int64_t n = 600, c = 37, oc = 257;
   for (int threads : {1, 2})
-    for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
-      const std::string what = std::string(dtype_name(dt)) + " at " + std::to_string(threads) + " threads";
-      omp_set_num_threads(threads);
-      Tensor x = random_tensor({n, c}, 31), w32 = random_tensor({oc, c}, 32), g = random_tensor({n, oc}, 33);
-      Tensor w = Tensor::empty({oc, c}, dt);
-      convert(w, w32);
-      Tensor dx_acc = zeros_like(x), dw_acc = zeros_like(w32), db_acc = Tensor::zeros({oc}, DType::f32);
-      linear_backward(&dx_acc, dw_acc, &db_acc, g, x, w);
+    for (DType dt : {DType::f32, DType::bf16, DType::f16})
+      for (bool dweight_overwritten : {false, true}) {
+        const std::string what = std::string(dtype_name(dt)) + " at " + std::to_string(threads) + " threads, " +
+                                 (dweight_overwritten ? "dweight" : "dinp") + " overwritten: ";
+        omp_set_num_threads(threads);
+        Tensor x = random_tensor({n, c}, 21), w32 = random_tensor({oc, c}, 22), g = random_tensor({n, oc}, 23);
+        Tensor w = Tensor::empty({oc, c}, dt);
+        convert(w, w32);
+        Tensor dx_acc = zeros_like(x), dw_acc = zeros_like(w32), db_acc = Tensor::zeros({oc}, DType::f32);
+        linear_backward(&dx_acc, dw_acc, &db_acc, g, x, w);
 
-      Tensor dw = random_tensor({oc, c}, 34);
-      for (int64_t i = 0; i < oc * c; i += 5) f32(dw)[i] = std::nanf("");
-      Tensor dx = copy_of(dx_acc), db = copy_of(db_acc);
-      linear_backward(&dx, dw, &db, g, x, w, GradWrite::accumulate, GradWrite::overwrite);
-      EXPECT_TRUE(bitwise_equal(dw, dw_acc)) << what << ": overwritten dweight";
-      expect_doubled(dx, dx_acc, what + " dinp");
-      expect_doubled(db, db_acc, what + " dbias");
-    }
+        // What the accumulating gradients must hold: a second call that accumulates all three.
+        Tensor dx2 = copy_of(dx_acc), dw2 = copy_of(dw_acc), db2 = copy_of(db_acc);
+        linear_backward(&dx2, dw2, &db2, g, x, w);
+
+        Tensor dx = copy_of(dx_acc), dw = copy_of(dw_acc), db = copy_of(db_acc);
+        Tensor& stale = dweight_overwritten ? dw : dx;
+        stale = random_tensor(stale.shape(), 24);
+        for (int64_t i = 0; i < stale.numel(); i += 7) f32(stale)[i] = std::nanf("");
+        const GradWrite overwrite = GradWrite::overwrite, add = GradWrite::accumulate;
+        linear_backward(&dx, dw, &db, g, x, w, dweight_overwritten ? add : overwrite, dweight_overwritten ? overwrite : add);
+        EXPECT_TRUE(bitwise_equal(dx, dweight_overwritten ? dx2 : dx_acc)) << what << "dinp";
+        EXPECT_TRUE(bitwise_equal(dw, dweight_overwritten ? dw_acc : dw2)) << what << "dweight";
+        EXPECT_TRUE(bitwise_equal(db, db2)) << what << "dbias";
+      }
   omp_set_num_threads(saved);
 }
 
