@@ -79,6 +79,7 @@ class Unit {
 
  private:
   Tensor view_of(const Tensor& flat, int first, int last, const Shape& shape) const;
+  void zero_grad(int i);
 
   std::string name_;
   std::vector<ParamSpec> params_;
