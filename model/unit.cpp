@@ -1,5 +1,7 @@
 #include "model/unit.h"
 
+#include <algorithm>
+
 namespace zt {
 
 int Unit::add_param(std::string name, Shape shape, ParamKind kind, ParamInit init) {
@@ -37,31 +39,31 @@ GradWrite Unit::claim_grads(int first, int last) {
   ZT_CHECK(first >= 0 && first <= last && last < static_cast<int>(params_.size()), "params {}..{} of unit {}", first,
            last, name_);
   if (stale_.empty()) return GradWrite::accumulate;
-  bool all = true;
-  for (int i = first; i <= last; ++i) all = all && stale_[i];
-  if (!all) {
-    grad_to_add(first, last, {params_[last].offset + params_[last].numel() - params_[first].offset});
+  if (!std::all_of(stale_.begin() + first, stale_.begin() + last + 1, [](bool s) { return s; })) {
+    zero_stale(first, last);
     return GradWrite::accumulate;
   }
-  for (int i = first; i <= last; ++i) stale_[i] = false;
+  std::fill(stale_.begin() + first, stale_.begin() + last + 1, false);
   return GradWrite::overwrite;
 }
 
 Tensor Unit::grad_to_add(int first, int last, const Shape& shape) {
-  Tensor g = grad_span(first, last, shape);
-  if (!stale_.empty())
-    for (int i = first; i <= last; ++i)
-      if (stale_[i]) {
-        zero_grad(i);
-        stale_[i] = false;
-      }
-  return g;
+  zero_stale(first, last);
+  return grad_span(first, last, shape);
 }
 
 void Unit::zero_stale_grads() {
-  for (size_t i = 0; i < stale_.size(); ++i)
-    if (stale_[i]) zero_grad(static_cast<int>(i));
+  if (!stale_.empty()) zero_stale(0, static_cast<int>(params_.size()) - 1);
   stale_.clear();
+}
+
+void Unit::zero_stale(int first, int last) {
+  if (stale_.empty()) return;
+  for (int i = first; i <= last; ++i)
+    if (stale_[i]) {
+      zero_grad(i);
+      stale_[i] = false;
+    }
 }
 
 // A large one by every thread (fill): a large vocabulary's untied embedding gradient (50257

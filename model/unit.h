@@ -79,6 +79,7 @@ class Unit {
 
  private:
   Tensor view_of(const Tensor& flat, int first, int last, const Shape& shape) const;
+  void zero_stale(int first, int last);  // params first..last: those stale zeroed, none stale after
   void zero_grad(int i);
 
   std::string name_;

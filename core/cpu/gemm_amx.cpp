@@ -142,12 +142,13 @@ std::array<int64_t, 3> cuts(int64_t rows) { return {rows / 256 * 256, rows % 256
 // gradient: 2048 x 768 x 256 in 0.9-1.4 against 0.5-1.1 ms, GPT-2's LM head 50257 x 768 x 256
 // in 51-59 against 19-23) and where C's rows are not a multiple of 16 floats (the LM head's
 // logits, 256 x 50257 x 768: 18-23 against 13-15); elsewhere both ran alike (Emerald
-// Rapids, 2 threads, in one process taking turns). There, with C at least this many
-// elements, beta 0 runs as zeroing C and adding onto it: 1.1-2.4x faster, zeroing included.
+// Rapids, 2 threads, in one process taking turns). There, with C contiguous and at least
+// this many elements, beta 0 runs as zeroing C and adding onto it: 1.1-2.4x faster, zeroing
+// included.
 constexpr int64_t kZeroThenAddMinElems = int64_t{1} << 20;
 
 bool zero_then_add(const Args& g) {
-  return g.beta == 0.f && (g.ta || g.ldc % 16 != 0) && g.M * g.N >= kZeroThenAddMinElems;
+  return g.beta == 0.f && (g.ta || g.ldc % 16 != 0) && g.ldc == g.N && g.M * g.N >= kZeroThenAddMinElems;
 }
 
 // One product on bf16 operands by the shape's primitive.
@@ -182,10 +183,7 @@ void gemm_amx(const Args& g) {
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     float beta = g.beta;
     if (zero_then_add(g)) {
-      if (g.ldc == g.N)
-        fill_streaming(g.C, 0.f, g.M * g.N);
-      else
-        for (int64_t i = 0; i < g.M; ++i) fill_streaming(g.C + i * g.ldc, 0.f, g.N);
+      fill_streaming(g.C, 0.f, g.M * g.N);
       beta = 1.f;
     }
     // The batch's rows (M of op(A) as it is, K of A transposed) in cuts; the others whole.

@@ -43,6 +43,9 @@ void check_token_range(const Tensor& ids, int64_t limit) {
 
 namespace {
 
+// A GEMM's beta for a gradient it writes: 1 adds onto what C holds, 0 writes over it.
+float beta_of(GradWrite write) { return write == GradWrite::accumulate ? 1.f : 0.f; }
+
 // The largest bf16 copy a shared GemmOperand makes (see below).
 constexpr int64_t kRoundOnceMaxBytes = int64_t{4} << 20;
 
@@ -236,7 +239,7 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
       g.M = N, g.N = C, g.K = ld_dout;
       g.A = dout_c.raw(), g.lda = ld_dout, g.B = padded_weight.defined() ? padded_weight.raw() : weight.raw();
       g.ldb = C, g.ab_type = ab;
-      g.C = dinp->raw(), g.ldc = C, g.beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
+      g.C = dinp->raw(), g.ldc = C, g.beta = beta_of(dinp_write);
       cuda::gemm(g);
     }
     // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), accumulated in place in f32 (or = with overwrite).
@@ -245,7 +248,7 @@ void linear_backward_cuda(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Te
     g.trans_a = true;
     g.M = OC, g.N = C, g.K = N;
     g.A = dout_c.raw(), g.lda = ld_dout, g.B = inp_c.raw(), g.ldb = C, g.ab_type = ab;
-    g.C = dweight.raw(), g.ldc = C, g.beta = dweight_write == GradWrite::accumulate ? 1.f : 0.f;
+    g.C = dweight.raw(), g.ldc = C, g.beta = beta_of(dweight_write);
     cuda::gemm(g);
     if (dbias) {
       Tensor scratch = Tensor::empty({cuda::column_sums_scratch(N, OC)}, DType::f32, MemTag::workspace, dev);
@@ -332,11 +335,11 @@ void linear_backward(Tensor* dinp, Tensor& dweight, Tensor* dbias, const Tensor&
   if (dinp) {
     check_f32_cpu(*dinp, "dinp");
     detail::check_same_numel(*dinp, inp, "linear dinp");
-    const float beta = dinp_write == GradWrite::accumulate ? 1.f : 0.f;
-    gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta, dinp->data<float>(), C);
+    gemm(false, false, N, C, OC, dout_c, OC, GemmOperand(weight, compute), C, beta_of(dinp_write), dinp->data<float>(),
+         C);
   }
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C), or = with overwrite.
-  const float dweight_beta = dweight_write == GradWrite::accumulate ? 1.f : 0.f;
+  const float dweight_beta = beta_of(dweight_write);
   const GemmOperand inp_c(inp, compute);
   if (by_row_blocks && dout_c.bf16_storage()) {  // dout is f32: the copy was made
     Tensor scratch = Tensor::empty({partials}, DType::f32, MemTag::workspace);

@@ -293,9 +293,10 @@ TEST(GemmBf16, AmxOneThreadBuildOfAGemmAlsoBuiltForTwoRunsItsOwnPlan) {
   omp_set_num_threads(saved);
 }
 
-// With AMX, a beta-0 product that runs as zeroing C and adding onto it (A transposed, or C's
-// rows not a multiple of 16 floats, with C past 1M elements: gemm_amx.cpp) gives what beta 1
-// onto zeros gives, whatever C held (NaN included), and leaves the padding between C's rows.
+// With AMX, a beta-0 product gives what beta 1 onto zeros gives, whatever C held (NaN
+// included): where it runs as zeroing C and adding onto it (A transposed, or C's rows not a
+// multiple of 16 floats, with C contiguous and past 1M elements: gemm_amx.cpp), and with
+// padding between C's rows, which it leaves as it was.
 TEST(GemmBf16, AmxBetaZeroIgnoresWhatCHeld) {
   if (!cpu::cpu_supports(cpu::Isa::amx)) GTEST_SKIP() << "no AMX on this CPU";
   const cpu::ScopedIsa forced(cpu::Isa::amx);
