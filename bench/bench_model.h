@@ -1,5 +1,5 @@
 // What the step benchmarks time: a config's model on a single-process engine (with the
-// config's compute and reduce dtypes), and one fixed micro-batch of random tokens.
+// config's ZeRO stage, compute and reduce dtypes), and one fixed micro-batch of random tokens.
 #pragma once
 #include <memory>
 
@@ -10,24 +10,17 @@
 
 namespace zt {
 
-inline EngineOptions bench_engine_options(const Config& cfg) {
-  EngineOptions opts = engine_options(cfg.optim);
-  opts.compute_dtype = dtype_of(cfg.precision.compute);
-  opts.reduce_dtype = dtype_of(cfg.precision.reduce);
-  return opts;
-}
-
 struct BenchModel {
   explicit BenchModel(const Config& cfg)
       : spec(model_spec(cfg)),
         model(spec),
         comm(make_single_process_comm()),
-        engine(model, *comm, make_optimizer(cfg.optim), bench_engine_options(cfg)),
+        engine(model, *comm, make_optimizer(cfg.optim), engine_options(cfg, Device::cpu())),
         B(cfg.train.micro_batch),
         T(cfg.data.seq_len),
         tokens(Tensor::empty({B, T}, DType::i32)),
         targets(Tensor::empty({B, T}, DType::i32)) {
-    model.init_parameters();
+    engine.with_full_params([&] { model.init_parameters(); }, /*write_back=*/true);  // stage 3: gathered
     Rng rng(1, 2);
     for (int64_t i = 0; i < B * T; ++i) {
       tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.below(spec.vocab_size));

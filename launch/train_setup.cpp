@@ -51,6 +51,16 @@ EngineOptions engine_options(const OptimConfig& o) {
   return e;
 }
 
+EngineOptions engine_options(const Config& config, Device device) {
+  EngineOptions e = engine_options(config.optim);
+  e.zero_stage = static_cast<int>(config.parallel.zero_stage);
+  e.bucket_mb = config.parallel.bucket_mb;
+  e.compute_dtype = dtype_of(config.precision.compute);
+  e.reduce_dtype = dtype_of(config.precision.reduce);
+  e.device = device;
+  return e;
+}
+
 LrSchedule lr_schedule(const OptimConfig& o, int64_t total_steps) {
   LrSchedule s;
   switch (o.schedule.kind) {

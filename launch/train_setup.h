@@ -16,6 +16,8 @@ namespace zt {
 ModelSpec model_spec(const Config& config);
 std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& optim);
 EngineOptions engine_options(const OptimConfig& optim);
+// Everything the config sets: the optimizer's part, ZeRO stage, buckets, dtypes; on `device`.
+EngineOptions engine_options(const Config& config, Device device);
 LrSchedule lr_schedule(const OptimConfig& optim, int64_t total_steps);
 // Which blocks memory.activation_checkpointing checkpoints, per layer.
 std::vector<bool> checkpointed_layers(const MemoryConfig& memory, int64_t n_layer);

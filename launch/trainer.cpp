@@ -258,13 +258,7 @@ TrainSummary run_training(const Config& cfg_in) {
   ModelSpec spec = model_spec(cfg);
   Transformer model(spec);
   model.set_checkpointed_blocks(checkpointed_layers(cfg.memory, spec.n_layer));
-  EngineOptions engine_opts = engine_options(cfg.optim);
-  engine_opts.zero_stage = static_cast<int>(cfg.parallel.zero_stage);
-  engine_opts.bucket_mb = cfg.parallel.bucket_mb;
-  engine_opts.compute_dtype = dtype_of(cfg.precision.compute);
-  engine_opts.reduce_dtype = dtype_of(cfg.precision.reduce);
-  engine_opts.device = device;
-  Engine engine(model, *comm, make_optimizer(cfg.optim), engine_opts);
+  Engine engine(model, *comm, make_optimizer(cfg.optim), engine_options(cfg, device));
   CheckpointManager checkpoints(engine, {ckpt_root, cfg.checkpoint.keep_last, cfg.checkpoint.async});
   log::info("zt train: {} ({} {} layers, d_model {}, {} params); {} rank(s) via {}, ZeRO stage {}, {} threads per rank, "
             "CPU kernels {}{}",

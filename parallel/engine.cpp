@@ -27,6 +27,9 @@ struct Engine::UnitState {
   Tensor shard_params;            // the optimizer's parameters: full, a view or an owned shard
   Tensor full_grads;              // resident at stages 0-1; during backward at stages 2-3
   Tensor shard_grads;             // the optimizer's gradients
+  // Stages 1-3 on the CPU: shard_grads holds the last step's values. The step's first
+  // reduction writes over it instead of adding to zeros; step() zeroes it if none came.
+  bool shard_stale = false;
   Tensor compute;                 // mixed precision: full params in the compute dtype
   int64_t compute_version = -1;   // params_version_ it was converted from
 };
@@ -251,8 +254,16 @@ void Engine::pre_backward(Unit& unit) {
     prefetch(backward_order, pos + 1);
   }
   if (!grads_resident() && !s.full_grads.defined()) {
-    s.full_grads = Tensor::zeros({s.padded}, DType::f32, MemTag::grads, options_.device);
+    // On the CPU backward writes over stale gradients (zero_grads): only the padding, which
+    // the reduction reads and no unit writes, needs zeros.
+    const bool stale = overwrites_grads();
+    s.full_grads = stale ? Tensor::empty({s.padded}, DType::f32, MemTag::grads, options_.device)
+                         : Tensor::zeros({s.padded}, DType::f32, MemTag::grads, options_.device);
     unit.bind_grads(s.full_grads);
+    if (stale) {
+      unit.mark_grads_stale();
+      s.full_grads.view(unit.numel(), {s.padded - unit.numel()}).zero_();
+    }
   }
 }
 
@@ -294,6 +305,7 @@ void Engine::reduce_unit_grads(UnitState& s) {
       break;
     }
     case 1:
+      s.shard_stale = false;  // the reduction writes all of it
       if (!bf16) {
         pending_.push_back({comm_.reduce_scatter(s.shard_grads, s.full_grads), {}, {}, false, {}});
       } else {
@@ -303,10 +315,16 @@ void Engine::reduce_unit_grads(UnitState& s) {
       }
       break;
     default: {
+      // The step's first reduction of this unit writes the shard itself (fp32) or is
+      // converted into it (bf16); later micro-batches' are added to it.
       Tensor wire = on_wire(s.full_grads);
-      Tensor partial =
-          Tensor::empty({s.shard}, options_.reduce_dtype, bf16 ? MemTag::comm : MemTag::grads, options_.device);
-      pending_.push_back({comm_.reduce_scatter(partial, wire), partial, s.shard_grads, true, wire});
+      const bool into_shard = s.shard_stale && !bf16;
+      Tensor partial = into_shard ? s.shard_grads
+                                  : Tensor::empty({s.shard}, options_.reduce_dtype,
+                                                  bf16 ? MemTag::comm : MemTag::grads, options_.device);
+      pending_.push_back({comm_.reduce_scatter(partial, wire), into_shard ? Tensor() : partial, s.shard_grads,
+                          !s.shard_stale, wire});
+      s.shard_stale = false;
       s.unit->bind_grads(Tensor());
       s.full_grads = Tensor();
       // Bound the full gradients alive at once: finish the oldest reductions while this one
@@ -336,9 +354,13 @@ void Engine::zero_grads() {
   // Stage 0 on the CPU: no pass at all. The units mark their gradients stale, and backward
   // writes over them (a GEMM with beta 0 for each weight) or zeroes each just before adding to
   // it; post_backward zeroes whatever backward left stale. On gpt2-124m the fill wrote 500 MB
-  // (11-12 ms) and the weight-gradient GEMMs read it back.
-  if (all_grads_.defined() && options_.device.is_cpu()) {
-    for (auto& s : units_) s->unit->mark_grads_stale();
+  // (11-12 ms) and the weight-gradient GEMMs read it back. Stages 1-3 leave the optimizer's
+  // shard stale as well: the first reduction writes over it.
+  if (overwrites_grads()) {
+    for (auto& s : units_) {
+      if (s->full_grads.defined()) s->unit->mark_grads_stale();
+      s->shard_stale = options_.zero_stage > 0;
+    }
   } else if (all_grads_.defined()) {
     // Every thread writes (a serial memset of gpt2-124m's 500 MB took 4% of its step). At
     // stage 0 every unit's gradients (its shard is the same buffer) lie in all_grads_: one fill.
@@ -356,7 +378,11 @@ void Engine::zero_grads() {
 
 StepStats Engine::step(float lr, float grad_multiplier) {
   finish_reductions();
-  for (auto& s : units_) s->unit->zero_stale_grads();  // a step without a backward
+  for (auto& s : units_) {  // a step without a backward (or a unit without one)
+    s->unit->zero_stale_grads();
+    if (s->shard_stale) fill(s->shard_grads, 0.f);
+    s->shard_stale = false;
+  }
   Tensor device_sumsq = step_totals_.view(1, {1});
   device_sumsq.zero_();
   for (ParamShard& s : shards_) sum_squares_accumulate(device_sumsq, s.grads);

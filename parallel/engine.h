@@ -126,6 +126,9 @@ class Engine : public UnitHooks {
   static constexpr size_t kMaxReductionsInFlight = 2;
   bool params_resident() const { return options_.zero_stage < 3; }
   bool grads_resident() const { return options_.zero_stage < 2; }
+  // Whether backward writes over the last step's gradients instead of the engine zeroing
+  // them (Unit::mark_grads_stale): on the CPU, whose kernels honour GradWrite::overwrite.
+  bool overwrites_grads() const { return options_.device.is_cpu(); }
   UnitState& state_of(Unit& unit);
   void gather_params(UnitState& s);        // stage 3: start an all-gather into a full buffer
   void ensure_params(UnitState& s);        // stage 3: wait for (or start and wait) the gather
