@@ -231,11 +231,32 @@ PlanBytes plan_memory(const PlanInput& in) {
       wire_window = std::max(wire_window, w);
     }
   }
+  // Stage 3's backward holds at once the running and the prefetched unit's gathered params
+  // and the full grads of the running unit and of the reductions in flight: planned where
+  // they peak together, not each at its own peak (forward's largest pair holds no full grads).
+  int64_t gathered = gathered_pair, full_grads = wire_bf16 ? largest_grads : grads_window;
+  if (!resident_params) {
+    const auto units = model.units();
+    auto order = model.forward_order();
+    std::reverse(order.begin(), order.end());
+    auto bytes_of = [&](const Unit* u) { return rounded(padded[std::find(units.begin(), units.end(), u) - units.begin()] * 4); };
+    auto grads_of = [&](size_t k) { return s.tie_embeddings && order[k] == units.front() ? 0 : bytes_of(order[k]); };
+    int64_t best = gathered_pair, best_gathered = gathered_pair, best_grads = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      const int64_t pair = bytes_of(order[k]) + (k + 1 < order.size() ? bytes_of(order[k + 1]) : 0);
+      int64_t g = grads_of(k);
+      if (!wire_bf16)
+        for (size_t j = 1; j <= 2 && j <= k; ++j) g += grads_of(k - j);
+      if (pair + g > best) best = pair + g, best_gathered = pair, best_grads = g;
+    }
+    gathered = best_gathered;
+    full_grads = best_grads;
+  }
   if (resident_params) {
     tag(p, MemTag::params) = sum_rounded([](int64_t n) { return n; });
     if (lowp) tag(p, MemTag::params) += sum_rounded([&](int64_t n) { return n * dtype_bytes(in.compute) / 4; });
   } else {
-    tag(p, MemTag::params) = sum_rounded([&](int64_t n) { return n / W; }) + gathered_pair;
+    tag(p, MemTag::params) = sum_rounded([&](int64_t n) { return n / W; }) + gathered;
     // The compute copy is made for the running unit only, not for the prefetched one.
     if (lowp) tag(p, MemTag::params) += rounded(largest * dtype_bytes(in.compute));
   }
@@ -269,7 +290,7 @@ PlanBytes plan_memory(const PlanInput& in) {
       // are in flight; a tied embedding's full grads live from the head's backward to the
       // embedding's. (The reduced shards in flight are freed as each reduction lands.)
       const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
-      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + (wire_bf16 ? largest_grads : grads_window);
+      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + full_grads;
       // At stage 3 a unit's gathered params are released just before its grads go to a
       // reduction, so the copies in flight peak with one unit fewer gathered than params'
       // own peak counts.
