@@ -201,16 +201,6 @@ PlanBytes plan_memory(const PlanInput& in) {
     return b;
   };
   const bool resident_params = in.stage < 3, lowp = in.compute != Precision::fp32;
-  // Stage 3 holds a unit's gathered params while it runs plus the next one, prefetched:
-  // the largest pair of neighbours in forward order (the tied head reuses the embedding).
-  int64_t gathered_pair = 0;
-  {
-    const auto order = model.forward_order();
-    const auto units = model.units();
-    auto index = [&](const Unit* u) { return std::find(units.begin(), units.end(), u) - units.begin(); };
-    for (size_t i = 0; i + 1 < order.size(); ++i)
-      gathered_pair = std::max(gathered_pair, rounded(padded[index(order[i])] * 4) + rounded(padded[index(order[i + 1])] * 4));
-  }
   // Stages 2-3: the largest three units in a row in backward order (the running one and two
   // reductions in flight), the tied embedding left out (counted on its own). fp32 reductions
   // read the full grads themselves; bf16 ones a rounded copy (comm) with a bf16 output, and
@@ -231,34 +221,41 @@ PlanBytes plan_memory(const PlanInput& in) {
       wire_window = std::max(wire_window, w);
     }
   }
-  // Stage 3's backward holds at once the running and the prefetched unit's gathered params
-  // and the full grads of the running unit and of the reductions in flight: planned where
-  // they peak together, not each at its own peak (forward's largest pair holds no full grads).
-  int64_t gathered = gathered_pair, full_grads = wire_bf16 ? largest_grads : grads_window;
+  // Stage 3 gathers the running unit's params and prefetches the next one's, and makes the
+  // compute copy (bf16/fp16) of the running one only. In backward the full grads of the
+  // running unit and of the reductions in flight are alive too (the tied embedding's counted
+  // on their own). Planned at the position, forward or backward, where gathered params and
+  // full grads peak together, not each at its own peak.
+  int64_t gathered = 0, full_grads = wire_bf16 ? largest_grads : grads_window;
   if (!resident_params) {
     const auto units = model.units();
+    auto bytes_of = [&](const Unit* u, int64_t elem_bytes) {
+      return rounded(padded[std::find(units.begin(), units.end(), u) - units.begin()] * elem_bytes);
+    };
+    int64_t best = -1;
+    auto consider = [&](const std::vector<Unit*>& order, bool backward) {
+      auto grads_of = [&](size_t k) {
+        return !backward || (s.tie_embeddings && order[k] == units.front()) ? 0 : bytes_of(order[k], 4);
+      };
+      for (size_t k = 0; k < order.size(); ++k) {
+        int64_t held = bytes_of(order[k], 4) + (k + 1 < order.size() ? bytes_of(order[k + 1], 4) : 0);
+        if (lowp) held += bytes_of(order[k], dtype_bytes(in.compute));
+        int64_t g = grads_of(k);
+        if (!wire_bf16)  // two reductions in flight
+          for (size_t j = 1; j <= 2 && j <= k; ++j) g += grads_of(k - j);
+        if (held + g > best) best = held + g, gathered = held, full_grads = g;
+      }
+    };
     auto order = model.forward_order();
+    consider(order, false);
     std::reverse(order.begin(), order.end());
-    auto bytes_of = [&](const Unit* u) { return rounded(padded[std::find(units.begin(), units.end(), u) - units.begin()] * 4); };
-    auto grads_of = [&](size_t k) { return s.tie_embeddings && order[k] == units.front() ? 0 : bytes_of(order[k]); };
-    int64_t best = gathered_pair, best_gathered = gathered_pair, best_grads = 0;
-    for (size_t k = 0; k < order.size(); ++k) {
-      const int64_t pair = bytes_of(order[k]) + (k + 1 < order.size() ? bytes_of(order[k + 1]) : 0);
-      int64_t g = grads_of(k);
-      if (!wire_bf16)
-        for (size_t j = 1; j <= 2 && j <= k; ++j) g += grads_of(k - j);
-      if (pair + g > best) best = pair + g, best_gathered = pair, best_grads = g;
-    }
-    gathered = best_gathered;
-    full_grads = best_grads;
+    consider(order, true);
   }
   if (resident_params) {
     tag(p, MemTag::params) = sum_rounded([](int64_t n) { return n; });
     if (lowp) tag(p, MemTag::params) += sum_rounded([&](int64_t n) { return n * dtype_bytes(in.compute) / 4; });
   } else {
     tag(p, MemTag::params) = sum_rounded([&](int64_t n) { return n / W; }) + gathered;
-    // The compute copy is made for the running unit only, not for the prefetched one.
-    if (lowp) tag(p, MemTag::params) += rounded(largest * dtype_bytes(in.compute));
   }
   int64_t comm = 128;
   switch (in.stage) {
