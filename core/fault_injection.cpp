@@ -42,4 +42,12 @@ bool fault_injected(std::string_view kind, int64_t step, int rank) {
   return fault.step == step && fault.kind == kind && (fault.rank < 0 || fault.rank == rank);
 }
 
+bool poison_empty_tensors() {
+  static const bool on = [] {
+    const char* env = std::getenv("ZT_TEST_POISON_EMPTY");
+    return env && *env && std::string(env) != "0";
+  }();
+  return on;
+}
+
 }  // namespace zt

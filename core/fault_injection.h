@@ -15,4 +15,9 @@ namespace zt {
 // True when ZT_TEST_FAULT names `kind` at `step` for `rank`.
 bool fault_injected(std::string_view kind, int64_t step, int rank);
 
+// ZT_TEST_POISON_EMPTY=1: Tensor::empty fills host memory with 0xFF bytes (NaN in every
+// float dtype, -1 in integers), so that a test sees any read of memory nothing wrote, which
+// the caching allocator would otherwise hand out holding whatever it held last.
+bool poison_empty_tensors();
+
 }  // namespace zt

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/fault_injection.h"
+
 #ifdef ZT_WITH_CUDA
 #include "core/cuda/runtime.h"
 #endif
@@ -53,6 +55,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, MemTag tag, Device device)
   ZT_CHECK(t.numel_ >= 0, "negative shape {}", zt::shape_str(shape));
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<Storage>(t.nbytes(), tag, device);
+  if (device.is_cpu() && t.nbytes() > 0 && poison_empty_tensors()) std::memset(t.raw(), 0xFF, t.nbytes());
   return t;
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/allocator.h"
 #include "core/dtype.h"
+#include "core/fault_injection.h"
 #include "core/kernels.h"
 #include "core/rng.h"
 #include "core/tensor.h"
@@ -28,6 +29,19 @@ TEST(Tensor, ViewsShareStorageAndReshape) {
   EXPECT_THROW(t.view(20, {5}), Error);
   EXPECT_THROW(t.reshape({5, 5}), Error);
   EXPECT_THROW(t.data<int32_t>(), Error);
+}
+
+// The tests run with ZT_TEST_POISON_EMPTY=1 (tests/support/poison_empty.cpp): uninitialized
+// memory reads as NaN, also in a block the allocator hands out again after it held zeros.
+TEST(Tensor, EmptyTensorsHoldNaNsInTests) {
+  ASSERT_TRUE(poison_empty_tensors());
+  { Tensor::zeros({1024}, DType::f32); }
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    Tensor t = Tensor::empty({1024}, dtype);
+    Tensor wide = Tensor::empty({1024}, DType::f32);
+    convert(wide, t);
+    for (int64_t i = 0; i < 1024; ++i) ASSERT_TRUE(std::isnan(wide.data<float>()[i])) << dtype_name(dtype) << " " << i;
+  }
 }
 
 TEST(Tensor, ShapesWithMoreElementsThanInt64AreAnError) {
