@@ -162,6 +162,9 @@ void log_save(const SaveStats& s, bool async) {
 
 namespace {
 
+// Overflowed steps in a row, with no loss scale left to lower, after which a run fails.
+constexpr int64_t kMaxStuckSteps = 10;
+
 // MPI under mpirun, Gloo under zt launch, else one process: what every host backend runs on.
 std::unique_ptr<Communicator> make_host_communicator(const RankInfo& where, std::chrono::milliseconds timeout) {
   if (launched_by_mpi()) return make_mpi_comm();
@@ -419,6 +422,16 @@ TrainSummary run_training(const Config& cfg_in) {
     if (stats.skipped)
       log::warn_once("step {}: gradients overflowed (inf/NaN) at loss scale {}; step skipped on every rank{}", step + 1,
                      loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
+    // Skipped steps that no lower scale can rescue would otherwise run to the end and save
+    // untrained weights as if all were well.
+    if (scaler.stuck_steps() >= kMaxStuckSteps)
+      fail("gradients were inf/NaN in {} steps in a row (steps {}-{}) {}: nothing trains; {}", kMaxStuckSteps,
+           step + 2 - kMaxStuckSteps, step + 1,
+           !scaler.dynamic() && loss_scale != 1
+               ? fmt::format("at the fixed loss scale {} (precision.loss_scale)", loss_scale)
+               : scaler.dynamic() ? "at loss scale 1, the dynamic scale's floor" : "without loss scaling",
+           !scaler.dynamic() && loss_scale != 1 ? "lower precision.loss_scale (or set it to dynamic) or optim.lr"
+                                                : "training diverged (try a lower optim.lr)");
     const bool sigterm_twice = fault_injected("sigterm_twice", step + 1, rank);
     if (fault_injected("sigterm", step + 1, rank) || sigterm_twice) {
       // To the process, as a scheduler sends it (a raise() would pend on this thread, which

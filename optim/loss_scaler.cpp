@@ -15,10 +15,12 @@ void LossScaler::update(bool overflow) {
     ++skipped_;
     good_steps_ = 0;
     // Halving below 1 would only shrink gradients further; fp16 overflow at scale 1 means
-    // the model itself diverged, which the loss check reports.
+    // the model itself diverged.
+    stuck_ = dynamic_ && scale_ > 1 ? 0 : stuck_ + 1;
     if (dynamic_) scale_ = std::max(scale_ / 2, 1.0);
     return;
   }
+  stuck_ = 0;
   if (dynamic_ && ++good_steps_ >= growth_interval_) {
     scale_ *= 2;
     good_steps_ = 0;

@@ -19,6 +19,10 @@ class LossScaler {
   // After each step: whether its gradients overflowed (the step was skipped).
   void update(bool overflow);
   int64_t skipped_steps() const { return skipped_; }
+  // Overflowed steps in a row at which the scale could not be lowered (a fixed scale, no
+  // scaling, or the dynamic scale at its floor of 1): nothing will recover them. Not saved
+  // in checkpoints; a resumed run counts afresh.
+  int64_t stuck_steps() const { return stuck_; }
 
   // For checkpoints: scale, clean-step streak, skipped count.
   nlohmann::json state() const;
@@ -30,6 +34,7 @@ class LossScaler {
   int64_t growth_interval_;
   int64_t good_steps_ = 0;
   int64_t skipped_ = 0;
+  int64_t stuck_ = 0;
 };
 
 }  // namespace zt

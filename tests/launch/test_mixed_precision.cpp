@@ -195,6 +195,19 @@ TEST(MixedPrecision, AnFp16OverflowSkipsThatStepOnEveryRankHalvesTheScaleAndReco
   EXPECT_THAT(r.output, HasSubstr((ckpt / kMetaFile).string() + ": state.loss_scaler.scale is \"big\", expected a finite number >= 1"));
 }
 
+// A fixed scale that overflows fp16 in every step trains nothing: after 10 skipped steps in a
+// row the run fails on every rank, naming the key to change, instead of saving untrained
+// weights at the end as if all were well.
+TEST(MixedPrecision, StepsThatOverflowAtAFixedScaleFailTheRunAfterTen) {
+  TempDir tmp;
+  auto r = run_command(kMpirun2 + fp16_run(tmp, "run", 30) + " --set precision.loss_scale=1e30");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("gradients were inf/NaN in 10 steps in a row (steps 1-10) at the fixed loss scale "
+                                  "1e+30 (precision.loss_scale): nothing trains; lower precision.loss_scale"));
+  EXPECT_THAT(r.output, Not(HasSubstr("step 11:")));
+  EXPECT_FALSE(fs::exists(tmp.path() / "run" / "model.safetensors"));
+}
+
 TEST(MixedPrecision, ConfigErrorsNameTheKey) {
   auto error_of = [](const std::string& yaml) {
     try {

@@ -151,6 +151,30 @@ TEST(Clip, GlobalNormAndScale) {
   EXPECT_EQ(clip_scale(100.0, 0.0), 1.f);  // off
 }
 
+// Overflows count as stuck where no lower scale can rescue them: a fixed scale, no scaling,
+// the dynamic scale once it sits at 1. A clean step ends the streak.
+TEST(LossScaler, CountsOverflowsInARowThatNoLowerScaleCanRescue) {
+  LossScaler fixed(false, 128, 2), none(false, 1, 2), dynamic(true, 4, 1000);
+  for (int i = 1; i <= 3; ++i) {
+    fixed.update(true);
+    none.update(true);
+    EXPECT_EQ(fixed.stuck_steps(), i);
+    EXPECT_EQ(none.stuck_steps(), i);
+  }
+  fixed.update(false);
+  EXPECT_EQ(fixed.stuck_steps(), 0);
+  EXPECT_EQ(fixed.skipped_steps(), 3);
+  dynamic.update(true);  // 4 -> 2
+  dynamic.update(true);  // 2 -> 1
+  EXPECT_EQ(dynamic.stuck_steps(), 0);
+  dynamic.update(true);  // at 1 already
+  dynamic.update(true);
+  EXPECT_EQ(dynamic.stuck_steps(), 2);
+  EXPECT_EQ(dynamic.scale(), 1);
+  dynamic.update(false);
+  EXPECT_EQ(dynamic.stuck_steps(), 0);
+}
+
 TEST(LossScaler, StateLoadsBackAndABadValueNamesItsKeyAndChangesNothing) {
   LossScaler a(true, 1024, 2);
   a.update(false);
