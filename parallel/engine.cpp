@@ -280,9 +280,10 @@ void Engine::post_backward(Unit& unit, bool last_use) {
 
 // Sums gradients over ranks, launched as soon as the unit's backward is done so it overlaps
 // the backward of the units before it. Stage 0: all-reduce in place. Stage 1: reduce-scatter
-// into the grad shard once per step. Stages 2-3: reduce-scatter every micro-batch into a
-// partial that is added to the shard; the full grads are dropped once the op completes (or
-// at once with bf16 reduction, whose input is a rounded copy).
+// into the grad shard once per step. Stages 2-3: reduce-scatter every micro-batch, the step's
+// first into the shard itself and later ones into a partial that is added to it; the full
+// grads are dropped once the op completes (or at once with bf16 reduction, whose input is a
+// rounded copy).
 void Engine::reduce_unit_grads(UnitState& s) {
   const bool bf16 = options_.reduce_dtype == DType::bf16;
   auto on_wire = [&](const Tensor& grads) {

@@ -114,8 +114,9 @@ class Engine : public UnitHooks {
 
  private:
   struct UnitState;
-  // A gradient reduction in flight. When `result` is defined, finishing moves it into `dest`
-  // (adding at stages 2-3, which reduce every micro-batch; else converting bf16 to f32).
+  // A gradient reduction in flight. When `result` is defined, finishing moves it into `dest`:
+  // adding (stages 2-3 reduce every micro-batch; all but a step's first add to the shard),
+  // else converting bf16 to f32.
   struct Pending {
     WorkPtr work;
     Tensor result;      // what the op writes, when not `dest` itself
