@@ -102,7 +102,7 @@ class MpiComm : public ThreadedCommunicator {
              "all_gather: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
     const bool in_place = input.raw() == static_cast<char*>(output.raw()) + rank_ * input.nbytes();
     return submit(CommOp::all_gather, ring_bytes_sent(CommOp::all_gather, output.nbytes(), world_),
-                  [=, this]() mutable {
+                  [=]() mutable {
                     const int n = static_cast<int>(input.nbytes());
                     check(MPI_Allgather(in_place ? MPI_IN_PLACE : input.raw(), n, MPI_BYTE, output.raw(), n,
                                         MPI_BYTE, MPI_COMM_WORLD),
@@ -112,7 +112,7 @@ class MpiComm : public ThreadedCommunicator {
 
   WorkPtr broadcast(Tensor& buffer, int root) override {
     return submit(CommOp::broadcast, ring_bytes_sent(CommOp::broadcast, buffer.nbytes(), world_, rank_ == root),
-                  [=, this]() mutable {
+                  [=]() mutable {
                     check(MPI_Bcast(buffer.raw(), static_cast<int>(buffer.nbytes()), MPI_BYTE, root, MPI_COMM_WORLD),
                           "broadcast");
                   });

@@ -37,7 +37,7 @@ void check_qkv_out_lse(const Tensor& qkv, const Tensor& out, const Tensor& lse, 
   check_tensor(lse, s.B * s.n_head * s.T, s.T, "lse", what, false, device);
 }
 
-cuda::AttnDims cuda_dims(const AttnShape& s) { return {s.B, s.T, s.n_head, s.n_kv_head, s.head_dim}; }
+[[maybe_unused]] cuda::AttnDims cuda_dims(const AttnShape& s) { return {s.B, s.T, s.n_head, s.n_kv_head, s.head_dim}; }
 
 // The device kernels keep a head's row in registers: head dims up to cuda::kMaxAttnHeadDim.
 void check_cuda_head_dim(const AttnShape& s, const char* what) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <numeric>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/data/dataset.h"
@@ -85,7 +86,7 @@ TEST(TokenShards, SamplesAreNumberedFileAfterFileAndNeverSpanTwoFiles) {
   std::vector<TokenRange> ranges;
   int k = 0;
   for (int64_t n : {25, 9, 40}) {
-    const auto path = counting_file(tmp.path() / ("s" + std::to_string(k) + ".bin"), n, 1000 * k);
+    const auto path = counting_file(tmp.path() / fmt::format("s{}.bin", k), n, 1000 * k);
     auto f = std::make_shared<const TokenFile>(TokenFile::open(path));
     ranges.push_back({f, 0, f->size()});
     ++k;
@@ -116,7 +117,7 @@ TEST(TokenShards, AValFractionSplitCutsTheFilesInOrder) {
   std::vector<std::shared_ptr<const TokenFile>> files;
   for (int k = 0; k < 3; ++k)
     files.push_back(std::make_shared<const TokenFile>(
-        TokenFile::open(counting_file(tmp.path() / ("s" + std::to_string(k) + ".bin"), 10, 100 * k))));
+        TokenFile::open(counting_file(tmp.path() / fmt::format("s{}.bin", k), 10, 100 * k))));
   const SplitRanges s = split_token_files(files, 14);
   ASSERT_EQ(s.before.size(), 2u);
   EXPECT_EQ(s.before[1].file, files[1]);
