@@ -424,14 +424,16 @@ TrainSummary run_training(const Config& cfg_in) {
                      loss_scale, scaler.dynamic() ? fmt::format(", loss scale now {}", scaler.scale()) : "");
     // Skipped steps that no lower scale can rescue would otherwise run to the end and save
     // untrained weights as if all were well.
-    if (scaler.stuck_steps() >= kMaxStuckSteps)
+    if (scaler.stuck_steps() >= kMaxStuckSteps) {
+      const bool fixed = !scaler.dynamic() && loss_scale != 1;
+      const std::string at = fixed ? fmt::format("at the fixed loss scale {} (precision.loss_scale)", loss_scale)
+                             : scaler.dynamic() ? "at loss scale 1, the dynamic scale's floor"
+                                                : "without loss scaling";
       fail("gradients were inf/NaN in {} steps in a row (steps {}-{}) {}: nothing trains; {}", kMaxStuckSteps,
-           step + 2 - kMaxStuckSteps, step + 1,
-           !scaler.dynamic() && loss_scale != 1
-               ? fmt::format("at the fixed loss scale {} (precision.loss_scale)", loss_scale)
-               : scaler.dynamic() ? "at loss scale 1, the dynamic scale's floor" : "without loss scaling",
-           !scaler.dynamic() && loss_scale != 1 ? "lower precision.loss_scale (or set it to dynamic) or optim.lr"
-                                                : "training diverged (try a lower optim.lr)");
+           step + 2 - kMaxStuckSteps, step + 1, at,
+           fixed ? "lower precision.loss_scale (or set it to dynamic) or optim.lr"
+                 : "training diverged (try a lower optim.lr)");
+    }
     const bool sigterm_twice = fault_injected("sigterm_twice", step + 1, rank);
     if (fault_injected("sigterm", step + 1, rank) || sigterm_twice) {
       // To the process, as a scheduler sends it (a raise() would pend on this thread, which

@@ -256,13 +256,13 @@ void Engine::pre_backward(Unit& unit) {
   if (!grads_resident() && !s.full_grads.defined()) {
     // On the CPU backward writes over stale gradients (zero_grads): only the padding, which
     // the reduction reads and no unit writes, needs zeros.
-    const bool stale = overwrites_grads();
-    s.full_grads = stale ? Tensor::empty({s.padded}, DType::f32, MemTag::grads, options_.device)
-                         : Tensor::zeros({s.padded}, DType::f32, MemTag::grads, options_.device);
+    s.full_grads = Tensor::empty({s.padded}, DType::f32, MemTag::grads, options_.device);
     unit.bind_grads(s.full_grads);
-    if (stale) {
+    if (overwrites_grads()) {
       unit.mark_grads_stale();
       s.full_grads.view(unit.numel(), {s.padded - unit.numel()}).zero_();
+    } else {
+      s.full_grads.zero_();
     }
   }
 }
