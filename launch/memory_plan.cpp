@@ -223,9 +223,11 @@ PlanBytes plan_memory(const PlanInput& in) {
   }
   // Stage 3 gathers the running unit's params and prefetches the next one's, and makes the
   // compute copy (bf16/fp16) of the running one only. In backward the full grads of the
-  // running unit and of the reductions in flight are alive too (the tied embedding's counted
-  // on their own). Planned at the position, forward or backward, where gathered params and
-  // full grads peak together, not each at its own peak.
+  // running unit and of the reductions in flight are alive too, and a tied embedding's from
+  // the head's backward on. Planned at the position, forward or backward, where gathered
+  // params and full grads peak together, not each at its own peak.
+  // Stages 2-3: a tied embedding's full grads live from the head's backward to the embedding's.
+  const int64_t tied_embed_grads = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
   int64_t gathered = 0, full_grads = wire_bf16 ? largest_grads : grads_window;
   if (!resident_params) {
     const auto units = model.units();
@@ -233,23 +235,31 @@ PlanBytes plan_memory(const PlanInput& in) {
       return rounded(padded[std::find(units.begin(), units.end(), u) - units.begin()] * elem_bytes);
     };
     int64_t best = -1;
-    auto consider = [&](const std::vector<Unit*>& order, bool backward) {
+    // In backward, a module whose backward reads no parameters (the embedding) is neither
+    // gathered nor prefetched.
+    auto consider = [&](const std::vector<Unit*>& order, const std::vector<bool>& gathers, bool backward) {
       auto grads_of = [&](size_t k) {
         return !backward || (s.tie_embeddings && order[k] == units.front()) ? 0 : bytes_of(order[k], 4);
       };
+      auto params_of = [&](size_t k, int64_t elem_bytes) {
+        return k < order.size() && gathers[k] ? bytes_of(order[k], elem_bytes) : 0;
+      };
       for (size_t k = 0; k < order.size(); ++k) {
-        int64_t held = bytes_of(order[k], 4) + (k + 1 < order.size() ? bytes_of(order[k + 1], 4) : 0);
-        if (lowp) held += bytes_of(order[k], dtype_bytes(in.compute));
-        int64_t g = grads_of(k);
+        const bool next_is_other = k + 1 < order.size() && order[k + 1] != order[k];  // one gather per unit
+        int64_t held = params_of(k, 4) + (next_is_other ? params_of(k + 1, 4) : 0);
+        if (lowp) held += params_of(k, dtype_bytes(in.compute));
+        int64_t g = grads_of(k) + (backward ? tied_embed_grads : 0);
         if (!wire_bf16)  // two reductions in flight
           for (size_t j = 1; j <= 2 && j <= k; ++j) g += grads_of(k - j);
         if (held + g > best) best = held + g, gathered = held, full_grads = g;
       }
     };
     auto order = model.forward_order();
-    consider(order, false);
+    auto reads = model.backward_reads_params();
+    consider(order, std::vector<bool>(order.size(), true), false);
     std::reverse(order.begin(), order.end());
-    consider(order, true);
+    std::reverse(reads.begin(), reads.end());
+    consider(order, reads, true);
   }
   if (resident_params) {
     tag(p, MemTag::params) = sum_rounded([](int64_t n) { return n; });
@@ -284,10 +294,10 @@ PlanBytes plan_memory(const PlanInput& in) {
       break;
     default: {
       // Shards, plus full grads while a unit's backward runs and while up to two reductions
-      // are in flight; a tied embedding's full grads live from the head's backward to the
-      // embedding's. (The reduced shards in flight are freed as each reduction lands.)
-      const int64_t embed = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
-      tag(p, MemTag::grads) = sum_rounded([&](int64_t n) { return n / W; }) + embed + full_grads;
+      // are in flight, and the tied embedding's (stage 3: in full_grads where they peak).
+      // (The reduced shards in flight are freed as each reduction lands.)
+      tag(p, MemTag::grads) =
+          sum_rounded([&](int64_t n) { return n / W; }) + (resident_params ? tied_embed_grads : 0) + full_grads;
       // At stage 3 a unit's gathered params are released just before its grads go to a
       // reduction, so the copies in flight peak with one unit fewer gathered than params'
       // own peak counts.

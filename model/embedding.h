@@ -12,6 +12,8 @@ class TokenEmbedding : public Module {
   TokenEmbedding(Unit& unit, const ModelSpec& spec);
   void forward(Stream& s) override;
   void backward(Stream& s) override;
+  // Backward scatter-adds dx into the tables' gradients; the tables themselves are not read.
+  bool backward_reads_params() const override { return false; }
   int wte_index() const { return wte_; }
 
  private:

@@ -40,6 +40,9 @@ class Module {
   virtual void forward(Stream& s) = 0;
   virtual void backward(Stream& s) = 0;
   Unit& unit() const { return *unit_; }
+  // Whether backward reads the unit's parameters: at ZeRO stage 3 the engine gathers them
+  // for a module's backward only when it does.
+  virtual bool backward_reads_params() const { return true; }
   // For traces: the unit's name, except where two modules share a unit (the tied head).
   virtual const char* name() const { return unit_->name().c_str(); }
   // Mixed precision: the dtype of the activations a module saves for backward, except the

@@ -97,6 +97,12 @@ std::vector<Unit*> Transformer::forward_order() {
   return out;
 }
 
+std::vector<bool> Transformer::backward_reads_params() const {
+  std::vector<bool> out;
+  for (auto& m : chain_) out.push_back(m->backward_reads_params());
+  return out;
+}
+
 void Transformer::init_parameters() {
   for (auto& u : units_) init_unit(*u);
 }
@@ -129,11 +135,12 @@ void Transformer::forward(Stream& s, UnitHooks* hooks) {
   s.aux_loss_sum = 0;
   if (s.tokens.device() != device_) s.tokens = s.tokens.to(device_, MemTag::activations);
   if (s.targets.defined() && s.targets.device() != device_) s.targets = s.targets.to(device_, MemTag::activations);
-  for (auto& m : chain_) {
-    profiler::Scope span(profiler::Category::forward, m->name());
-    if (hooks) hooks->pre_forward(m->unit());
-    m->forward(s);
-    if (hooks) hooks->post_forward(m->unit());
+  for (size_t i = 0; i < chain_.size(); ++i) {
+    Module& m = *chain_[i];
+    profiler::Scope span(profiler::Category::forward, m.name());
+    if (hooks) hooks->pre_forward(m.unit());
+    m.forward(s);
+    if (hooks) hooks->post_forward(m.unit(), s.need_backward && i + 1 == chain_.size());
   }
   if (s.cache) s.cache->pos += s.T;
 }

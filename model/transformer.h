@@ -12,12 +12,14 @@
 namespace zt {
 
 // Called around every module so an engine can gather, free and reduce per unit. The embed
-// unit of a tied model is used twice; post_backward says when a unit's last use is done.
+// unit of a tied model is used twice; post_backward says when a unit's last use is done, and
+// post_forward when this micro-batch's backward starts next (after the chain's last module
+// of a forward with Stream::need_backward), with that module's unit.
 class UnitHooks {
  public:
   virtual ~UnitHooks() = default;
   virtual void pre_forward(Unit&) {}
-  virtual void post_forward(Unit&) {}
+  virtual void post_forward(Unit&, bool backward_next) {}
   virtual void pre_backward(Unit&) {}
   virtual void post_backward(Unit&, bool last_use) {}
 };
@@ -33,6 +35,8 @@ class Transformer {
   std::vector<const Unit*> units() const;
   // The unit of each module in forward order (the embed unit twice when the head is tied).
   std::vector<Unit*> forward_order();
+  // Per module in forward order: whether its backward reads its unit's parameters.
+  std::vector<bool> backward_reads_params() const;
   int64_t num_params() const;
 
   // Fills bound parameters: GPT-2 init (normal(0, std), residual projections std/sqrt(2L),

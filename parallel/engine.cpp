@@ -82,6 +82,7 @@ Engine::Engine(Transformer& model, Communicator& comm, std::unique_ptr<Optimizer
     units_.push_back(std::move(s));
   }
   forward_order_ = model_.forward_order();
+  backward_reads_params_ = model_.backward_reads_params();
   if (stage == 0) {
     // Buckets close from the last unit backwards, the order backward finishes them.
     const int64_t bucket_bytes = static_cast<int64_t>(options.bucket_mb * 1048576.0);
@@ -218,8 +219,21 @@ void Engine::release_params(UnitState& s) {
   s.compute = Tensor();
 }
 
-void Engine::prefetch(const std::vector<Unit*>& order, size_t next) {
-  if (next < order.size()) gather_params(state_of(*order[next]));
+// Starts gathering the unit of the module at `pos` of forward (or backward) order, unless
+// that module's backward reads no parameters.
+void Engine::prefetch(size_t pos, bool backward) {
+  const size_t n = forward_order_.size();
+  if (pos >= n) return;
+  const size_t chain_pos = backward ? n - 1 - pos : pos;
+  if (!backward || backward_reads_params_[chain_pos]) gather_params(state_of(*forward_order_[chain_pos]));
+}
+
+// Stage 3: a unit gathered outside a micro-batch's forward and backward would hold parameters
+// from before the update.
+void Engine::release_gathered_params() {
+  if (params_resident()) return;
+  for (auto& s : units_)
+    if (s->full_params.defined()) release_params(*s);
 }
 
 // ---- hooks -------------------------------------------------------------------------------
@@ -235,12 +249,16 @@ void Engine::pre_forward(Unit& unit) {
   const size_t pos = forward_pos_++;
   if (params_resident()) return refresh_compute(state_of(unit));
   ensure_params(state_of(unit));
-  prefetch(forward_order_, pos + 1);
+  prefetch(pos + 1, /*backward=*/false);
 }
 
-// A unit whose next module is its own (the final norm, then an untied head) stays gathered.
-void Engine::post_forward(Unit& unit) {
-  const bool used_next = forward_pos_ < forward_order_.size() && forward_order_[forward_pos_] == &unit;
+// A unit whose next module is its own stays gathered: the final norm's, for an untied head;
+// and the last module's when backward follows, which starts with it (FSDP likewise keeps the
+// root's parameters from forward to backward). Releasing it there cost an all-gather that
+// nothing could overlap: for a tied GPT-2 the embedding table, a third of gpt2-124m.
+void Engine::post_forward(Unit& unit, bool backward_next) {
+  const bool used_next =
+      backward_next || (forward_pos_ < forward_order_.size() && forward_order_[forward_pos_] == &unit);
   if (!params_resident() && !used_next) release_params(state_of(unit));
 }
 
@@ -249,9 +267,8 @@ void Engine::pre_backward(Unit& unit) {
   UnitState& s = state_of(unit);
   if (params_resident()) refresh_compute(s);
   if (!params_resident()) {
-    ensure_params(s);
-    std::vector<Unit*> backward_order(forward_order_.rbegin(), forward_order_.rend());
-    prefetch(backward_order, pos + 1);
+    if (backward_reads_params_[forward_order_.size() - 1 - pos]) ensure_params(s);
+    prefetch(pos + 1, /*backward=*/true);
   }
   if (!grads_resident() && !s.full_grads.defined()) {
     // On the CPU backward writes over stale gradients (zero_grads): only the padding, which
@@ -270,7 +287,8 @@ void Engine::pre_backward(Unit& unit) {
 void Engine::post_backward(Unit& unit, bool last_use) {
   UnitState& s = state_of(unit);
   const size_t n = forward_order_.size();
-  const bool used_next = backward_pos_ < n && forward_order_[n - 1 - backward_pos_] == &unit;
+  const bool used_next = backward_pos_ < n && forward_order_[n - 1 - backward_pos_] == &unit &&
+                         backward_reads_params_[n - 1 - backward_pos_];
   if (!params_resident() && !used_next) release_params(s);
   if (last_use) unit.zero_stale_grads();  // what this backward did not write (zero_grads)
   if (last_use && (last_micro_batch_ || !grads_resident())) reduce_unit_grads(s);
@@ -379,6 +397,7 @@ void Engine::zero_grads() {
 
 StepStats Engine::step(float lr, float grad_multiplier) {
   finish_reductions();
+  release_gathered_params();  // e.g. kept for a backward that did not come
   for (auto& s : units_) {  // a step without a backward (or a unit without one)
     s->unit->zero_stale_grads();
     if (s->shard_stale) fill(s->shard_grads, 0.f);
@@ -435,6 +454,7 @@ std::vector<std::string> Engine::saved_tensor_names() const {
 }
 
 void Engine::publish_loaded_params() {
+  release_gathered_params();
   publish_params();
   ++params_version_;
 }

@@ -9,7 +9,8 @@
 //   0     | full            | full, all-reduced after backward   | full
 //   1     | full            | full, reduce-scattered to a shard  | shard
 //   2     | full            | shard; full grads live only during a unit's backward
-//   3     | shard; gathered around each use, prefetching the next unit
+//   3     | shard; gathered around each use, prefetching the next unit (kept from the
+//         | forward's last module into backward; not gathered for the embedding's backward)
 //
 // The stage differences live in four decisions, each in one function: whether params are
 // resident (params_resident), whether grads are resident (grads_resident), how gradients are
@@ -108,7 +109,7 @@ class Engine : public UnitHooks {
   void publish_loaded_params();
 
   void pre_forward(Unit& unit) override;
-  void post_forward(Unit& unit) override;
+  void post_forward(Unit& unit, bool backward_next) override;
   void pre_backward(Unit& unit) override;
   void post_backward(Unit& unit, bool last_use) override;
 
@@ -134,9 +135,10 @@ class Engine : public UnitHooks {
   void gather_params(UnitState& s);        // stage 3: start an all-gather into a full buffer
   void ensure_params(UnitState& s);        // stage 3: wait for (or start and wait) the gather
   void release_params(UnitState& s);
-  void refresh_compute(UnitState& s);
-  void run_on_host(const std::function<void()>& fn, bool write_back);      // mixed precision: the compute-dtype copy of full params
-  void prefetch(const std::vector<Unit*>& order, size_t next);
+  void refresh_compute(UnitState& s);  // mixed precision: the compute-dtype copy of full params
+  void run_on_host(const std::function<void()>& fn, bool write_back);
+  void prefetch(size_t pos, bool backward);
+  void release_gathered_params();
   void reduce_unit_grads(UnitState& s);
   void finish_oldest_reduction();
   void finish_reductions();
@@ -162,6 +164,7 @@ class Engine : public UnitHooks {
   std::vector<size_t> bucket_of_unit_;
   size_t unit_index(const UnitState& s) const;
   std::vector<Unit*> forward_order_;
+  std::vector<bool> backward_reads_params_;  // per position of forward_order_
   size_t forward_pos_ = 0, backward_pos_ = 0;
   bool last_micro_batch_ = true;
   int64_t params_version_ = 0;  // bumped whenever the fp32 params change

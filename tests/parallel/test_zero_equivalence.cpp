@@ -6,7 +6,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/config.h"
+#include "launch/train_setup.h"
 #include "model/safetensors.h"
+#include "model/transformer.h"
 #include "tests/support/run_dir.h"
 #include "tests/support/weights.h"
 
@@ -101,8 +104,11 @@ INSTANTIATE_TEST_SUITE_P(Ranks, ZeroEquivalence,
                          });
 
 // One micro-batch per rank per step, so the per-step volumes are the textbook ones:
-// stages 0-2 send 2 Psi (W-1)/W per rank, stage 3 sends 3 Psi (W-1)/W (Psi = parameter bytes),
-// and stage 3 holds a W-th of stage 0's model state.
+// stages 0-2 send 2 Psi (W-1)/W per rank (Psi = parameter bytes). Stage 3 sends Psi (W-1)/W
+// for each of forward's all-gathers and the reduce-scatter, and backward's all-gathers only
+// the blocks: the final unit stays gathered from forward and the embedding's backward reads
+// no parameters (3 Psi (W-1)/W in the textbook, which gathers both). Stage 3 holds a W-th of
+// stage 0's model state.
 TEST(ZeroVolume, CommunicationAndModelStateMatchTheory) {
   TempDir tmp;
   const int W = 2, steps = 4;
@@ -117,11 +123,17 @@ TEST(ZeroVolume, CommunicationAndModelStateMatchTheory) {
     m[stage] = last_metrics(tmp.path() / name);
   }
   const double psi = m[0]["model_state_bytes"]["params"].get<double>();  // padded fp32 parameter bytes
+  Transformer model(model_spec(load_config((tmp.path() / "v3" / "config.yaml").string(), {})));  // vocab resolved
+  double psi_blocks = 0;
+  for (Unit* u : model.units())
+    if (u->name().starts_with("block.")) psi_blocks += static_cast<double>((u->numel() + W - 1) / W * W * 4);
+  ASSERT_GT(psi_blocks, 0);
+  ASSERT_LT(psi_blocks, psi);
   for (int stage = 0; stage <= 3; ++stage) {
     double bytes = 0;
     for (auto& [op, b] : m[stage]["comm_bytes_sent"].items()) bytes += b.get<double>();
     const double per_step = bytes / steps;
-    const double expected = (stage == 3 ? 3.0 : 2.0) * psi * (W - 1) / W;
+    const double expected = (stage == 3 ? 2 * psi + psi_blocks : 2.0 * psi) * (W - 1) / W;
     EXPECT_NEAR(per_step, expected, 0.01 * expected) << "stage " << stage;
   }
   auto total = [](const nlohmann::json& j) {
