@@ -11,6 +11,7 @@
 #include "core/kernels.h"
 #include "launch/train_setup.h"
 #include "model/transformer.h"
+#include "parallel/ring_reduce_scatter.h"
 
 namespace zt {
 
@@ -228,6 +229,12 @@ PlanBytes plan_memory(const PlanInput& in) {
   // params and full grads peak together, not each at its own peak.
   // Stages 2-3: a tied embedding's full grads live from the head's backward to the embedding's.
   const int64_t tied_embed_grads = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
+  // Stages 1-2 on host backends (MPI, Gloo) at W > 1: a reduce-scatter in flight holds two
+  // pieces of our ring (parallel/ring_reduce_scatter.h). At stage 3 they were not part of the
+  // measured peak (gpt2-124m, and the tiny configs of PlanAgainstMeasurement).
+  const int64_t ring_pieces = (in.stage == 1 || in.stage == 2) && W > 1 && !in.cuda
+                                  ? 2 * rounded(std::min(largest / W * (wire_bf16 ? 2 : 4), kRingPieceBytes))
+                                  : 0;
   int64_t gathered = 0, full_grads = wire_bf16 ? largest_grads : grads_window;
   if (!resident_params) {
     const auto units = model.units();
@@ -267,7 +274,7 @@ PlanBytes plan_memory(const PlanInput& in) {
   } else {
     tag(p, MemTag::params) = sum_rounded([&](int64_t n) { return n / W; }) + gathered;
   }
-  int64_t comm = 128;
+  int64_t comm = 128 + ring_pieces;
   switch (in.stage) {
     case 0:
       tag(p, MemTag::grads) = rounded(full * 4);  // one buffer, for contiguous buckets

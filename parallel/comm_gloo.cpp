@@ -9,6 +9,7 @@
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
+#include <gloo/types.h>
 #include <fmt/ranges.h>
 
 #include <gloo/common/error.h>
@@ -22,6 +23,7 @@
 #include "core/cpu/ops.h"
 #include "core/error.h"
 #include "parallel/comm_thread.h"
+#include "parallel/ring_reduce_scatter.h"
 #include "parallel/store.h"
 
 namespace zt {
@@ -46,6 +48,9 @@ class GlooStore : public gloo::rendezvous::Store {
 };
 
 using ReduceFn = void (*)(void*, const void*, const void*, size_t);
+
+// Slots of our ring reduce-scatter's messages: a prefix none of Gloo's collectives uses.
+constexpr uint8_t kRingSlotPrefix = 0x7a;
 
 template <typename T>
 ReduceFn reduce_fn(ReduceOp op) {
@@ -90,17 +95,19 @@ class GlooComm : public ThreadedCommunicator {
                   [=, this]() mutable { allreduce_in_place(buffer, op); });
   }
 
-  // Gloo's options API has no reduce-scatter: all-reduce a copy and keep this rank's chunk.
-  // (It moves about twice the ring reduce-scatter's bytes; the counter reports the ring
-  // volume the engine's formulas use.)
+  // Gloo's options API has no reduce-scatter: our ring over its point-to-point transfers (an
+  // all-reduce of a copy, keeping this rank's chunk, moved twice the bytes).
   WorkPtr reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op) override {
     ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
              "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
     return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
                   [=, this]() mutable {
-                    Tensor tmp = input.clone(MemTag::comm);
-                    allreduce_in_place(tmp, op);
-                    output.copy_from(tmp.view(rank_ * output.numel(), output.shape()));
+                    run("reduce_scatter", [&](uint32_t tag) {
+                      ring_reduce_scatter(output, input, op, rank_, world_,
+                                          [&](const void* send, int to, void* recv, int from, int64_t bytes) {
+                                            sendrecv(tag, send, to, recv, from, bytes);
+                                          });
+                    });
                   });
   }
 
@@ -117,7 +124,10 @@ class GlooComm : public ThreadedCommunicator {
                     gloo::AllgatherOptions opts(context_);
                     opts.setInput(static_cast<char*>(in.raw()), in.nbytes());
                     opts.setOutput(static_cast<char*>(output.raw()), output.nbytes());
-                    run("all_gather", opts, [&] { gloo::allgather(opts); });
+                    run("all_gather", [&](uint32_t tag) {
+                      opts.setTag(tag);
+                      gloo::allgather(opts);
+                    });
                   });
   }
 
@@ -128,7 +138,10 @@ class GlooComm : public ThreadedCommunicator {
                     gloo::BroadcastOptions opts(context_);
                     opts.setOutput(static_cast<char*>(buffer.raw()), buffer.nbytes());
                     opts.setRoot(root);
-                    run("broadcast", opts, [&] { gloo::broadcast(opts); });
+                    run("broadcast", [&](uint32_t tag) {
+                      opts.setTag(tag);
+                      gloo::broadcast(opts);
+                    });
                   });
   }
 
@@ -136,7 +149,10 @@ class GlooComm : public ThreadedCommunicator {
     return submit(CommOp::barrier, 0, [this] {
       if (world_ == 1) return;
       gloo::BarrierOptions opts(context_);
-      run("barrier", opts, [&] { gloo::barrier(opts); });
+      run("barrier", [&](uint32_t tag) {
+        opts.setTag(tag);
+        gloo::barrier(opts);
+      });
     });
   }
 
@@ -166,20 +182,34 @@ class GlooComm : public ThreadedCommunicator {
           ZT_CHECK(false, "gloo reductions need f32, f64 or i32 (or bf16 for sum and avg), got {}",
                    dtype_name(t.dtype()));
       }
-      run("all_reduce", opts, [&] { gloo::allreduce(opts); });
+      run("all_reduce", [&](uint32_t tag) {
+        opts.setTag(tag);
+        gloo::allreduce(opts);
+      });
     }
     if (op == ReduceOp::avg) divide_by_world(t, world_);
   }
 
-  // Runs one Gloo collective under the next tag. When it times out, every rank that waited
-  // checks in through the store under that tag; the ranks that never check in are the ones
-  // the collective waited for.
-  template <class Options, class Fn>
-  void run(const char* op, Options& opts, Fn&& fn) {
+  // One transfer of our ring: `bytes` to rank `to` while as many arrive from rank `from`,
+  // under the collective's tag (its messages between two ranks arrive in order).
+  void sendrecv(uint32_t tag, const void* send, int to, void* recv, int from, int64_t bytes) {
+    const uint64_t slot = gloo::Slot::build(kRingSlotPrefix, tag);
+    auto out = context_->createUnboundBuffer(const_cast<void*>(send), static_cast<size_t>(bytes));
+    auto in = context_->createUnboundBuffer(recv, static_cast<size_t>(bytes));
+    in->recv(from, slot);
+    out->send(to, slot);
+    in->waitRecv(timeout_);
+    out->waitSend(timeout_);
+  }
+
+  // Runs one Gloo collective under the next tag (fn sets it). When it times out, every rank
+  // that waited checks in through the store under that tag; the ranks that never check in
+  // are the ones the collective waited for.
+  template <class Fn>
+  void run(const char* op, Fn&& fn) {
     const uint32_t tag = tag_++;
-    opts.setTag(tag);
     try {
-      fn();
+      fn(tag);
     } catch (const gloo::IoException& e) {
       if (std::string(e.what()).find("Timed out") == std::string::npos) throw;
       fail("gloo: rank {}: {} #{} did not complete within parallel.timeout_s = {} s; {}", rank_, op, tag,

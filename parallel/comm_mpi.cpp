@@ -11,6 +11,7 @@
 #include "core/cpu/ops.h"
 #include "core/error.h"
 #include "parallel/comm_thread.h"
+#include "parallel/ring_reduce_scatter.h"
 
 namespace zt {
 
@@ -88,12 +89,16 @@ class MpiComm : public ThreadedCommunicator {
     require_reducible(input, op);
     ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
              "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
+    // Our ring over MPI_Sendrecv: OpenMPI's MPI_Reduce_scatter_block took 3.5x as long.
     return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
                   [=, this]() mutable {
-                    check(MPI_Reduce_scatter_block(input.raw(), output.raw(), static_cast<int>(output.numel()),
-                                                   mpi_type(input.dtype()), mpi_op(op, input.dtype()), MPI_COMM_WORLD),
-                          "reduce_scatter");
-                    if (op == ReduceOp::avg) divide_by_world(output, world_);
+                    ring_reduce_scatter(output, input, op, rank_, world_,
+                                        [](const void* send, int to, void* recv, int from, int64_t bytes) {
+                                          check(MPI_Sendrecv(send, static_cast<int>(bytes), MPI_BYTE, to, 0, recv,
+                                                             static_cast<int>(bytes), MPI_BYTE, from, 0,
+                                                             MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                                                "reduce_scatter");
+                                        });
                   });
   }
 

@@ -173,6 +173,15 @@ TEST(Launch, ARankThatNeverArrivesFailsItsPeersWithItsNameAfterTheTimeout) {
   EXPECT_LT(s, 60) << r.output;
 }
 
+// Our ring reduce-scatter over Gloo's point-to-point transfers times out like its collectives.
+TEST(CommGloo, AReduceScatterAPeerNeverJoinsFailsNamingIt) {
+  auto r = run_command(zt_launch(2, 29735, "-- '" ZT_COMM_CHECK "' stuck_peer"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("reduce_scatter #0 did not complete within parallel.timeout_s = 2 s; rank(s) 1 never "
+                                  "reached it"))
+      << r.output;
+}
+
 TEST(CommGloo, EveryCollectiveAtWorldSizesOneToFour) {
   for (int world = 1; world <= 4; ++world) {
     auto r = run_command(zt_launch(world, 29730 + world, "-- '" ZT_COMM_CHECK "'"));

@@ -3,9 +3,12 @@
 //   mpirun -np N build/zt_comm_check            (MPI)
 //   zt launch --nproc-per-node N -- build/zt_comm_check   (Gloo)
 //   mpirun -np N build/zt_comm_check staged               (either, through staging buffers)
+//   zt launch --nproc-per-node 2 -- build/zt_comm_check stuck_peer   (a reduce_scatter that
+//       rank 1 never joins: rank 0 must fail it within 2 s, naming rank 1)
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/runtime.h"
@@ -33,9 +36,50 @@ Tensor filled(int r, int64_t n) {
   return t;
 }
 
+// reduce_scatter: chunk `rank` of the reduction of every rank's (W n) buffer, by every op,
+// out of place and in place (the output is the input's own chunk).
+void check_reduce_scatter(Communicator& comm, int64_t n) {
+  const int W = comm.world_size(), rank = comm.rank();
+  for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+    for (bool in_place : {false, true}) {
+      Tensor in = filled(rank, W * n);
+      Tensor out = in_place ? in.view(rank * n, {n}) : Tensor::empty({n}, DType::f32);
+      comm.reduce_scatter(out, in, op)->wait();
+      const char* what = in_place ? "reduce_scatter in place" : "reduce_scatter";
+      for (int64_t i = 0; i < n; ++i) {
+        double want = op == ReduceOp::max ? value(W - 1, rank * n + i) : 0;
+        if (op != ReduceOp::max) {
+          for (int r = 0; r < W; ++r) want += value(r, rank * n + i);
+          if (op == ReduceOp::avg) want /= W;
+        }
+        expect(std::fabs(out.data<float>()[i] - want) <= 1e-5 * want, what, rank, n, i, out.data<float>()[i], want);
+      }
+    }
+  }
+}
+
 }  // namespace
 
+// Rank 1 stays away (then exits) while rank 0 reduce-scatters with a 2 s timeout.
+int stuck_peer() {
+  auto comm = make_gloo_comm(discover_rank(), std::chrono::milliseconds(2000));
+  if (comm->rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(9));
+    return 0;
+  }
+  Tensor in = filled(0, 2 * 1000), out = Tensor::empty({1000}, DType::f32);
+  try {
+    comm->reduce_scatter(out, in)->wait();
+  } catch (const std::exception& e) {
+    std::printf("reduce_scatter failed: %s\n", e.what());
+    return 0;
+  }
+  std::printf("reduce_scatter completed without rank 1\n");
+  return 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "stuck_peer") return stuck_peer();
   // mpirun gives the MPI backend; zt launch (RANK, WORLD_SIZE, MASTER_*) the Gloo backend.
   auto comm = launched_by_mpi() ? make_mpi_comm() : make_gloo_comm(discover_rank());
   // `staged`: the same checks through parallel.backend: staged's copies into staging buffers
@@ -55,14 +99,7 @@ int main(int argc, char** argv) {
         expect(std::fabs(t.data<float>()[i] - want) <= 1e-5 * std::fabs(want), "all_reduce", rank, n, i, t.data<float>()[i], want);
       }
     }
-    // reduce_scatter: chunk `rank` of the sum of every rank's (W n) buffer.
-    Tensor in = filled(rank, W * n), out = Tensor::empty({n}, DType::f32);
-    comm->reduce_scatter(out, in)->wait();
-    for (int64_t i = 0; i < n; ++i) {
-      double want = 0;
-      for (int r = 0; r < W; ++r) want += value(r, rank * n + i);
-      expect(std::fabs(out.data<float>()[i] - want) <= 1e-5 * want, "reduce_scatter", rank, n, i, out.data<float>()[i], want);
-    }
+    check_reduce_scatter(*comm, n);
     // all_gather, out of place and in place.
     for (bool in_place : {false, true}) {
       Tensor gathered = Tensor::zeros({W * n}, DType::f32);
@@ -78,6 +115,8 @@ int main(int argc, char** argv) {
     comm->broadcast(b, W - 1)->wait();
     for (int64_t i = 0; i < n; ++i) expect(b.data<float>()[i] == value(W - 1, i), "broadcast", rank, n, i, b.data<float>()[i], value(W - 1, i));
   }
+  // A buffer that the MPI and Gloo rings send in several pieces (4 MiB each).
+  check_reduce_scatter(*comm, (1 << 20) + 5);
   // bf16 sums (precision.reduce: bf16): values with few significant bits, so every partial
   // sum is exact in bf16 whatever order a backend adds in, and the result must be exact.
   auto bf16_value = [](int r, int64_t i) { return 0.25f * static_cast<float>(r + 1) + static_cast<float>(i % 16); };
