@@ -120,7 +120,12 @@ class GlooComm : public ThreadedCommunicator {
                       if (output.raw() != input.raw()) output.copy_from(input);
                       return;
                     }
-                    Tensor in = input.clone(MemTag::comm);  // gloo's input must not alias the output
+                    // Gloo's input must not alias its output: copy it when it does (stages 1-2
+                    // publish updated params in place; stage 3 gathers from a separate shard).
+                    const char* in_begin = static_cast<const char*>(input.raw());
+                    const char* out_begin = static_cast<const char*>(output.raw());
+                    const bool aliases = in_begin < out_begin + output.nbytes() && out_begin < in_begin + input.nbytes();
+                    Tensor in = aliases ? input.clone(MemTag::comm) : input;
                     gloo::AllgatherOptions opts(context_);
                     opts.setInput(static_cast<char*>(in.raw()), in.nbytes());
                     opts.setOutput(static_cast<char*>(output.raw()), output.nbytes());
