@@ -95,8 +95,8 @@ class GlooComm : public ThreadedCommunicator {
                   [=, this]() mutable { allreduce_in_place(buffer, op); });
   }
 
-  // Gloo's options API has no reduce-scatter: our ring over its point-to-point transfers (an
-  // all-reduce of a copy, keeping this rank's chunk, moved twice the bytes).
+  // Gloo's options API has no reduce-scatter: our ring over its point-to-point transfers
+  // (all-reducing a copy and keeping this rank's chunk would move twice the bytes).
   WorkPtr reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op) override {
     ZT_CHECK(input.numel() == output.numel() * world_ && input.dtype() == output.dtype(),
              "reduce_scatter: input {} output {} world {}", input.shape_str(), output.shape_str(), world_);
