@@ -7,6 +7,7 @@
 //       rank 1 never joins: rank 0 must fail it within 2 s, naming rank 1)
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,11 +37,11 @@ Tensor filled(int r, int64_t n) {
   return t;
 }
 
-// reduce_scatter: chunk `rank` of the reduction of every rank's (W n) buffer, by every op,
+// reduce_scatter: chunk `rank` of the reduction of every rank's (W n) buffer, by each op,
 // out of place and in place (the output is the input's own chunk).
-void check_reduce_scatter(Communicator& comm, int64_t n) {
+void check_reduce_scatter(Communicator& comm, int64_t n, std::initializer_list<ReduceOp> ops) {
   const int W = comm.world_size(), rank = comm.rank();
-  for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+  for (ReduceOp op : ops) {
     for (bool in_place : {false, true}) {
       Tensor in = filled(rank, W * n);
       Tensor out = in_place ? in.view(rank * n, {n}) : Tensor::empty({n}, DType::f32);
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
         expect(std::fabs(t.data<float>()[i] - want) <= 1e-5 * std::fabs(want), "all_reduce", rank, n, i, t.data<float>()[i], want);
       }
     }
-    check_reduce_scatter(*comm, n);
+    check_reduce_scatter(*comm, n, {ReduceOp::sum, ReduceOp::avg, ReduceOp::max});
     // all_gather, out of place and in place.
     for (bool in_place : {false, true}) {
       Tensor gathered = Tensor::zeros({W * n}, DType::f32);
@@ -115,8 +116,8 @@ int main(int argc, char** argv) {
     comm->broadcast(b, W - 1)->wait();
     for (int64_t i = 0; i < n; ++i) expect(b.data<float>()[i] == value(W - 1, i), "broadcast", rank, n, i, b.data<float>()[i], value(W - 1, i));
   }
-  // A buffer that the MPI and Gloo rings send in several pieces (4 MiB each).
-  check_reduce_scatter(*comm, (1 << 20) + 5);
+  // A buffer that the MPI and Gloo rings send in two pieces (4 MiB, then 20 bytes).
+  check_reduce_scatter(*comm, (1 << 20) + 5, {ReduceOp::sum});
   // bf16 sums (precision.reduce: bf16): values with few significant bits, so every partial
   // sum is exact in bf16 whatever order a backend adds in, and the result must be exact.
   auto bf16_value = [](int r, int64_t i) { return 0.25f * static_cast<float>(r + 1) + static_cast<float>(i % 16); };
