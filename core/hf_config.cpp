@@ -25,7 +25,17 @@ struct HfArch {
 constexpr HfArch kArchs[] = {{"gpt2", "GPT2LMHeadModel", ModelFamily::gpt2},
                              {"llama", "LlamaForCausalLM", ModelFamily::llama},
                              {"mistral", "MistralForCausalLM", ModelFamily::llama},
-                             {"qwen2", "Qwen2ForCausalLM", ModelFamily::llama}};
+                             {"qwen2", "Qwen2ForCausalLM", ModelFamily::llama},
+                             {"mixtral", "MixtralForCausalLM", ModelFamily::llama},
+                             {"qwen2_moe", "Qwen2MoeForCausalLM", ModelFamily::llama}};
+
+const HfArch& arch_named(std::string_view model_type) {
+  for (const HfArch& a : kArchs)
+    if (model_type == a.model_type) return a;
+  fail("no Hugging Face architecture for model_type {}", model_type);
+}
+bool is(const HfArch& a, std::string_view model_type) { return model_type == a.model_type; }
+bool is_moe(const HfArch& a) { return is(a, "mixtral") || is(a, "qwen2_moe"); }
 
 std::string arch_list(const char* HfArch::*field) {
   std::string s;
@@ -33,14 +43,21 @@ std::string arch_list(const char* HfArch::*field) {
   return s;
 }
 
-// A model key's bounds, read from the schema (ModelConfig::visit) so that both stay one list.
+// A model key's bounds ("n_layer", "moe.n_experts"), read from the schema (ModelConfig::visit)
+// so that both stay one list.
 struct BoundsOf {
   std::string key;
   Bounds bounds;
   template <class T> void operator()(const char* k, T&, Bounds b = {}) {
     if (key == k) bounds = b;
   }
-  template <class S> void section(const char*, S&) {}
+  template <class S> void section(const char* k, S& s) {
+    const std::string prefix = std::string(k) + ".";
+    if (!key.starts_with(prefix)) return;
+    BoundsOf sub{key.substr(prefix.size()), {}};
+    s.visit(sub);
+    bounds = sub.bounds;
+  }
 };
 
 // Reads fields of one config.json; every error names the file and the field.
@@ -231,28 +248,30 @@ void fill_llama(ModelConfig& m, const HfJson& h, const HfArch& arch, Filler& fil
   if (h.text("hidden_act", "silu") != "silu") h.unsupported("hidden_act", "the llama family's MLP is SwiGLU (silu)");
   if (h.flag("mlp_bias", false)) h.unsupported("mlp_bias", "the llama family's MLP has no biases");
   check_rope(h);
+  const bool mixtral = is(arch, "mixtral"), qwen2_moe = is(arch, "qwen2_moe");
   const int64_t d = h.count("hidden_size", "d_model"), heads = h.count("num_attention_heads", "n_head");
   const int64_t max_pos = h.count("max_position_embeddings", "max_seq_len");
   if (h.has("head_dim") && d % heads == 0 && h.count("head_dim", "d_model") != d / heads)
     h.unsupported("head_dim", fmt::format("heads are hidden_size / num_attention_heads = {} wide", d / heads));
   // A window narrower than the context changes attention; one as wide is full attention.
-  const bool window_on = std::string(arch.model_type) == "qwen2" ? h.flag("use_sliding_window", false)
-                                                                 : h.has("sliding_window");
+  const bool window_on = is(arch, "qwen2") || qwen2_moe ? h.flag("use_sliding_window", false) : h.has("sliding_window");
   if (window_on && h.has("sliding_window") && h.count("sliding_window", "max_seq_len") < max_pos)
     h.unsupported("sliding_window", fmt::format("attention is full-context (max_position_embeddings {})", max_pos));
   bool bias = false;
   std::string bias_from = std::string(arch.model_type) + ": no attention biases";
-  if (std::string(arch.model_type) == "qwen2") {
+  if (is(arch, "qwen2") || qwen2_moe) {
     bias = true;
-    bias_from = "qwen2: q/k/v biases";
-  } else if (std::string(arch.model_type) == "llama") {
+    bias_from = std::string(arch.model_type) + ": q/k/v biases";
+  } else if (is(arch, "llama")) {
     if (h.flag("attention_bias", false))
       h.unsupported("attention_bias", "Llama's attention_bias also gives o_proj a bias; the llama family has q/k/v "
                                       "biases only (Qwen2's layout: model_type qwen2)");
     bias_from = "attention_bias";
   }
   fill("d_model", m.d_model, d, "hidden_size");
-  fill("d_ff", m.d_ff, h.count("intermediate_size", "d_ff"), "intermediate_size");
+  // Qwen2-MoE's experts are moe_intermediate_size wide (its dense blocks: below).
+  const char* ff = qwen2_moe ? "moe_intermediate_size" : "intermediate_size";
+  fill("d_ff", m.d_ff, h.count(ff, "d_ff"), ff);
   fill("n_layer", m.n_layer, h.count("num_hidden_layers", "n_layer"), "num_hidden_layers");
   fill("n_head", m.n_head, heads, "num_attention_heads");
   if (h.has("num_key_value_heads"))
@@ -260,8 +279,9 @@ void fill_llama(ModelConfig& m, const HfJson& h, const HfArch& arch, Filler& fil
   else
     fill("n_kv_head", m.n_kv_head, heads, "num_key_value_heads null: num_attention_heads");
   fill("max_seq_len", m.max_seq_len, max_pos, "max_position_embeddings");
-  fill("norm_eps", m.norm_eps, h.number("rms_norm_eps", 1e-6), "rms_norm_eps");
-  double theta = h.number("rope_theta", 10000);
+  // transformers' defaults where config.json leaves a field out.
+  fill("norm_eps", m.norm_eps, h.number("rms_norm_eps", mixtral ? 1e-5 : 1e-6), "rms_norm_eps");
+  double theta = h.number("rope_theta", mixtral ? 1e6 : 10000);
   if (h.has("rope_parameters") && h.at("rope_parameters").contains("rope_theta")) {
     const json& t = h.at("rope_parameters")["rope_theta"];
     if (!t.is_number() || !(t.get<double>() > 0)) h.unsupported("rope_parameters", "rope_theta must be a positive number");
@@ -270,6 +290,71 @@ void fill_llama(ModelConfig& m, const HfJson& h, const HfArch& arch, Filler& fil
   fill("rope_theta", m.rope_theta, theta, "rope_theta");
   fill("tie_embeddings", m.tie_embeddings, h.flag("tie_word_embeddings", false), "tie_word_embeddings");
   fill("attn_bias", m.attn_bias, bias, bias_from);
+}
+
+// The model.moe keys of a Mixtral (every block MoE, no shared experts, top-k weights
+// renormalized) or Qwen2-MoE (shared experts behind a sigmoid gate; dense blocks where
+// mlp_only_layers and decoder_sparse_step say) config.json.
+void fill_moe(ModelConfig& m, const HfJson& h, const HfArch& arch, Filler& fill, const KeySource& set_at) {
+  MoeConfig& moe = m.moe;
+  const bool mixtral = is(arch, "mixtral");
+  fill("moe.n_experts", moe.n_experts, h.count(mixtral ? "num_local_experts" : "num_experts", "moe.n_experts"),
+       mixtral ? "num_local_experts" : "num_experts");
+  fill("moe.top_k", moe.top_k, h.count("num_experts_per_tok", "moe.top_k"), "num_experts_per_tok");
+  // A training choice rather than the architecture: the input's own value wins.
+  if (!set_at("model.moe.aux_loss_coef") && h.has("router_aux_loss_coef")) {
+    const json& v = h.at("router_aux_loss_coef");
+    if (!v.is_number() || v.get<double>() < 0) h.unsupported("router_aux_loss_coef", "expected a number >= 0");
+    fill("moe.aux_loss_coef", moe.aux_loss_coef, v.get<double>(), "router_aux_loss_coef");
+  }
+  if (mixtral) {
+    if (h.has("router_jitter_noise") && h.at("router_jitter_noise") != 0)
+      h.unsupported("router_jitter_noise", "the router adds no noise");
+    fill("moe.n_shared_experts", moe.n_shared_experts, int64_t{0}, "mixtral: no shared experts");
+    fill("moe.norm_topk_prob", moe.norm_topk_prob, true, "mixtral: top-k weights renormalized");
+    fill("moe.every_n_layers", moe.every_n_layers, int64_t{1}, "mixtral: every block is MoE");
+    return;
+  }
+  const int64_t F = h.count("moe_intermediate_size", "d_ff");
+  const int64_t shared = h.has("shared_expert_intermediate_size") ? h.count("shared_expert_intermediate_size", "d_ff") : 0;
+  if (shared == 0 || shared % F != 0 || shared / F > 64)
+    h.unsupported("shared_expert_intermediate_size",
+                  fmt::format("the shared experts are 1 to 64 experts of moe_intermediate_size {} (model.moe.n_shared_experts)", F));
+  fill("moe.n_shared_experts", moe.n_shared_experts, shared / F, "shared_expert_intermediate_size / moe_intermediate_size");
+  fill("moe.norm_topk_prob", moe.norm_topk_prob, h.flag("norm_topk_prob", false), "norm_topk_prob");
+  // Block l is MoE unless l is in mlp_only_layers or (l + 1) % decoder_sparse_step != 0; ours
+  // are the blocks with l % every_n_layers == 0.
+  const int64_t L = h.count("num_hidden_layers", "n_layer"), step = h.has("decoder_sparse_step") ? h.count("decoder_sparse_step", "n_layer") : 1;
+  // Which field makes each block dense (nullptr: an MoE block).
+  std::vector<const char*> dense_by(static_cast<size_t>(L), nullptr);
+  if (h.has("mlp_only_layers")) {
+    const json& list = h.at("mlp_only_layers");
+    if (!list.is_array()) h.unsupported("mlp_only_layers", "expected a list of block indices");
+    for (const json& l : list) {
+      if (!l.is_number_integer() || l.get<int64_t>() < 0 || l.get<int64_t>() >= L)
+        h.unsupported("mlp_only_layers", fmt::format("expected block indices below num_hidden_layers {}", L));
+      dense_by[static_cast<size_t>(l.get<int64_t>())] = "mlp_only_layers";
+    }
+  }
+  for (int64_t l = 0; l < L; ++l)
+    if (!dense_by[static_cast<size_t>(l)] && (l + 1) % step != 0) dense_by[static_cast<size_t>(l)] = "decoder_sparse_step";
+  int64_t n = L;  // the first MoE block after block 0 sets the period
+  for (int64_t l = 1; l < L; ++l)
+    if (!dense_by[static_cast<size_t>(l)]) {
+      n = l;
+      break;
+    }
+  for (int64_t l = 0; l < L; ++l)
+    if ((dense_by[static_cast<size_t>(l)] != nullptr) != (l % n != 0))
+      h.unsupported(dense_by[static_cast<size_t>(l)] ? dense_by[static_cast<size_t>(l)]
+                    : h.has("mlp_only_layers")       ? "mlp_only_layers"
+                                                     : "decoder_sparse_step",
+                    fmt::format("the MoE blocks must be 0, k, 2k, ... for some k (model.moe.every_n_layers); block {} "
+                                "is {} here", l, dense_by[static_cast<size_t>(l)] ? "dense" : "MoE"));
+  fill("moe.every_n_layers", moe.every_n_layers, n, "mlp_only_layers and decoder_sparse_step");
+  if (n > 1 && h.count("intermediate_size", "d_ff") != F)
+    h.unsupported("intermediate_size", fmt::format("dense blocks are as wide as the experts (model.d_ff, "
+                                                   "moe_intermediate_size {})", F));
 }
 
 }  // namespace
@@ -294,7 +379,7 @@ std::map<std::string, std::string> fill_from_hf_config(Config& c, const std::str
   fill("family", m.family, arch.family, h.has("model_type") ? "model_type" : "architectures");
   // Keys HF's config.json cannot describe: the directory's weights lack their tensors.
   for (auto [key, on] : {std::pair{"model.attn_gate", m.attn_gate}, std::pair{"model.worker_interval", m.worker_interval > 0},
-                         std::pair{"model.moe.n_experts", m.moe.n_experts > 0}})
+                         std::pair{"model.moe.n_experts", m.moe.n_experts > 0 && !is_moe(arch)}})
     if (on)
       fail("{}: {} is set, but {} describes a standard {} without it (its weights have no such tensors)",
            set_at(key).value_or(key), key, h.path(), arch.architecture);
@@ -302,6 +387,7 @@ std::map<std::string, std::string> fill_from_hf_config(Config& c, const std::str
     fill_gpt2(m, h, fill);
   else
     fill_llama(m, h, arch, fill);
+  if (is_moe(arch)) fill_moe(m, h, arch, fill, set_at);
   fill("vocab_size", m.vocab_size, h.count("vocab_size", "vocab_size"), "vocab_size");
 
   std::map<std::string, std::string> filled = std::move(fill.filled());
@@ -342,12 +428,26 @@ std::string hf_config_text(const ModelConfig& m, const HfSpecialTokens& special)
   if (m.worker_interval > 0)
     fail("model.worker_interval: Hugging Face transformers has no WorkerTransformer; export to a single .safetensors file "
          "instead");
-  // The weights use Mixtral / Qwen2-MoE names; their config.json is not written yet.
-  if (m.moe.n_experts > 0)
-    fail("model.moe.n_experts: a Hugging Face directory of an MoE model is not supported yet; export to a single "
-         ".safetensors file (Mixtral or Qwen2-MoE tensor names) instead");
-  const bool qwen2 = m.family == ModelFamily::llama && *m.attn_bias;  // q/k/v biases: Qwen2's layout
-  const HfArch& arch = m.family == ModelFamily::gpt2 ? kArchs[0] : qwen2 ? kArchs[3] : kArchs[1];
+  const bool bias = m.family == ModelFamily::llama && *m.attn_bias;  // q/k/v biases: Qwen2's layout
+  const bool moe = m.moe.n_experts > 0, shared = m.moe.n_shared_experts > 0;
+  // An MoE model's weights carry Mixtral's names without shared experts and Qwen2-MoE's with
+  // them: each architecture's config.json must then describe the rest of the model too.
+  if (moe && !shared) {
+    const char* why = *m.attn_bias ? "model.attn_bias: Mixtral's attention has no biases"
+                      : !m.moe.norm_topk_prob ? "model.moe.norm_topk_prob: Mixtral always renormalizes the top-k weights"
+                      : m.moe.every_n_layers != 1 ? "model.moe.every_n_layers: every Mixtral block is MoE"
+                                                  : nullptr;
+    if (why)
+      fail("{}; an MoE model without shared experts is written as Mixtral (set model.moe.n_shared_experts and "
+           "model.attn_bias: true for Qwen2-MoE, or export to a single .safetensors file)", why);
+  }
+  if (moe && shared && !*m.attn_bias)
+    fail("model.attn_bias: an MoE model with shared experts is written as Qwen2-MoE, whose attention has q/k/v "
+         "biases; set model.attn_bias: true, or export to a single .safetensors file");
+  const HfArch& arch = arch_named(m.family == ModelFamily::gpt2 ? "gpt2"
+                                  : moe                        ? (shared ? "qwen2_moe" : "mixtral")
+                                  : bias                       ? "qwen2"
+                                                               : "llama");
   nlohmann::ordered_json j;
   j["architectures"] = {arch.architecture};
   j["model_type"] = arch.model_type;
@@ -372,10 +472,33 @@ std::string hf_config_text(const ModelConfig& m, const HfSpecialTokens& special)
     j["rms_norm_eps"] = m.norm_eps;
     j["rope_theta"] = m.rope_theta;
     j["rope_scaling"] = nullptr;
-    if (qwen2)
+    if (is(arch, "qwen2") || is(arch, "qwen2_moe"))
       j["use_sliding_window"] = false;
+    else if (is(arch, "mixtral"))
+      j["sliding_window"] = nullptr;
     else
       j["attention_bias"] = false;
+    if (is(arch, "mixtral")) {
+      j["num_local_experts"] = m.moe.n_experts;
+      j["num_experts_per_tok"] = m.moe.top_k;
+      j["router_aux_loss_coef"] = m.moe.aux_loss_coef;
+      j["router_jitter_noise"] = 0.0;
+      j["output_router_logits"] = false;
+    } else if (is(arch, "qwen2_moe")) {
+      j["num_experts"] = m.moe.n_experts;
+      j["num_experts_per_tok"] = m.moe.top_k;
+      j["moe_intermediate_size"] = m.d_ff;
+      j["shared_expert_intermediate_size"] = m.moe.n_shared_experts * m.d_ff;
+      j["norm_topk_prob"] = m.moe.norm_topk_prob;
+      // Ours are the blocks l % every_n_layers == 0; Qwen2-MoE's step counts from l + 1, so
+      // the dense blocks are listed instead.
+      j["decoder_sparse_step"] = 1;
+      j["mlp_only_layers"] = nlohmann::json::array();
+      for (int64_t l = 0; l < m.n_layer; ++l)
+        if (l % m.moe.every_n_layers != 0) j["mlp_only_layers"].push_back(l);
+      j["router_aux_loss_coef"] = m.moe.aux_loss_coef;
+      j["output_router_logits"] = false;
+    }
   }
   j["tie_word_embeddings"] = *m.tie_embeddings;
   j["initializer_range"] = m.init_std;

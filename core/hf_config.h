@@ -1,8 +1,10 @@
 // Hugging Face config.json and the model section: which config.json field holds each model
-// key, for GPT2LMHeadModel and the llama-style LlamaForCausalLM, MistralForCausalLM and
-// Qwen2ForCausalLM (q/k/v biases). What the model keys cannot describe (RoPE scaling, a
-// sliding window in use, another activation, o_proj or MLP biases, another model type) is an
-// error naming the config.json field, never ignored.
+// key, for GPT2LMHeadModel, the llama-style LlamaForCausalLM, MistralForCausalLM and
+// Qwen2ForCausalLM (q/k/v biases), and the Mixture of Experts MixtralForCausalLM and
+// Qwen2MoeForCausalLM (shared experts, q/k/v biases). What the model keys cannot describe
+// (RoPE scaling, a sliding window in use, another activation, o_proj or MLP biases, router
+// noise, MoE blocks at other than every k-th block, another model type) is an error naming the
+// config.json field, never ignored.
 #pragma once
 #include <functional>
 #include <map>
@@ -38,8 +40,11 @@ struct HfSpecialTokens {
 HfSpecialTokens hf_special_tokens(const std::string& dir);
 
 // config.json for a resolved model section: architectures, model_type, the family's fields,
-// torch_dtype float32, and bos/eos ids when known. Keys HF cannot express (model.attn_gate,
-// model.worker_interval) are errors naming the key.
+// torch_dtype float32, and bos/eos ids when known. An MoE model is Mixtral without shared
+// experts and Qwen2-MoE with them. Keys HF cannot express (model.attn_gate,
+// model.worker_interval, and what the MoE architecture cannot: Mixtral's attention biases, its
+// top-k weights not renormalized, dense blocks; Qwen2-MoE without q/k/v biases) are errors
+// naming the key.
 std::string hf_config_text(const ModelConfig& model, const HfSpecialTokens& special = {});
 
 }  // namespace zt

@@ -87,7 +87,10 @@ INSTANTIATE_TEST_SUITE_P(
     Families, HfExport,
     ::testing::Values(Family{"gpt2", "configs/test-tiny-gpt2.yaml", "gpt2"},
                       Family{"llama", "configs/test-tiny-llama.yaml --set model.attn_bias=false", "llama"},
-                      Family{"qwen2", "configs/test-tiny-llama.yaml", "qwen2"}),
+                      Family{"qwen2", "configs/test-tiny-llama.yaml", "qwen2"},
+                      Family{"mixtral", "configs/test-tiny-moe.yaml --set model.moe.n_shared_experts=0", "mixtral"},
+                      Family{"qwen2_moe", "configs/test-tiny-moe.yaml --set model.attn_bias=true --set model.moe.every_n_layers=2",
+                             "qwen2_moe"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // The parameter count `zt plan` prints for a config.

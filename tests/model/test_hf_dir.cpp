@@ -54,7 +54,9 @@ void write_json(const fs::path& p, const nlohmann::json& j) { std::ofstream(p) <
 const char* kData = "data:\n  train: data/tinyshakespeare.txt\n  seq_len: 4\n";
 
 // Source models of each kind the export writes: GPT2LMHeadModel, LlamaForCausalLM (GQA,
-// untied head, other norm_eps and rope_theta), Qwen2ForCausalLM (q/k/v biases, tied head).
+// untied head, other norm_eps and rope_theta), Qwen2ForCausalLM (q/k/v biases, tied head),
+// MixtralForCausalLM (MoE in every block) and Qwen2MoeForCausalLM (shared experts, top-k
+// weights not renormalized, a dense middle block).
 const char* kSources[] = {
     "model:\n  family: gpt2\n  n_layer: 2\n  n_head: 2\n  d_model: 8\n  d_ff: 12\n  vocab_size: 11\n"
     "  max_seq_len: 6\n",
@@ -62,6 +64,12 @@ const char* kSources[] = {
     "  vocab_size: 13\n  max_seq_len: 8\n  norm_eps: 1.0e-6\n  rope_theta: 500000\n",
     "model:\n  family: llama\n  n_layer: 1\n  n_head: 2\n  n_kv_head: 1\n  d_model: 8\n  d_ff: 16\n"
     "  vocab_size: 9\n  max_seq_len: 4\n  attn_bias: true\n  tie_embeddings: true\n",
+    "model:\n  family: llama\n  n_layer: 2\n  n_head: 2\n  n_kv_head: 1\n  d_model: 8\n  d_ff: 12\n"
+    "  vocab_size: 10\n  max_seq_len: 4\n  rope_theta: 1000000\n  moe:\n    n_experts: 4\n    top_k: 2\n"
+    "    aux_loss_coef: 0.02\n",
+    "model:\n  family: llama\n  n_layer: 3\n  n_head: 2\n  d_model: 8\n  d_ff: 6\n  vocab_size: 9\n"
+    "  max_seq_len: 4\n  attn_bias: true\n  tie_embeddings: true\n  moe:\n    n_experts: 3\n    top_k: 2\n"
+    "    n_shared_experts: 2\n    norm_topk_prob: false\n    every_n_layers: 2\n    aux_loss_coef: 0.001\n",
 };
 
 // The model `yaml` describes, exported to DIR with a shard limit small enough to shard it.
@@ -250,6 +258,61 @@ TEST(HfDir, UnsupportedConfigJsonFieldsAreRefusedByName) {
               HasSubstr("holds no config.json"));
 }
 
+// Mixtral and Qwen2-MoE: the model.moe keys from config.json (Qwen2-MoE's dense blocks from
+// mlp_only_layers or decoder_sparse_step, Mixtral's defaults where fields are left out), and
+// what the keys cannot describe refused by its field.
+TEST(HfDir, MoeConfigJsonFillsTheMoeKeysAndRefusesWhatTheyCannotDescribe) {
+  TempDir tmp;
+  const fs::path mixtral = tmp.path() / "mixtral", qwen = tmp.path() / "qwen2_moe";
+  export_source(kSources[3], mixtral);
+  export_source(kSources[4], qwen);
+  auto parse = [&](const fs::path& dir, const std::string& extra = "") {
+    return parse_config("model:\n  init_from: " + dir.string() + "\n" + extra + kData, "cfg.yaml");
+  };
+  auto with = [&](const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
+    const nlohmann::json original = read_json(dir / "config.json");
+    nlohmann::json j = original;
+    edit(j);
+    write_json(dir / "config.json", j);
+    std::string e = error_of([&] { parse(dir); });
+    write_json(dir / "config.json", original);
+    return e;
+  };
+  EXPECT_EQ(read_json(qwen / "config.json")["mlp_only_layers"], nlohmann::json::array({1}));
+  // Fields left out take transformers' defaults: Mixtral's rms_norm_eps 1e-5 and rope_theta 1e6.
+  nlohmann::json j = read_json(mixtral / "config.json");
+  j.erase("rms_norm_eps");
+  j.erase("rope_theta");
+  j.erase("router_aux_loss_coef");
+  write_json(mixtral / "config.json", j);
+  Config c = parse(mixtral);
+  EXPECT_EQ(c.model.norm_eps, 1e-5);
+  EXPECT_EQ(c.model.rope_theta, 1e6);
+  EXPECT_EQ(c.model.moe.aux_loss_coef, MoeConfig().aux_loss_coef);
+  EXPECT_EQ(c.model.moe.n_experts, 4);
+  // The input's aux_loss_coef wins (a training choice); an architecture key must agree.
+  EXPECT_EQ(parse(qwen, "  moe:\n    aux_loss_coef: 0.5\n").model.moe.aux_loss_coef, 0.5);
+  EXPECT_THAT(error_of([&] { parse(qwen, "  moe:\n    top_k: 1\n"); }),
+              HasSubstr("model.moe.top_k: cfg.yaml:4 says 1, " + (qwen / "config.json").string() +
+                        " (num_experts_per_tok) says 2"));
+  // Qwen2-MoE's decoder_sparse_step counts from block 1: step 2 makes blocks 1, 3, ... MoE,
+  // which no every_n_layers gives (ours start at block 0).
+  EXPECT_THAT(with(qwen, [](auto& j) { j["mlp_only_layers"] = nlohmann::json::array(); j["decoder_sparse_step"] = 2; }),
+              HasSubstr("decoder_sparse_step 2 is not supported"));
+  EXPECT_THAT(with(qwen, [](auto& j) { j["mlp_only_layers"] = {0}; }), HasSubstr("mlp_only_layers [0] is not supported"));
+  EXPECT_THAT(with(qwen, [](auto& j) { j["mlp_only_layers"] = {7}; }), HasSubstr("below num_hidden_layers 3"));
+  EXPECT_THAT(with(qwen, [](auto& j) { j["intermediate_size"] = 20; }), HasSubstr("intermediate_size 20 is not supported"));
+  EXPECT_THAT(with(qwen, [](auto& j) { j["shared_expert_intermediate_size"] = 7; }),
+              HasSubstr("shared_expert_intermediate_size 7 is not supported"));
+  EXPECT_THAT(with(qwen, [](auto& j) { j["shared_expert_intermediate_size"] = 0; }),
+              HasSubstr("shared_expert_intermediate_size"));
+  EXPECT_THAT(with(mixtral, [](auto& j) { j["router_jitter_noise"] = 0.1; }), HasSubstr("router_jitter_noise 0.1"));
+  EXPECT_THAT(with(mixtral, [](auto& j) { j.erase("num_local_experts"); }), HasSubstr("num_local_experts is missing"));
+  EXPECT_THAT(with(mixtral, [](auto& j) { j["num_local_experts"] = 5000; }), HasSubstr("model.moe.n_experts's limit"));
+  // Every block MoE with every_n_layers 1: mlp_only_layers empty; only block 0 MoE: period n_layer.
+  EXPECT_EQ(with(qwen, [](auto& j) { j["mlp_only_layers"] = {1, 2}; }), "(no error)");
+}
+
 TEST(HfDir, Gpt2ConfigJsonDefaultsAndRefusals) {
   TempDir tmp;
   const fs::path dir = tmp.path() / "hf";
@@ -305,6 +368,17 @@ TEST(HfDir, ExportRefusesWhatTransformersCannotExpressAndLeavesNothing) {
   EXPECT_THAT(error_of([&] { hf_config_text(c.model); }), HasSubstr("model.attn_gate"));
   c = parse_config(std::string(kSources[1]) + "  worker_interval: 2\n" + kData, "cfg.yaml");
   EXPECT_THAT(error_of([&] { hf_config_text(c.model); }), HasSubstr("model.worker_interval"));
+  // MoE without shared experts is written as Mixtral, with them as Qwen2-MoE: what either
+  // cannot describe is refused naming the key.
+  for (auto [extra, key] : {std::pair{"  attn_bias: true\n", "model.attn_bias: Mixtral"},
+                            std::pair{"  moe:\n    n_experts: 4\n    norm_topk_prob: false\n", "model.moe.norm_topk_prob"},
+                            std::pair{"  moe:\n    n_experts: 4\n    every_n_layers: 2\n", "model.moe.every_n_layers"}}) {
+    const std::string base = std::string(extra).starts_with("  moe") ? std::string(kSources[1]) : std::string(kSources[3]);
+    c = parse_config(base + extra + kData, "cfg.yaml");
+    EXPECT_THAT(error_of([&] { hf_config_text(c.model); }), HasSubstr(key)) << extra;
+  }
+  c = parse_config(std::string(kSources[4]) + kData, "cfg.yaml", {"model.attn_bias=false"});
+  EXPECT_THAT(error_of([&] { hf_config_text(c.model); }), HasSubstr("model.attn_bias: an MoE model with shared experts"));
 
   TempDir tmp;
   c = parse_config(std::string(kSources[0]) + kData, "cfg.yaml");

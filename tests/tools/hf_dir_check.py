@@ -30,7 +30,24 @@ REQUIRED = {
               "rms_norm_eps", "rope_theta", "tie_word_embeddings", "attention_bias"],
 }
 REQUIRED["qwen2"] = [k for k in REQUIRED["llama"] if k != "attention_bias"] + ["use_sliding_window"]
-ARCHITECTURE = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+REQUIRED["mixtral"] = [k for k in REQUIRED["llama"] if k != "attention_bias"] + [
+    "sliding_window", "num_local_experts", "num_experts_per_tok", "router_aux_loss_coef", "router_jitter_noise"]
+REQUIRED["qwen2_moe"] = REQUIRED["qwen2"] + [
+    "num_experts", "num_experts_per_tok", "moe_intermediate_size", "shared_expert_intermediate_size",
+    "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers", "router_aux_loss_coef"]
+ARCHITECTURE = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                "mixtral": "MixtralForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM"}
+CONFIG_CLASS = {"gpt2": "GPT2Config", "llama": "LlamaConfig", "qwen2": "Qwen2Config",
+                "mixtral": "MixtralConfig", "qwen2_moe": "Qwen2MoeConfig"}
+
+
+def sparse_layer(c, i):
+    """Whether block i runs a sparse MoE block, as modeling_mixtral / modeling_qwen2_moe decide."""
+    if c["model_type"] == "mixtral":
+        return True
+    if c["model_type"] == "qwen2_moe":
+        return i not in c["mlp_only_layers"] and c["num_experts"] > 0 and (i + 1) % c["decoder_sparse_step"] == 0
+    return False
 
 
 def expected_shapes(c):
@@ -61,10 +78,26 @@ def expected_shapes(c):
             out.update({p + "input_layernorm.weight": [C],
                         p + "self_attn.q_proj.weight": [H * D, C], p + "self_attn.k_proj.weight": [KV * D, C],
                         p + "self_attn.v_proj.weight": [KV * D, C], p + "self_attn.o_proj.weight": [C, H * D],
-                        p + "post_attention_layernorm.weight": [C],
-                        p + "mlp.gate_proj.weight": [F, C], p + "mlp.up_proj.weight": [F, C],
-                        p + "mlp.down_proj.weight": [C, F]})
-            if t == "qwen2":
+                        p + "post_attention_layernorm.weight": [C]})
+            if t == "mixtral":
+                q = p + "block_sparse_moe."
+                out[q + "gate.weight"] = [c["num_local_experts"], C]
+                for e in range(c["num_local_experts"]):
+                    out.update({f"{q}experts.{e}.w1.weight": [F, C], f"{q}experts.{e}.w3.weight": [F, C],
+                                f"{q}experts.{e}.w2.weight": [C, F]})
+            elif sparse_layer(c, i):
+                E, M, S = c["num_experts"], c["moe_intermediate_size"], c["shared_expert_intermediate_size"]
+                out[p + "mlp.gate.weight"] = [E, C]
+                for e in range(E):
+                    out.update({f"{p}mlp.experts.{e}.gate_proj.weight": [M, C],
+                                f"{p}mlp.experts.{e}.up_proj.weight": [M, C],
+                                f"{p}mlp.experts.{e}.down_proj.weight": [C, M]})
+                out.update({p + "mlp.shared_expert.gate_proj.weight": [S, C], p + "mlp.shared_expert.up_proj.weight": [S, C],
+                            p + "mlp.shared_expert.down_proj.weight": [C, S], p + "mlp.shared_expert_gate.weight": [1, C]})
+            else:
+                out.update({p + "mlp.gate_proj.weight": [F, C], p + "mlp.up_proj.weight": [F, C],
+                            p + "mlp.down_proj.weight": [C, F]})
+            if t in ("qwen2", "qwen2_moe"):
                 out.update({p + "self_attn.q_proj.bias": [H * D], p + "self_attn.k_proj.bias": [KV * D],
                             p + "self_attn.v_proj.bias": [KV * D]})
         out["model.norm.weight"] = [C]
@@ -95,8 +128,9 @@ def causal_attention(q, k, v):
 
 def reference_logits(c, w, ids):
     """Logits [T, V] of one sequence, following transformers' modeling_gpt2 / modeling_llama /
-    modeling_qwen2 (float64): Conv1D weights are [in, out], nn.Linear weights [out, in],
-    RoPE rotates halves (rotate_half), GQA repeats each kv head for its query heads."""
+    modeling_qwen2 / modeling_mixtral / modeling_qwen2_moe (float64): Conv1D weights are
+    [in, out], nn.Linear weights [out, in], RoPE rotates halves (rotate_half), GQA repeats each
+    kv head for its query heads."""
     w = {k: v.astype(np.float64) for k, v in w.items()}
     T = len(ids)
     if c["model_type"] == "gpt2":
@@ -130,6 +164,36 @@ def reference_logits(c, w, ids):
         y = x @ w[name + ".weight"].T
         return y + w[name + ".bias"] if name + ".bias" in w else y
 
+    def swiglu(x, gate, up, down):
+        g = linear(x, gate)
+        return linear(g / (1 + np.exp(-g)) * linear(x, up), down)
+
+    def sparse_moe(x, p):
+        """MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock: softmax over the experts, the top k
+        (Mixtral always renormalizes them, Qwen2-MoE when norm_topk_prob), and Qwen2-MoE's
+        shared expert behind its sigmoid gate."""
+        mixtral = c["model_type"] == "mixtral"
+        q = p + ("block_sparse_moe." if mixtral else "mlp.")
+        logits = linear(x, q + "gate")
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        k = c["num_experts_per_tok"]
+        top = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+        weights = np.take_along_axis(probs, top, -1)
+        if mixtral or c["norm_topk_prob"]:
+            weights /= weights.sum(-1, keepdims=True)
+        out = np.zeros_like(x)
+        for row in range(x.shape[0]):
+            for j in range(k):
+                e = f"{q}experts.{top[row, j]}."
+                names = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
+                out[row] += weights[row, j] * swiglu(x[row:row + 1], *(e + n for n in names))[0]
+        if not mixtral:
+            g = linear(x, q + "shared_expert_gate")
+            out += 1 / (1 + np.exp(-g)) * swiglu(x, q + "shared_expert.gate_proj", q + "shared_expert.up_proj",
+                                                  q + "shared_expert.down_proj")
+        return out
+
     x = w["model.embed_tokens.weight"][ids]
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -140,8 +204,10 @@ def reference_logits(c, w, ids):
         k, v = np.repeat(k, H // KV, axis=0), np.repeat(v, H // KV, axis=0)
         x = x + linear(causal_attention(q, k, v), p + "self_attn.o_proj")
         m = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
-        g = linear(m, p + "mlp.gate_proj")
-        x = x + linear(g / (1 + np.exp(-g)) * linear(m, p + "mlp.up_proj"), p + "mlp.down_proj")
+        if sparse_layer(c, i):
+            x = x + sparse_moe(m, p)
+        else:
+            x = x + swiglu(m, p + "mlp.gate_proj", p + "mlp.up_proj", p + "mlp.down_proj")
     x = rms_norm(x, w["model.norm.weight"], eps)
     head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
     return x @ head.T
@@ -224,7 +290,7 @@ def main():
     if "--transformers" in sys.argv[2:]:
         import transformers
         hf = transformers.AutoConfig.from_pretrained(d)
-        if hf.model_type != t or type(hf).__name__ != {"gpt2": "GPT2Config", "llama": "LlamaConfig", "qwen2": "Qwen2Config"}[t]:
+        if hf.model_type != t or type(hf).__name__ != CONFIG_CLASS[t]:
             raise SystemExit(f"AutoConfig read {type(hf).__name__} ({hf.model_type})")
         for k in REQUIRED[t]:
             if getattr(hf, k) != c[k]:
