@@ -11,7 +11,7 @@
 #include "core/kernels.h"
 #include "launch/train_setup.h"
 #include "model/transformer.h"
-#include "parallel/ring_reduce_scatter.h"
+#include "parallel/ring_collectives.h"
 
 namespace zt {
 
@@ -230,7 +230,7 @@ PlanBytes plan_memory(const PlanInput& in) {
   // Stages 2-3: a tied embedding's full grads live from the head's backward to the embedding's.
   const int64_t tied_embed_grads = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
   // Stages 1-2 on host backends (MPI, Gloo) at W > 1: a reduce-scatter in flight holds two
-  // pieces of our ring (parallel/ring_reduce_scatter.h). At stage 3 they were not part of the
+  // pieces of our ring (parallel/ring_collectives.h). At stage 3 they were not part of the
   // measured peak (gpt2-124m, and the tiny configs of PlanAgainstMeasurement).
   const int64_t ring_pieces = (in.stage == 1 || in.stage == 2) && W > 1 && !in.cuda
                                   ? 2 * rounded(std::min(largest / W * (wire_bf16 ? 2 : 4), kRingPieceBytes))

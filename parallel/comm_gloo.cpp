@@ -22,8 +22,10 @@
 
 #include "core/cpu/ops.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "parallel/comm_thread.h"
-#include "parallel/ring_reduce_scatter.h"
+#include "parallel/ring_collectives.h"
+#include "parallel/shm_ring.h"
 #include "parallel/store.h"
 
 namespace zt {
@@ -57,6 +59,15 @@ ReduceFn reduce_fn(ReduceOp op) {
   return op == ReduceOp::max ? ReduceFn(&gloo::max<T>) : ReduceFn(&gloo::sum<T>);
 }
 
+// ZT_GLOO_SHM: whether ranks on one host pass our ring's transfers through shared memory
+// (auto, the default) or over Gloo's TCP (off).
+bool shm_wanted() {
+  const char* v = std::getenv("ZT_GLOO_SHM");
+  if (!v || std::string(v) == "auto" || std::string(v) == "on") return true;
+  if (std::string(v) == "off") return false;
+  fail("ZT_GLOO_SHM={}: expected auto, on or off", v);
+}
+
 void sum_bf16_fn(void* c, const void* a, const void* b, size_t n) {
   cpu::sum_bf16(static_cast<uint16_t*>(c), static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b),
                 static_cast<int64_t>(n));
@@ -83,6 +94,12 @@ class GlooComm : public ThreadedCommunicator {
       fail("gloo: rank {} could not connect to the other {} ranks (store {}:{}): {}", rank_, world_ - 1,
            where.master_addr, where.master_port, e.what());
     }
+    // Every rank on this host: our ring's neighbours can meet in shared memory.
+    if (world_ > 1 && where.local_world_size == world_ && shm_wanted()) {
+      std::string why;
+      shm_ = ShmRingLink::connect(*store_, prefix_, rank_, world_, &why);
+      if (!shm_) log::warn_once("gloo: reduce-scatters and all-gathers go over TCP, not shared memory: {}", why);
+    }
   }
   ~GlooComm() override { stop_thread(); }  // before the context goes away
 
@@ -103,10 +120,7 @@ class GlooComm : public ThreadedCommunicator {
     return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
                   [=, this]() mutable {
                     run("reduce_scatter", [&](uint32_t tag) {
-                      ring_reduce_scatter(output, input, op, rank_, world_,
-                                          [&](const void* send, int to, void* recv, int from, int64_t bytes) {
-                                            sendrecv(tag, send, to, recv, from, bytes);
-                                          });
+                      ring_reduce_scatter(output, input, op, rank_, world_, transfers(tag));
                     });
                   });
   }
@@ -120,11 +134,18 @@ class GlooComm : public ThreadedCommunicator {
                       if (output.raw() != input.raw()) output.copy_from(input);
                       return;
                     }
-                    // Gloo's input must not alias its output: copy it when it does (stages 1-2
-                    // publish updated params in place; stage 3 gathers from a separate shard).
+                    // Gloo's input must not alias its output, ours may be its own chunk there
+                    // (stages 1-2 publish updated params in place; stage 3 gathers from a
+                    // separate shard): copy it when neither holds.
                     const char* in_begin = static_cast<const char*>(input.raw());
                     const char* out_begin = static_cast<const char*>(output.raw());
                     const bool aliases = in_begin < out_begin + output.nbytes() && out_begin < in_begin + input.nbytes();
+                    const bool own_chunk = in_begin == out_begin + rank_ * input.nbytes();
+                    if (shm_) {
+                      const Tensor in = aliases && !own_chunk ? input.clone(MemTag::comm) : input;
+                      run("all_gather", [&](uint32_t tag) { ring_all_gather(output, in, rank_, world_, transfers(tag)); });
+                      return;
+                    }
                     Tensor in = aliases ? input.clone(MemTag::comm) : input;
                     gloo::AllgatherOptions opts(context_);
                     opts.setInput(static_cast<char*>(in.raw()), in.nbytes());
@@ -195,6 +216,18 @@ class GlooComm : public ThreadedCommunicator {
     if (op == ReduceOp::avg) divide_by_world(t, world_);
   }
 
+  // Our ring's transfers for the collective under `tag`: through shared memory when the ranks
+  // share this host, else Gloo's point-to-point.
+  SendRecv transfers(uint32_t tag) {
+    if (shm_)
+      return [this](const void* send, int, void* recv, int, int64_t bytes) {
+        shm_->sendrecv(send, recv, bytes, ShmRingLink::Clock::now() + timeout_);
+      };
+    return [this, tag](const void* send, int to, void* recv, int from, int64_t bytes) {
+      sendrecv(tag, send, to, recv, from, bytes);
+    };
+  }
+
   // One transfer of our ring: `bytes` to rank `to` while as many arrive from rank `from`,
   // under the collective's tag (its messages between two ranks arrive in order).
   void sendrecv(uint32_t tag, const void* send, int to, void* recv, int from, int64_t bytes) {
@@ -217,9 +250,15 @@ class GlooComm : public ThreadedCommunicator {
       fn(tag);
     } catch (const gloo::IoException& e) {
       if (std::string(e.what()).find("Timed out") == std::string::npos) throw;
-      fail("gloo: rank {}: {} #{} did not complete within parallel.timeout_s = {} s; {}", rank_, op, tag,
-           timeout_.count() / 1000.0, missing_ranks(tag));
+      timed_out(op, tag);
+    } catch (const ShmTimeout&) {
+      timed_out(op, tag);
     }
+  }
+
+  [[noreturn]] void timed_out(const char* op, uint32_t tag) {
+    fail("gloo: rank {}: {} #{} did not complete within parallel.timeout_s = {} s; {}", rank_, op, tag,
+         timeout_.count() / 1000.0, missing_ranks(tag));
   }
 
   std::string missing_ranks(uint32_t tag) {
@@ -248,6 +287,7 @@ class GlooComm : public ThreadedCommunicator {
   std::unique_ptr<StoreClient> store_;
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::rendezvous::Context> context_;
+  std::unique_ptr<ShmRingLink> shm_;  // ranks all on this host: the ring's transfers
 };
 
 }  // namespace

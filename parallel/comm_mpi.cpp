@@ -11,7 +11,7 @@
 #include "core/cpu/ops.h"
 #include "core/error.h"
 #include "parallel/comm_thread.h"
-#include "parallel/ring_reduce_scatter.h"
+#include "parallel/ring_collectives.h"
 
 namespace zt {
 

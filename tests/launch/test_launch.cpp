@@ -16,6 +16,7 @@ namespace zt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::run_command;
 using testing::TempDir;
 
@@ -173,22 +174,34 @@ TEST(Launch, ARankThatNeverArrivesFailsItsPeersWithItsNameAfterTheTimeout) {
   EXPECT_LT(s, 60) << r.output;
 }
 
-// Our ring reduce-scatter over Gloo's point-to-point transfers times out like its collectives.
+// Our ring reduce-scatter, through shared memory (ranks on one host) and over Gloo's
+// point-to-point transfers (ZT_GLOO_SHM=off), times out like Gloo's collectives.
 TEST(CommGloo, AReduceScatterAPeerNeverJoinsFailsNamingIt) {
-  auto r = run_command(zt_launch(2, 29735, "-- '" ZT_COMM_CHECK "' stuck_peer"));
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("reduce_scatter #0 did not complete within parallel.timeout_s = 2 s; rank(s) 1 never "
-                                  "reached it"))
-      << r.output;
+  for (const std::string shm : {"auto", "off"}) {
+    auto r = run_command(zt_launch(2, 29735, "-- env ZT_GLOO_SHM=" + shm + " '" ZT_COMM_CHECK "' stuck_peer"));
+    EXPECT_EQ(r.exit_code, 0) << shm << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("reduce_scatter #0 did not complete within parallel.timeout_s = 2 s; rank(s) 1 "
+                                    "never reached it"))
+        << shm << ": " << r.output;
+  }
 }
 
+// Ranks on one host reduce-scatter and all-gather through shared memory; ZT_GLOO_SHM=off
+// sends everything over TCP.
 TEST(CommGloo, EveryCollectiveAtWorldSizesOneToFour) {
   for (int world = 1; world <= 4; ++world) {
     auto r = run_command(zt_launch(world, 29730 + world, "-- '" ZT_COMM_CHECK "'"));
     EXPECT_EQ(r.exit_code, 0) << "world " << world << ":\n" << r.output;
     for (int rank = 0; rank < world; ++rank)
       EXPECT_THAT(r.output, HasSubstr("comm check passed: rank " + std::to_string(rank) + " of " + std::to_string(world)));
+    EXPECT_THAT(r.output, Not(HasSubstr("over TCP"))) << r.output;
   }
+  auto r = run_command(zt_launch(3, 29736, "-- env ZT_GLOO_SHM=off '" ZT_COMM_CHECK "'"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("comm check passed: rank 2 of 3"));
+  r = run_command(zt_launch(2, 29737, "-- env ZT_GLOO_SHM=maybe '" ZT_COMM_CHECK "'"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("ZT_GLOO_SHM=maybe: expected auto, on or off"));
 }
 
 }  // namespace

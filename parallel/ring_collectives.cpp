@@ -1,6 +1,7 @@
-#include "parallel/ring_reduce_scatter.h"
+#include "parallel/ring_collectives.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/cpu/ops.h"
 #include "core/error.h"
@@ -64,6 +65,25 @@ void ring_reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op, int r
     }
   }
   if (op == ReduceOp::avg) divide_by_world(output, world);
+}
+
+void ring_all_gather(Tensor& output, const Tensor& input, int rank, int world, const SendRecv& sendrecv) {
+  ZT_CHECK(output.numel() == input.numel() * world && input.dtype() == output.dtype(),
+           "all_gather: input {} output {} world {}", input.shape_str(), output.shape_str(), world);
+  const int64_t n = input.nbytes();
+  auto* out = static_cast<char*>(output.raw());
+  auto chunk = [&](int c) { return out + static_cast<int64_t>(c) * n; };
+  if (input.raw() != chunk(rank)) std::memcpy(chunk(rank), input.raw(), static_cast<size_t>(n));
+  const int next = (rank + 1) % world, prev = (rank + world - 1) % world;
+  for (int64_t at = 0; at < n; at += kRingPieceBytes) {
+    const int64_t bytes = std::min<int64_t>(kRingPieceBytes, n - at);
+    // Step s passes on chunk rank-s (this rank's own at s = 0, then the one it just received)
+    // and receives chunk rank-s-1.
+    for (int s = 0; s + 1 < world; ++s) {
+      const int send_c = (rank - s + world) % world, recv_c = (rank - s - 1 + 2 * world) % world;
+      sendrecv(chunk(send_c) + at, next, chunk(recv_c) + at, prev, bytes);
+    }
+  }
 }
 
 }  // namespace zt

@@ -1,7 +1,9 @@
-// Reduce-scatter as a ring of point-to-point transfers, for host backends whose own is slow or
-// missing: OpenMPI 4.1's MPI_Reduce_scatter_block took 123-153 ms on a 160 MiB buffer at 2
-// ranks here, twice its MPI_Allreduce of the same buffer, where one sendrecv and an add took
-// 35; Gloo's options API has none.
+// Collectives as a ring of point-to-point transfers between neighbours, for host backends
+// whose own are slow or missing, or that move bytes faster their own way (Gloo's ranks on one
+// host, through shared memory: parallel/shm_ring.h). Reduce-scatter: OpenMPI 4.1's
+// MPI_Reduce_scatter_block took 123-153 ms on a 160 MiB buffer at 2 ranks here, twice its
+// MPI_Allreduce of the same buffer, where one sendrecv and an add took 35; Gloo's options API
+// has none.
 #pragma once
 #include <functional>
 
@@ -24,5 +26,10 @@ using SendRecv = std::function<void(const void* send, int to, void* recv, int fr
 // chunk `rank` (in place), not any other part of it.
 void ring_reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op, int rank, int world,
                          const SendRecv& sendrecv);
+
+// output (world * n) = every rank's input (n) in rank order. Each chunk travels the ring once,
+// in pieces of at most kRingPieceBytes, straight into its place in output; every rank sends
+// (W-1)/W of output. input may be output's own chunk `rank` (in place), not any other part.
+void ring_all_gather(Tensor& output, const Tensor& input, int rank, int world, const SendRecv& sendrecv);
 
 }  // namespace zt
