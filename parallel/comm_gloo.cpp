@@ -98,7 +98,7 @@ class GlooComm : public ThreadedCommunicator {
     if (world_ > 1 && where.local_world_size == world_ && shm_wanted()) {
       std::string why;
       shm_ = ShmRingLink::connect(*store_, prefix_, rank_, world_, &why);
-      if (!shm_) log::warn_once("gloo: reduce-scatters and all-gathers go over TCP, not shared memory: {}", why);
+      if (!shm_) log::warn_once("gloo: collectives go over TCP, not shared memory: {}", why);
     }
   }
   ~GlooComm() override { stop_thread(); }  // before the context goes away
@@ -184,6 +184,10 @@ class GlooComm : public ThreadedCommunicator {
 
  private:
   void allreduce_in_place(Tensor& t, ReduceOp op) {
+    if (shm_) {  // our ring, both halves through shared memory
+      run("all_reduce", [&](uint32_t tag) { ring_all_reduce(t, op, rank_, world_, transfers(tag)); });
+      return;
+    }
     if (world_ > 1) {
       gloo::AllreduceOptions opts(context_);
       switch (t.dtype()) {

@@ -86,4 +86,26 @@ void ring_all_gather(Tensor& output, const Tensor& input, int rank, int world, c
   }
 }
 
+void ring_all_reduce(Tensor& buffer, ReduceOp op, int rank, int world, const SendRecv& sendrecv) {
+  if (world == 1) return;  // the sum, maximum or average of one buffer
+  Tensor flat = buffer.flatten();
+  const int64_t n = flat.numel(), k = n / world, whole = k * world;
+  auto round = [&](Tensor& part, int64_t chunk) {
+    Tensor own = part.slice(rank * chunk, (rank + 1) * chunk);
+    ring_reduce_scatter(own, part, op, rank, world, sendrecv);
+    ring_all_gather(part, own, rank, world, sendrecv);
+  };
+  if (k > 0) {
+    Tensor part = flat.slice(0, whole);
+    round(part, k);
+  }
+  if (whole < n) {  // the tail, one element per rank; what pads it is never copied back
+    Tensor tail = Tensor::zeros({world}, flat.dtype(), MemTag::comm);
+    const size_t bytes = static_cast<size_t>((n - whole) * static_cast<int64_t>(dtype_size(flat.dtype())));
+    std::memcpy(tail.raw(), flat.slice(whole, n).raw(), bytes);
+    round(tail, 1);
+    std::memcpy(flat.slice(whole, n).raw(), tail.raw(), bytes);
+  }
+}
+
 }  // namespace zt

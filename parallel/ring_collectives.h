@@ -32,4 +32,9 @@ void ring_reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op, int r
 // (W-1)/W of output. input may be output's own chunk `rank` (in place), not any other part.
 void ring_all_gather(Tensor& output, const Tensor& input, int rank, int world, const SendRecv& sendrecv);
 
+// buffer = the elementwise reduction of every rank's buffer, in place: a ring reduce-scatter
+// then a ring all-gather of W equal chunks (each rank sends 2(W-1)/W of the buffer), the last
+// n % W elements as a second, W-element round. Every rank ends with the same bits.
+void ring_all_reduce(Tensor& buffer, ReduceOp op, int rank, int world, const SendRecv& sendrecv);
+
 }  // namespace zt

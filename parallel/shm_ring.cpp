@@ -82,6 +82,14 @@ std::unique_ptr<ShmRingLink> ShmRingLink::connect(StoreClient& store, const std:
   Channel* in = nullptr;
   const std::string own = channel_name(token, rank);
   const int fd = shm_open(own.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  // The name goes when connect returns or throws, whatever happened: by then the predecessor
+  // has mapped the channel, or nobody will.
+  struct Unlink {
+    const std::string* name;
+    ~Unlink() {
+      if (name) shm_unlink(name->c_str());
+    }
+  } unlink_own{fd >= 0 ? &own : nullptr};
   if (fd < 0) {
     failure = fmt::format("shm_open {}: {}", own, std::strerror(errno));
   } else {
@@ -95,7 +103,6 @@ std::unique_ptr<ShmRingLink> ShmRingLink::connect(StoreClient& store, const std:
         in = new (p) Channel{};  // zero counters: nobody else maps it before our ready key
     }
     close(fd);
-    if (!in) shm_unlink(own.c_str());
   }
   store.set(key + "ready/" + std::to_string(rank), failure.empty() ? Bytes{'1'} : Bytes(failure.begin(), failure.end()));
   for (int r = 0; r < world; ++r) {
@@ -103,10 +110,7 @@ std::unique_ptr<ShmRingLink> ShmRingLink::connect(StoreClient& store, const std:
     if (v != Bytes{'1'} && failure.empty()) failure = fmt::format("rank {}: {}", r, std::string(v.begin(), v.end()));
   }
   if (!failure.empty()) {  // every rank saw the same keys: all fall back together
-    if (in) {
-      munmap(in, bytes);
-      shm_unlink(own.c_str());
-    }
+    if (in) munmap(in, bytes);
     *why_not = failure;
     return nullptr;
   }
@@ -119,7 +123,6 @@ std::unique_ptr<ShmRingLink> ShmRingLink::connect(StoreClient& store, const std:
   if (nfd >= 0) close(nfd);
   store.set(key + "opened/" + std::to_string(rank), Bytes{'1'});
   store.get(key + "opened/" + std::to_string(prev));  // our predecessor holds our channel now
-  shm_unlink(own.c_str());
   if (out == MAP_FAILED) {
     munmap(in, bytes);
     fail("gloo: rank {} could not map rank {}'s shared-memory channel {}: {}", rank, next, theirs,

@@ -3,7 +3,8 @@
 // channel (the one it receives on: a header and two slots of kRingPieceBytes) and maps its
 // successor's to send. A byte is copied twice, with no system call while both sides keep pace
 // (a futex only when one waits), where Gloo's TCP transport takes each byte through the
-// kernel's socket buffers: gpt2-124m at stage 2 on 2 ranks under zt launch measured it.
+// kernel's socket buffers (gpt2-124m, 2 ranks under zt launch: stage 2 went from 1.10-1.16 to
+// 0.94-0.95 s per step, stage 3 from 1.18-1.20 to 1.00).
 #pragma once
 #include <chrono>
 #include <memory>

@@ -118,6 +118,21 @@ int main(int argc, char** argv) {
   }
   // A buffer that the MPI and Gloo rings send in two pieces (4 MiB, then 20 bytes).
   check_reduce_scatter(*comm, (1 << 20) + 5, {ReduceOp::sum});
+  // An all-reduce whose chunks pass one piece (Gloo's ring on one host), with a tail W does
+  // not divide: every 997th element and the last W.
+  {
+    const int64_t n = (int64_t{1} << 20) * W + W - 1;
+    Tensor t = filled(rank, n);
+    comm->all_reduce(t)->wait();
+    auto check = [&](int64_t i) {
+      double want = 0;
+      for (int r = 0; r < W; ++r) want += value(r, i);
+      expect(std::fabs(t.data<float>()[i] - want) <= 1e-5 * std::fabs(want), "large all_reduce", rank, n, i,
+             t.data<float>()[i], want);
+    };
+    for (int64_t i = 0; i < n; i += 997) check(i);
+    for (int64_t i = n - W; i < n; ++i) check(i);
+  }
   // bf16 sums (precision.reduce: bf16): values with few significant bits, so every partial
   // sum is exact in bf16 whatever order a backend adds in, and the result must be exact.
   auto bf16_value = [](int r, int64_t i) { return 0.25f * static_cast<float>(r + 1) + static_cast<float>(i % 16); };

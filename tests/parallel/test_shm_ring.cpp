@@ -1,6 +1,6 @@
 // The shared-memory ring link (parallel/shm_ring.h) between threads of one process acting as
-// ranks: our ring reduce-scatter and all-gather over it, messages past one slot, a neighbour
-// that never comes failing within the deadline, and nothing left in /dev/shm.
+// ranks: our ring reduce-scatter, all-gather and all-reduce over it, messages past one slot,
+// a neighbour that never comes failing within the deadline, and nothing left in /dev/shm.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -56,8 +56,9 @@ size_t channels_in_dev_shm() {
   return n;
 }
 
-// Each chunk spans two slots and a part of a third, so that pieces wrap the double buffer.
-TEST(ShmRing, RingReduceScatterAndAllGatherGiveEveryRanksSumsAndChunks) {
+// Each chunk spans two slots and a part of a third, so that pieces wrap the double buffer;
+// the all-reduce's tail is a second, one-element-per-rank round.
+TEST(ShmRing, RingReduceScatterAllGatherAndAllReduceGiveEveryRanksSumsAndChunks) {
   const size_t before = channels_in_dev_shm();
   for (int world : {2, 3}) {
     const int64_t n = 2 * ShmRingLink::slot_bytes() / 4 + 5;
@@ -77,6 +78,17 @@ TEST(ShmRing, RingReduceScatterAndAllGatherGiveEveryRanksSumsAndChunks) {
         for (int64_t i = 0; i < n; ++i)
           if (gathered.data<float>()[r * n + i] != static_cast<float>(r * 7 + i % 13))
             throw std::runtime_error("all_gather chunk " + std::to_string(r));
+      // All-reduce: W chunks past one slot and a tail of world - 1 elements; max, then sum.
+      Tensor all = Tensor::empty({world * n + world - 1}, DType::f32);
+      for (int64_t i = 0; i < all.numel(); ++i) all.data<float>()[i] = static_cast<float>(((rank + i) % world) * (i % 100));
+      ring_all_reduce(all, ReduceOp::max, rank, world, over(link));
+      for (int64_t i = 0; i < all.numel(); ++i)
+        if (all.data<float>()[i] != static_cast<float>((world - 1) * (i % 100)))
+          throw std::runtime_error("all_reduce max element " + std::to_string(i));
+      ring_all_reduce(all, ReduceOp::sum, rank, world, over(link));
+      for (int64_t i = 0; i < all.numel(); ++i)
+        if (all.data<float>()[i] != static_cast<float>(world * (world - 1) * (i % 100)))
+          throw std::runtime_error("all_reduce sum element " + std::to_string(i));
     });
   }
   EXPECT_EQ(channels_in_dev_shm(), before);  // every name removed once mapped
