@@ -204,5 +204,19 @@ TEST(CommGloo, EveryCollectiveAtWorldSizesOneToFour) {
   EXPECT_THAT(r.output, HasSubstr("ZT_GLOO_SHM=maybe: expected auto, on or off"));
 }
 
+// A /dev/shm with room for one rank's channel of three (a 12 MiB tmpfs in a mount namespace
+// of its own): every rank falls back to TCP together, saying why, and the collectives pass.
+TEST(CommGloo, ADevShmWithoutRoomSendsEveryRankOverTcpSayingWhy) {
+  if (run_command("unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs /dev/shm'").exit_code != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs in a mount namespace here (needs root and unshare)";
+  auto r = run_command("unshare -m sh -c \"mount -t tmpfs -o size=12m tmpfs /dev/shm && " +
+                       zt_launch(3, 29738, "-- '" ZT_COMM_CHECK "'") + "\"");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (int rank = 0; rank < 3; ++rank)
+    EXPECT_THAT(r.output, HasSubstr("[rank " + std::to_string(rank) + "] comm check passed")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("gloo: collectives go over TCP, not shared memory: "));
+  EXPECT_THAT(r.output, HasSubstr("/dev/shm has no room for 8 MiB (No space left on device)"));
+}
+
 }  // namespace
 }  // namespace zt
