@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -19,7 +20,8 @@
 namespace zt::fuzz {
 
 // A directory of its own for this process (fuzzers run in parallel with -jobs), emptied
-// before each input.
+// before each input and removed when the process exits (libFuzzer ends a timed run with
+// exit()).
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     const char* shm = "/dev/shm";
@@ -28,6 +30,14 @@ inline const std::filesystem::path& scratch_dir() {
     std::filesystem::create_directories(d);
     return d;
   }();
+  static const bool removed_at_exit = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    });
+    return true;
+  }();
+  (void)removed_at_exit;
   return dir;
 }
 
