@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Step time and per-rank model-state bytes of a config at ZeRO stages 0-3 on 1, 2 and 4
-# ranks (mpirun on this machine), as a markdown table. Threads per rank = cores / ranks.
+# ranks on this machine, as a markdown table. Threads per rank = cores / ranks.
 #   bash bench/zero_stages.sh [CONFIG.yaml] [STEPS]
+#   LAUNCHER=zt bash bench/zero_stages.sh ...   under zt launch (Gloo) instead of mpirun (MPI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-configs/gpt2-124m.yaml}
@@ -16,7 +17,12 @@ for world in 1 2 4; do
     name="w${world}s${stage}"
     # Same global batch at every world size: 4 sequences per step.
     mb=$((4 / world))
-    mpirun --oversubscribe --bind-to none -np "$world" build/zt train "$config" \
+    if [[ ${LAUNCHER:-mpirun} == zt ]]; then
+      launch=(build/zt launch --nproc-per-node "$world" --master-port 29650 --)
+    else
+      launch=(mpirun --oversubscribe --bind-to none -np "$world")
+    fi
+    "${launch[@]}" build/zt train "$config" \
       --set run.out_dir="$out" --set run.name="$name" --set train.steps="$steps" --set train.log_every=1 \
       --set train.micro_batch="$mb" --set train.global_batch=4 --set parallel.zero_stage="$stage" \
       > "$out/$name.log" 2>&1 || { echo "| $world | $stage | failed: see $out/$name.log |"; continue; }

@@ -231,7 +231,9 @@ PlanBytes plan_memory(const PlanInput& in) {
   const int64_t tied_embed_grads = s.tie_embeddings ? rounded(padded.front() * 4) : 0;
   // Stages 1-2 on host backends (MPI, Gloo) at W > 1: a reduce-scatter in flight holds two
   // pieces of our ring (parallel/ring_collectives.h). At stage 3 they were not part of the
-  // measured peak (gpt2-124m, and the tiny configs of PlanAgainstMeasurement).
+  // measured peak (gpt2-124m, and the tiny configs of PlanAgainstMeasurement). Gloo's ranks on
+  // one host all-reduce through the ring too, so their stage 0 holds the pieces as well: not
+  // planned, since the plan does not know the launcher (8 MiB on gpt2-124m).
   const int64_t ring_pieces = (in.stage == 1 || in.stage == 2) && W > 1 && !in.cuda
                                   ? 2 * rounded(std::min(largest / W * (wire_bf16 ? 2 : 4), kRingPieceBytes))
                                   : 0;
