@@ -84,9 +84,16 @@ template <class E> std::string_view enum_name(E v) {
   return "?";
 }
 
-template <class E> std::string enum_choices() {
+// Whether an enum value lies in a key's bounds (enum_up_to); unbounded keys take every value.
+template <class E> bool enum_allowed(E e, const Bounds& b) {
+  const double v = static_cast<double>(static_cast<int>(e));
+  return v >= b.min && v <= b.max;
+}
+
+template <class E> std::string enum_choices(const Bounds& b = {}) {
   std::string s;
-  for (auto& [e, name] : EnumNames<E>::values) s += (s.empty() ? "" : ", ") + std::string(name);
+  for (auto& [e, name] : EnumNames<E>::values)
+    if (enum_allowed(e, b)) s += (s.empty() ? "" : ", ") + std::string(name);
   return s;
 }
 
@@ -341,14 +348,14 @@ class ParseVisitor {
   }
 
   template <class E, class = decltype(EnumNames<E>::values)>
-  void parse(const YAML::Node& n, const std::string& path, E& out, const Bounds&) {
+  void parse(const YAML::Node& n, const std::string& path, E& out, const Bounds& b) {
     const std::string& s = scalar(n, path, "a name");
     for (auto& [e, name] : EnumNames<E>::values)
-      if (s == name) {
+      if (s == name && enum_allowed(e, b)) {
         out = e;
         return;
       }
-    error(n, path, fmt::format("must be one of {}, got '{}'", enum_choices<E>(), s));
+    error(n, path, fmt::format("must be one of {}, got '{}'", enum_choices<E>(b), s));
   }
 
   YAML::Node node_;
@@ -440,8 +447,8 @@ struct DescribeVisitor {
     add(key, "[float, float]", fmt::format("[{}, {}]", v[0], v[1]), b);
   }
   template <class E, class = decltype(EnumNames<E>::values)>
-  void operator()(const char* key, E v, Bounds = {}) {
-    add(key, "enum", std::string(enum_name(v)), {}, enum_choices<E>());
+  void operator()(const char* key, E v, Bounds b = {}) {
+    add(key, "enum", std::string(enum_name(v)), {}, enum_choices<E>(b));
   }
   void choices(const char* key, const std::vector<std::string>& v, std::initializer_list<const char*> allowed) {
     std::string value, options;
@@ -605,8 +612,6 @@ void resolve_and_validate(Config& c, ParseContext& ctx) {
   if (c.runtime.device == RuntimeDevice::cuda && m.moe.n_experts > 0)
     bad({"runtime.device", "model.moe.n_experts"},
         "runtime.device: cuda does not train Mixture of Experts models yet (model.moe routes on the host)");
-  if (c.precision.reduce == Precision::fp16)
-    bad({"precision.reduce"}, "precision.reduce must be fp32 or bf16");
   if (c.precision.loss_scale != "dynamic") {
     char* end = nullptr;
     const double v = std::strtod(c.precision.loss_scale.c_str(), &end);

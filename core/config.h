@@ -24,6 +24,9 @@ inline Bounds at_least(double m) { return {m}; }
 inline Bounds above(double m) { return {m, std::numeric_limits<double>::infinity(), true}; }
 inline Bounds unit_interval_open_top() { return {0, 1, false, true}; }
 inline Bounds between(double lo, double hi) { return {lo, hi}; }
+// An enum key that takes only the values declared up to `last`: parse refuses the others and
+// --help lists only these.
+template <class E> Bounds enum_up_to(E last) { return {0, static_cast<double>(static_cast<int>(last))}; }
 // Sizes are capped far above any real model so that every product of them (parameter and
 // activation counts, bytes) fits an int64 and is checked against memory instead of overflowing.
 inline constexpr double kMaxWidth = 1 << 20, kMaxCount = 1 << 24, kMaxSteps = 1e12;
@@ -262,7 +265,7 @@ struct PrecisionConfig {
   int64_t growth_interval = 2000;       // dynamic: clean steps before the scale doubles
   template <class V> void visit(V& v) {
     v("compute", compute);
-    v("reduce", reduce);
+    v("reduce", reduce, enum_up_to(Precision::bf16));  // fp32 or bf16
     v("loss_scale", loss_scale);
     v("initial_scale", initial_scale, at_least(1));
     v("growth_interval", growth_interval, at_least(1));

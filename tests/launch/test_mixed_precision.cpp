@@ -217,7 +217,7 @@ TEST(MixedPrecision, ConfigErrorsNameTheKey) {
     }
     return std::string("(no error)");
   };
-  EXPECT_THAT(error_of("precision:\n  reduce: fp16\n"), HasSubstr("precision.reduce must be fp32 or bf16"));
+  EXPECT_THAT(error_of("precision:\n  reduce: fp16\n"), HasSubstr("precision.reduce: must be one of fp32, bf16, got 'fp16'"));
   EXPECT_EQ(error_of("precision:\n  reduce: bf16\n"), "(no error)");
   EXPECT_THAT(error_of("precision:\n  loss_scale: lots\n"), HasSubstr("precision.loss_scale must be dynamic or a positive number"));
   EXPECT_THAT(error_of("precision:\n  loss_scale: -4\n"), HasSubstr("precision.loss_scale"));
