@@ -224,11 +224,12 @@ class GlooComm : public ThreadedCommunicator {
   // share this host, else Gloo's point-to-point.
   SendRecv transfers(uint32_t tag) {
     if (shm_)
-      return [this](const void* send, int, void* recv, int, int64_t bytes) {
-        shm_->sendrecv(send, recv, bytes, ShmRingLink::Clock::now() + timeout_);
+      return [this](const void* send, int, int, int64_t bytes, void*, const Consume& consume) {
+        shm_->sendrecv(send, bytes, ShmRingLink::Clock::now() + timeout_, consume);
       };
-    return [this, tag](const void* send, int to, void* recv, int from, int64_t bytes) {
-      sendrecv(tag, send, to, recv, from, bytes);
+    return [this, tag](const void* send, int to, int from, int64_t bytes, void* scratch, const Consume& consume) {
+      sendrecv(tag, send, to, scratch, from, bytes);
+      consume(scratch);
     };
   }
 

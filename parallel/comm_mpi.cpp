@@ -93,11 +93,13 @@ class MpiComm : public ThreadedCommunicator {
     return submit(CommOp::reduce_scatter, ring_bytes_sent(CommOp::reduce_scatter, input.nbytes(), world_),
                   [=, this]() mutable {
                     ring_reduce_scatter(output, input, op, rank_, world_,
-                                        [](const void* send, int to, void* recv, int from, int64_t bytes) {
-                                          check(MPI_Sendrecv(send, static_cast<int>(bytes), MPI_BYTE, to, 0, recv,
+                                        [](const void* send, int to, int from, int64_t bytes, void* scratch,
+                                           const Consume& consume) {
+                                          check(MPI_Sendrecv(send, static_cast<int>(bytes), MPI_BYTE, to, 0, scratch,
                                                              static_cast<int>(bytes), MPI_BYTE, from, 0,
                                                              MPI_COMM_WORLD, MPI_STATUS_IGNORE),
                                                 "reduce_scatter");
+                                          consume(scratch);
                                         });
                   });
   }

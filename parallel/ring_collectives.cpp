@@ -58,9 +58,10 @@ void ring_reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op, int r
       // received and added to) and receives chunk rank-s-2, which at the last step is its own.
       for (int s = 0; s + 1 < world; ++s) {
         const int send_c = (rank - s - 1 + 2 * world) % world, recv_c = (rank - s - 2 + 2 * world) % world;
-        sendrecv(s == 0 ? chunk(send_c, at) : partial.raw(), next, received.raw(), prev, bytes);
+        // consume runs once `partial` has been sent, so the new sum may go over it.
         void* dst = s + 2 == world ? out + at * elem : partial.raw();
-        combine(dst, received.raw(), chunk(recv_c, at), len, dtype, op);
+        sendrecv(s == 0 ? chunk(send_c, at) : partial.raw(), next, prev, bytes, received.raw(),
+                 [&](const void* got) { combine(dst, got, chunk(recv_c, at), len, dtype, op); });
       }
     }
   }
@@ -70,18 +71,21 @@ void ring_reduce_scatter(Tensor& output, const Tensor& input, ReduceOp op, int r
 void ring_all_gather(Tensor& output, const Tensor& input, int rank, int world, const SendRecv& sendrecv) {
   ZT_CHECK(output.numel() == input.numel() * world && input.dtype() == output.dtype(),
            "all_gather: input {} output {} world {}", input.shape_str(), output.shape_str(), world);
-  const int64_t n = input.nbytes();
+  const int64_t chunk_bytes = input.nbytes();
   auto* out = static_cast<char*>(output.raw());
-  auto chunk = [&](int c) { return out + static_cast<int64_t>(c) * n; };
-  if (input.raw() != chunk(rank)) std::memcpy(chunk(rank), input.raw(), static_cast<size_t>(n));
+  auto chunk = [&](int c) { return out + static_cast<int64_t>(c) * chunk_bytes; };
+  if (input.raw() != chunk(rank)) std::memcpy(chunk(rank), input.raw(), static_cast<size_t>(chunk_bytes));
   const int next = (rank + 1) % world, prev = (rank + world - 1) % world;
-  for (int64_t at = 0; at < n; at += kRingPieceBytes) {
-    const int64_t bytes = std::min<int64_t>(kRingPieceBytes, n - at);
+  for (int64_t at = 0; at < chunk_bytes; at += kRingPieceBytes) {
+    const int64_t bytes = std::min<int64_t>(kRingPieceBytes, chunk_bytes - at);
     // Step s passes on chunk rank-s (this rank's own at s = 0, then the one it just received)
     // and receives chunk rank-s-1.
     for (int s = 0; s + 1 < world; ++s) {
       const int send_c = (rank - s + world) % world, recv_c = (rank - s - 1 + 2 * world) % world;
-      sendrecv(chunk(send_c) + at, next, chunk(recv_c) + at, prev, bytes);
+      char* dst = chunk(recv_c) + at;
+      sendrecv(chunk(send_c) + at, next, prev, bytes, dst, [&](const void* got) {
+        if (got != dst) std::memcpy(dst, got, static_cast<size_t>(bytes));
+      });
     }
   }
 }

@@ -14,9 +14,18 @@ namespace zt {
 // The largest piece sent at once; each reduce-scatter holds two (received, and the partial sum).
 constexpr int64_t kRingPieceBytes = 4 << 20;
 
-// Sends `bytes` from `send` to rank `to` while receiving as many into `recv` from rank `from`;
-// returns when both are done.
-using SendRecv = std::function<void(const void* send, int to, void* recv, int from, int64_t bytes)>;
+// What a ring step does with the bytes it receives (add them in, or store them), called with
+// them wherever the transport holds them; they are gone once it returns.
+using Consume = std::function<void(const void* received)>;
+
+// Sends `bytes` from `send` to rank `to` while as many arrive from rank `from`, hands them to
+// `consume`, and returns when both are done. A transport that receives into the caller's
+// memory (MPI, Gloo over TCP) receives into `scratch` (bytes long); one that has them in its
+// own (shared memory) hands over those, so that a reduce-scatter adds straight from there
+// instead of copying them out first. `consume` runs only once `send` has been read: it may
+// write over it (the reduce-scatter's partial sum).
+using SendRecv =
+    std::function<void(const void* send, int to, int from, int64_t bytes, void* scratch, const Consume& consume)>;
 
 // output (n) = chunk `rank` of the elementwise reduction of every rank's input (world * n).
 // Each chunk travels the ring once, in pieces of at most kRingPieceBytes (W-1 steps each, every rank

@@ -155,7 +155,8 @@ void wait_for(std::atomic<uint32_t>& word, Done done, ShmRingLink::Clock::time_p
 
 }  // namespace
 
-void ShmRingLink::sendrecv(const void* send, void* recv, int64_t bytes, Clock::time_point deadline) {
+void ShmRingLink::sendrecv(const void* send, int64_t bytes, Clock::time_point deadline,
+                           const std::function<void(const void* received)>& consume) {
   ZT_CHECK(bytes >= 0 && bytes <= slot_bytes(), "shared-memory message of {} bytes (at most {})", bytes, slot_bytes());
   const int next = (rank_ + 1) % world_, prev = (rank_ + world_ - 1) % world_;
   // Send first: our successor frees slot s % kSlots when it reads message s - kSlots, which
@@ -172,7 +173,7 @@ void ShmRingLink::sendrecv(const void* send, void* recv, int64_t bytes, Clock::t
            prev);
   ZT_CHECK(in_->bytes[r % kSlots] == bytes, "rank {} sent {} bytes, rank {} expected {}", prev, in_->bytes[r % kSlots],
            rank_, bytes);
-  std::memcpy(recv, in_->slot(r), static_cast<size_t>(bytes));
+  consume(in_->slot(r));
   in_->read.store(r + 1, std::memory_order_release);
   futex_wake(in_->read);
 }

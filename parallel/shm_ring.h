@@ -1,12 +1,14 @@
 // Transfers between neighbours of a ring of ranks on one host, through shared memory. Our
 // ring collectives only ever send to rank + 1 and receive from rank - 1, so each rank owns one
 // channel (the one it receives on: a header and two slots of kRingPieceBytes) and maps its
-// successor's to send. A byte is copied twice, with no system call while both sides keep pace
-// (a futex only when one waits), where Gloo's TCP transport takes each byte through the
-// kernel's socket buffers (gpt2-124m, 2 ranks under zt launch: stage 2 went from 1.10-1.16 to
-// 0.94-0.95 s per step, stage 3 from 1.18-1.20 to 1.00).
+// successor's to send. A byte is copied into a slot and read out of it where it lies (added in
+// by a reduce-scatter, copied to its place by an all-gather), with no blocking system call
+// while both sides keep pace (a futex wait only when one waits), where Gloo's TCP transport
+// takes each byte through the kernel's socket buffers (gpt2-124m, 2 ranks under zt launch:
+// stage 2 went from 1.10-1.16 to 0.94-0.95 s per step, stage 3 from 1.18-1.20 to 1.00).
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -39,8 +41,10 @@ class ShmRingLink {
   static int64_t slot_bytes();
 
   // Sends `bytes` (at most slot_bytes()) to the successor while receiving as many from the
-  // predecessor; throws ShmTimeout naming the neighbour when either side waits past `deadline`.
-  void sendrecv(const void* send, void* recv, int64_t bytes, Clock::time_point deadline);
+  // predecessor, and hands them to `consume` in their slot (freed once it returns); throws
+  // ShmTimeout naming the neighbour when either side waits past `deadline`.
+  void sendrecv(const void* send, int64_t bytes, Clock::time_point deadline,
+                const std::function<void(const void* received)>& consume);
 
  private:
   struct Channel;

@@ -51,8 +51,8 @@ void on_ranks(int world, const std::function<void(int, ShmRingLink&)>& fn) {
 }
 
 SendRecv over(ShmRingLink& link) {
-  return [&link](const void* send, int, void* recv, int, int64_t bytes) {
-    link.sendrecv(send, recv, bytes, ShmRingLink::Clock::now() + 10s);
+  return [&link](const void* send, int, int, int64_t bytes, void*, const Consume& consume) {
+    link.sendrecv(send, bytes, ShmRingLink::Clock::now() + 10s, consume);
   };
 }
 
@@ -109,10 +109,10 @@ TEST(ShmRing, ANeighbourThatNeverComesFailsWithinTheDeadlineNamingIt) {
   if (dev_shm_free() < kRoom) GTEST_SKIP() << "/dev/shm has " << (dev_shm_free() >> 20) << " MiB free";
   on_ranks(2, [](int rank, ShmRingLink& link) {
     if (rank == 1) return;  // never sends: rank 0 waits to receive from it
-    std::vector<char> send(64), recv(64);
+    std::vector<char> send(64);
     const auto t0 = ShmRingLink::Clock::now();
     try {
-      link.sendrecv(send.data(), recv.data(), 64, t0 + 300ms);
+      link.sendrecv(send.data(), 64, t0 + 300ms, [](const void*) { throw std::runtime_error("received"); });
       throw std::runtime_error("no timeout");
     } catch (const ShmTimeout& e) {
       EXPECT_THAT(e.what(), HasSubstr("receiving from rank 1"));
