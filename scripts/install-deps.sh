@@ -4,8 +4,16 @@
 # and the Python environment .venv that the tokenizer, model-directory and TensorBoard tests
 # compare against (Hugging Face tokenizers, tiktoken, safetensors, transformers, tensorboard;
 # zt itself never runs Python). Idempotent: what is present is left alone. Run as root (or with sudo).
+#   bash scripts/install-deps.sh [--no-venv]   (--no-venv: the Debian packages only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+venv=1
+for arg in "$@"; do
+  case $arg in
+    --no-venv) venv=0 ;;
+    *) echo "install-deps: unknown argument '$arg' (expected --no-venv)" >&2; exit 1 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -36,6 +44,7 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+[ "$venv" -eq 1 ] || exit 0
 # Debian's python3, not whatever python3 comes first on PATH: the venv must outlive shells.
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
